@@ -1,0 +1,250 @@
+//! Identifiers and the commands the core asks the host to carry out.
+
+use std::fmt;
+
+use crate::credentials::{Credentials, Secret};
+
+/// Milliseconds on a monotonic clock chosen by the host. The core never reads a clock.
+pub type Timestamp = u64;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[cfg_attr(feature = "serde", serde(transparent))]
+        pub struct $name(pub u64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Names one request for its whole life. Allocated by the core from 1 upwards,
+    /// increasing, never reused.
+    RequestId
+);
+id_type!(
+    /// Names one set of accepted credentials. Strictly increasing from 1, never reused,
+    /// also across logout and login.
+    Generation
+);
+id_type!(
+    /// Names one call to the token endpoint. Increasing from 1, never reused.
+    AttemptId
+);
+
+/// Something the host must do. Commands come out of [`Coordinator::poll_command`] in the
+/// order the host must carry them out.
+///
+/// [`Coordinator::poll_command`]: crate::Coordinator::poll_command
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use = "every command must be carried out by the host"]
+pub enum Command {
+    /// Transmit request `id` for the first time with `access_token`, then report
+    /// [`handle_response`](crate::Coordinator::handle_response).
+    Send {
+        /// The request.
+        id: RequestId,
+        /// The bearer token to put in the `Authorization` header.
+        access_token: Secret,
+        /// The generation of `access_token`.
+        generation: Generation,
+    },
+    /// Transmit request `id` again with `access_token`, then report
+    /// [`handle_response`](crate::Coordinator::handle_response).
+    Replay {
+        /// The request.
+        id: RequestId,
+        /// The bearer token to put in the `Authorization` header.
+        access_token: Secret,
+        /// The generation of `access_token`.
+        generation: Generation,
+    },
+    /// Call the token endpoint with `refresh_token` (`grant_type=refresh_token`), then
+    /// report [`handle_refresh_succeeded`](crate::Coordinator::handle_refresh_succeeded)
+    /// or [`handle_refresh_failed`](crate::Coordinator::handle_refresh_failed) with
+    /// this `attempt`. Run it on an executor the waiting requests do not block.
+    Refresh {
+        /// Names this call; report its outcome with it.
+        attempt: AttemptId,
+        /// The newest refresh token the core knows.
+        refresh_token: Secret,
+    },
+    /// Persist `credentials` in secure storage. Emitted before the `Send`/`Replay`
+    /// commands a refresh releases. `refresh_token` is the one now in use (the previous
+    /// one if the server did not rotate it).
+    StoreCredentials {
+        /// The credentials to store.
+        credentials: Credentials,
+        /// Their generation.
+        generation: Generation,
+    },
+    /// Hand the response the host received for `id` to its caller as is. Terminal.
+    Complete {
+        /// The request.
+        id: RequestId,
+    },
+    /// Fail the caller's request `id` with `reason`. Terminal.
+    Fail {
+        /// The request.
+        id: RequestId,
+        /// Why.
+        reason: FailReason,
+    },
+    /// Delete the stored credentials and show the login screen. Emitted after the `Fail`
+    /// commands it causes.
+    Logout {
+        /// Why.
+        reason: LogoutReason,
+    },
+}
+
+impl Command {
+    /// The request this command is about, if any.
+    pub fn request_id(&self) -> Option<RequestId> {
+        match self {
+            Command::Send { id, .. }
+            | Command::Replay { id, .. }
+            | Command::Complete { id }
+            | Command::Fail { id, .. } => Some(*id),
+            Command::Refresh { .. } | Command::StoreCredentials { .. } | Command::Logout { .. } => {
+                None
+            }
+        }
+    }
+
+    /// Whether this command ends its request (`Complete` or `Fail`).
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, Command::Complete { .. } | Command::Fail { .. })
+    }
+}
+
+/// Why a request failed. Each maps to a user-facing outcome in the host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum FailReason {
+    /// Submitted while no session exists. Show the login.
+    NotLoggedIn,
+    /// The session ended (logout, or no refresh token) while the request waited or was in
+    /// flight.
+    LoggedOut,
+    /// The token endpoint refused the refresh grant; a `Logout` follows.
+    RefreshRejected,
+    /// The token endpoint could not be reached within the retry budget. The session is
+    /// still logged in: the caller may retry later.
+    RefreshUnavailable,
+    /// Too many refresh cycles in the window (a server or clock problem); a `Logout`
+    /// follows.
+    ExcessiveRefresh,
+    /// The server still answered 401 after the request's replay budget.
+    Unauthorized,
+    /// Too many requests were waiting for a refresh.
+    QueueFull,
+    /// The request waited longer than `max_wait_ms` for a refresh.
+    WaitTimeout,
+}
+
+impl FailReason {
+    /// Every reason, in declaration order.
+    pub const ALL: [FailReason; 8] = [
+        FailReason::NotLoggedIn,
+        FailReason::LoggedOut,
+        FailReason::RefreshRejected,
+        FailReason::RefreshUnavailable,
+        FailReason::ExcessiveRefresh,
+        FailReason::Unauthorized,
+        FailReason::QueueFull,
+        FailReason::WaitTimeout,
+    ];
+
+    /// A stable snake_case name (the same as in transcripts).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailReason::NotLoggedIn => "not_logged_in",
+            FailReason::LoggedOut => "logged_out",
+            FailReason::RefreshRejected => "refresh_rejected",
+            FailReason::RefreshUnavailable => "refresh_unavailable",
+            FailReason::ExcessiveRefresh => "excessive_refresh",
+            FailReason::Unauthorized => "unauthorized",
+            FailReason::QueueFull => "queue_full",
+            FailReason::WaitTimeout => "wait_timeout",
+        }
+    }
+}
+
+impl fmt::Display for FailReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the session ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum LogoutReason {
+    /// The host called [`logout`](crate::Coordinator::logout).
+    Requested,
+    /// The token endpoint refused the refresh grant.
+    RefreshRejected,
+    /// A refresh was needed and there is no refresh token.
+    NoRefreshToken,
+    /// Too many refresh cycles in the window.
+    ExcessiveRefresh,
+}
+
+impl LogoutReason {
+    /// A stable snake_case name (the same as in transcripts).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogoutReason::Requested => "requested",
+            LogoutReason::RefreshRejected => "refresh_rejected",
+            LogoutReason::NoRefreshToken => "no_refresh_token",
+            LogoutReason::ExcessiveRefresh => "excessive_refresh",
+        }
+    }
+}
+
+impl fmt::Display for LogoutReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Options of one request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct RequestOptions {
+    /// `false` for a request whose body cannot be sent twice (a stream): on a 401 its
+    /// caller gets the 401 (`Complete`) instead of a replay. Default `true`.
+    pub replayable: bool,
+}
+
+impl Default for RequestOptions {
+    fn default() -> Self {
+        RequestOptions { replayable: true }
+    }
+}
+
+/// How a refresh call failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum RefreshFailure {
+    /// The token endpoint refused the grant (`invalid_grant`, or a 400/401 with an OAuth
+    /// error). Terminal: the session ends.
+    Rejected,
+    /// Network error, 5xx, 429, or no answer. Retried with backoff; never logs out.
+    Transient {
+        /// The server's `Retry-After`, in milliseconds, if it sent one.
+        #[cfg_attr(feature = "serde", serde(default))]
+        retry_after_ms: Option<u64>,
+    },
+}

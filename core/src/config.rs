@@ -1,0 +1,228 @@
+//! Configuration, with the defaults of the behaviour contract and validation.
+
+use crate::error::ConfigError;
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+/// How the coordinator behaves. Build it with [`Config::default`] and change fields;
+/// [`Coordinator::new`](crate::Coordinator::new) validates it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct Config {
+    /// Statuses that mean "the access token was refused". Default `[401]`; some APIs add
+    /// 403. Each must be in 400..=599.
+    pub refresh_statuses: Vec<u16>,
+    /// Refresh this long before the access token expires. The skew applied to one token is
+    /// at most half its lifetime, so short-lived tokens are still used. Default 30 000.
+    pub expiry_skew_ms: u64,
+    /// How many times one request may be replayed after a 401. Default 1.
+    pub max_replays_per_request: u32,
+    /// At most this many refresh cycles may start within a sliding window.
+    pub refresh_window: RefreshWindow,
+    /// First backoff after a transient refresh failure. Default 500.
+    pub initial_backoff_ms: u64,
+    /// Cap on the backoff, also on the server's `Retry-After`. Default 30 000.
+    pub max_backoff_ms: u64,
+    /// Transient failures retried within one refresh cycle. Default 3.
+    pub max_retries: u32,
+    /// A refresh call with no answer after this long counts as a transient failure.
+    /// Default 30 000.
+    pub refresh_timeout_ms: u64,
+    /// At most this many requests wait for a refresh; the next one fails with
+    /// `QueueFull`. Default 1 024.
+    pub max_pending: u32,
+    /// A request waits at most this long for a refresh, then fails with `WaitTimeout`.
+    /// Default 60 000.
+    pub max_wait_ms: u64,
+}
+
+/// The global refresh budget (rule 7): at most `max_refreshes` cycles start within any
+/// `window_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
+pub struct RefreshWindow {
+    /// Default 5.
+    pub max_refreshes: u32,
+    /// Default 30 000.
+    pub window_ms: u64,
+}
+
+impl Default for RefreshWindow {
+    fn default() -> Self {
+        RefreshWindow {
+            max_refreshes: 5,
+            window_ms: 30_000,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            refresh_statuses: vec![401],
+            expiry_skew_ms: 30_000,
+            max_replays_per_request: 1,
+            refresh_window: RefreshWindow::default(),
+            initial_backoff_ms: 500,
+            max_backoff_ms: 30_000,
+            max_retries: 3,
+            refresh_timeout_ms: 30_000,
+            max_pending: 1_024,
+            max_wait_ms: 60_000,
+        }
+    }
+}
+
+impl Config {
+    /// Checks every field against its documented range. The ranges exclude only values
+    /// that cannot be meant (a zero queue, a day-long backoff, a 2xx refresh status).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.refresh_statuses.is_empty() {
+            return Err(ConfigError::EmptyRefreshStatuses);
+        }
+        if self.refresh_statuses.len() > 16 {
+            return Err(ConfigError::TooManyRefreshStatuses);
+        }
+        for (i, &status) in self.refresh_statuses.iter().enumerate() {
+            if !(400..=599).contains(&status) {
+                return Err(ConfigError::InvalidRefreshStatus(status));
+            }
+            if self.refresh_statuses[..i].contains(&status) {
+                return Err(ConfigError::DuplicateRefreshStatus(status));
+            }
+        }
+        range("expiry_skew_ms", self.expiry_skew_ms, 0, DAY_MS)?;
+        range(
+            "max_replays_per_request",
+            self.max_replays_per_request.into(),
+            0,
+            16,
+        )?;
+        range(
+            "refresh_window.max_refreshes",
+            self.refresh_window.max_refreshes.into(),
+            1,
+            10_000,
+        )?;
+        range(
+            "refresh_window.window_ms",
+            self.refresh_window.window_ms,
+            1,
+            DAY_MS,
+        )?;
+        range("max_backoff_ms", self.max_backoff_ms, 1, DAY_MS)?;
+        range(
+            "initial_backoff_ms",
+            self.initial_backoff_ms,
+            1,
+            self.max_backoff_ms,
+        )?;
+        range("max_retries", self.max_retries.into(), 0, 100)?;
+        range("refresh_timeout_ms", self.refresh_timeout_ms, 1, DAY_MS)?;
+        range("max_pending", self.max_pending.into(), 1, 1_000_000)?;
+        range("max_wait_ms", self.max_wait_ms, 1, DAY_MS)?;
+        Ok(())
+    }
+
+    /// Whether `status` means the access token was refused.
+    pub fn is_refresh_status(&self, status: u16) -> bool {
+        self.refresh_statuses.contains(&status)
+    }
+}
+
+fn range(field: &'static str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::OutOfRange {
+            field,
+            value,
+            min,
+            max,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_match_the_contract() {
+        let c = Config::default();
+        c.validate().expect("defaults are valid");
+        assert_eq!(c.refresh_statuses, [401]);
+        assert_eq!(c.max_replays_per_request, 1);
+        assert_eq!(
+            (c.refresh_window.max_refreshes, c.refresh_window.window_ms),
+            (5, 30_000)
+        );
+    }
+
+    type Mutation = fn(&mut Config);
+
+    #[test]
+    fn absurd_values_are_refused() {
+        let bad: Vec<(Mutation, ConfigError)> = vec![
+            (
+                |c| c.refresh_statuses.clear(),
+                ConfigError::EmptyRefreshStatuses,
+            ),
+            (
+                |c| c.refresh_statuses = vec![200],
+                ConfigError::InvalidRefreshStatus(200),
+            ),
+            (
+                |c| c.refresh_statuses = vec![401, 401],
+                ConfigError::DuplicateRefreshStatus(401),
+            ),
+            (
+                |c| c.refresh_statuses = (400..420).collect(),
+                ConfigError::TooManyRefreshStatuses,
+            ),
+            (
+                |c| c.max_pending = 0,
+                ConfigError::OutOfRange {
+                    field: "max_pending",
+                    value: 0,
+                    min: 1,
+                    max: 1_000_000,
+                },
+            ),
+            (
+                |c| c.initial_backoff_ms = 40_000,
+                ConfigError::OutOfRange {
+                    field: "initial_backoff_ms",
+                    value: 40_000,
+                    min: 1,
+                    max: 30_000,
+                },
+            ),
+            (
+                |c| c.refresh_window.max_refreshes = 0,
+                ConfigError::OutOfRange {
+                    field: "refresh_window.max_refreshes",
+                    value: 0,
+                    min: 1,
+                    max: 10_000,
+                },
+            ),
+            (
+                |c| c.refresh_timeout_ms = 0,
+                ConfigError::OutOfRange {
+                    field: "refresh_timeout_ms",
+                    value: 0,
+                    min: 1,
+                    max: DAY_MS,
+                },
+            ),
+        ];
+        for (mutate, want) in bad {
+            let mut c = Config::default();
+            mutate(&mut c);
+            assert_eq!(c.validate(), Err(want));
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! Inputs as data, for hosts that queue them, for transcripts, fuzzing and model checking.
+
+use crate::command::{AttemptId, RefreshFailure, RequestId, RequestOptions, Timestamp};
+use crate::coordinator::Coordinator;
+use crate::credentials::Credentials;
+use crate::error::InputError;
+
+/// One input to the coordinator: each variant names one input method.
+///
+/// In JSON (feature `serde`) an input is an object tagged by `"type"`, e.g.
+/// `{"type": "response", "id": 1, "status": 401}`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)
+)]
+pub enum Input {
+    /// [`Coordinator::login`]
+    Login {
+        /// The session's credentials.
+        credentials: Credentials,
+    },
+    /// [`Coordinator::submit`]
+    Submit {
+        /// Defaults to a replayable request.
+        #[cfg_attr(feature = "serde", serde(default))]
+        options: RequestOptions,
+    },
+    /// [`Coordinator::handle_response`]
+    Response {
+        /// The request.
+        id: RequestId,
+        /// The HTTP status.
+        status: u16,
+    },
+    /// [`Coordinator::handle_refresh_succeeded`]
+    RefreshSucceeded {
+        /// The attempt that returned.
+        attempt: AttemptId,
+        /// What the token endpoint returned.
+        credentials: Credentials,
+    },
+    /// [`Coordinator::handle_refresh_failed`]
+    RefreshFailed {
+        /// The attempt that failed.
+        attempt: AttemptId,
+        /// How.
+        failure: RefreshFailure,
+    },
+    /// [`Coordinator::handle_timeout`]
+    Timeout,
+    /// [`Coordinator::cancel`]
+    Cancel {
+        /// The request.
+        id: RequestId,
+    },
+    /// [`Coordinator::force_refresh`]
+    ForceRefresh,
+    /// [`Coordinator::logout`]
+    Logout,
+}
+
+impl Input {
+    /// A short name (the JSON `type`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Input::Login { .. } => "login",
+            Input::Submit { .. } => "submit",
+            Input::Response { .. } => "response",
+            Input::RefreshSucceeded { .. } => "refresh_succeeded",
+            Input::RefreshFailed { .. } => "refresh_failed",
+            Input::Timeout => "timeout",
+            Input::Cancel { .. } => "cancel",
+            Input::ForceRefresh => "force_refresh",
+            Input::Logout => "logout",
+        }
+    }
+}
+
+impl Coordinator {
+    /// Applies one input at `now`, as if the named method had been called. Returns the new
+    /// request's id for [`Input::Submit`].
+    pub fn apply(&mut self, now: Timestamp, input: Input) -> Result<Option<RequestId>, InputError> {
+        match input {
+            Input::Login { credentials } => self.login(now, credentials)?,
+            Input::Submit { options } => return Ok(Some(self.submit(now, options))),
+            Input::Response { id, status } => self.handle_response(now, id, status)?,
+            Input::RefreshSucceeded {
+                attempt,
+                credentials,
+            } => self.handle_refresh_succeeded(now, attempt, credentials)?,
+            Input::RefreshFailed { attempt, failure } => {
+                self.handle_refresh_failed(now, attempt, failure)?
+            }
+            Input::Timeout => self.handle_timeout(now),
+            Input::Cancel { id } => self.cancel(now, id)?,
+            Input::ForceRefresh => self.force_refresh(now),
+            Input::Logout => self.logout(now),
+        }
+        Ok(None)
+    }
+}
