@@ -1,0 +1,403 @@
+//! An independent observer of the command stream that checks the guarantees of SPEC.md
+//! section 9 after every input. It only sees what a host sees (inputs, results, command
+//! batches, getters), and keeps its own books.
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::collections::{HashMap, HashSet};
+
+use reauth::{
+    AttemptId, Command, Config, Coordinator, Generation, Input, InputError, RequestId, Stats,
+    Timestamp,
+};
+
+/// What `Err` must leave untouched (G9).
+#[derive(Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    stats: Stats,
+    now: Timestamp,
+    timeout: Option<Timestamp>,
+    logged_in: bool,
+    generation: Option<Generation>,
+    waiting: usize,
+    open: usize,
+    in_flight: Vec<RequestId>,
+    next_attempt: AttemptId,
+    active: Option<AttemptId>,
+    refreshing: bool,
+}
+
+impl Snapshot {
+    pub fn of(core: &Coordinator) -> Self {
+        Snapshot {
+            stats: *core.stats(),
+            now: core.now(),
+            timeout: core.poll_timeout(),
+            logged_in: core.is_logged_in(),
+            generation: core.generation(),
+            waiting: core.waiting(),
+            open: core.open_requests(),
+            in_flight: core.in_flight_ids(),
+            next_attempt: core.next_attempt(),
+            active: core.active_attempt(),
+            refreshing: core.is_refreshing(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Observer {
+    config: Config,
+    now: Timestamp,
+    submitted: HashSet<RequestId>,
+    terminal: HashSet<RequestId>,
+    cancelled: HashSet<RequestId>,
+    sent: HashSet<RequestId>,
+    /// Request → generation of its last Send/Replay, until its response is reported.
+    pub in_flight: HashMap<RequestId, Generation>,
+    last_401: HashMap<RequestId, Generation>,
+    replays: HashMap<RequestId, u32>,
+    bad: HashSet<Generation>,
+    logged_in: bool,
+    generation: Option<Generation>,
+    max_generation: u64,
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    refresh_at: Option<Timestamp>,
+    /// The attempt the host believes is running, and its deadline.
+    pub active: Option<(AttemptId, Timestamp)>,
+    attempts: HashMap<AttemptId, (Option<Generation>, u64)>,
+    max_attempt: u64,
+    epoch: u64,
+    cycle_starts: Vec<Timestamp>,
+    attempts_in_cycle: u32,
+    cycles_seen: u64,
+    /// Every token text ever handed to the core (G10).
+    pub secrets: HashSet<String>,
+    pub steps: u64,
+}
+
+fn text(s: &reauth::Secret) -> String {
+    s.expose().to_owned()
+}
+
+impl Observer {
+    pub fn new(config: Config) -> Self {
+        Observer {
+            config,
+            ..Observer::default()
+        }
+    }
+
+    /// Open requests the host still expects a terminal command for.
+    pub fn open(&self) -> Vec<RequestId> {
+        let mut v: Vec<RequestId> = self
+            .submitted
+            .iter()
+            .filter(|id| !self.terminal.contains(id) && !self.cancelled.contains(id))
+            .copied()
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn in_flight_ids(&self) -> Vec<RequestId> {
+        let mut v: Vec<RequestId> = self.in_flight.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    pub fn issued_attempts(&self) -> u64 {
+        self.max_attempt
+    }
+
+    /// Checks one step: `input` at `at` gave `result` and `batch`. `before` was taken just
+    /// before the input.
+    pub fn step(
+        &mut self,
+        core: &Coordinator,
+        before: &Snapshot,
+        at: Timestamp,
+        input: &Input,
+        result: &Result<Option<RequestId>, InputError>,
+        batch: &[Command],
+    ) -> Result<(), String> {
+        self.steps += 1;
+        let logged_in_before = self.logged_in;
+        let generation_before = self.generation;
+        let epoch_before = self.epoch;
+        match input {
+            Input::Login { credentials } | Input::RefreshSucceeded { credentials, .. } => {
+                self.secrets.insert(text(&credentials.access_token));
+                if let Some(r) = &credentials.refresh_token {
+                    self.secrets.insert(text(r));
+                }
+            }
+            _ => {}
+        }
+        // G9: errors change nothing.
+        if let Err(e) = result {
+            if !batch.is_empty() {
+                return Err(format!("G9: {e} came with commands {batch:?}"));
+            }
+            let after = Snapshot::of(core);
+            if &after != before {
+                return Err(format!("G9: {e} changed state:\n{before:?}\n{after:?}"));
+            }
+            self.check_secret_free(&format!("{e} {e:?}"))?;
+            return Ok(());
+        }
+        self.now = self.now.max(at);
+
+        // Bookkeeping that precedes the batch.
+        match input {
+            Input::Login { credentials } => {
+                self.logged_in = true;
+                self.active = None;
+                self.access_token = Some(text(&credentials.access_token));
+                self.refresh_token = credentials.refresh_token.as_ref().map(text);
+                self.refresh_at = self.deadline_of(credentials.expires_in_ms);
+                let g = core.generation().ok_or("login did not log in")?;
+                self.new_generation(g)?;
+            }
+            Input::Submit { .. } => {
+                let id = result.as_ref().ok().copied().flatten().ok_or("submit gave no id")?;
+                if !self.submitted.insert(id) {
+                    return Err(format!("submit reused id {id}"));
+                }
+                if !logged_in_before {
+                    let want = [Command::Fail { id, reason: reauth::FailReason::NotLoggedIn }];
+                    if batch != want {
+                        return Err(format!("rule 16: submit while logged out gave {batch:?}"));
+                    }
+                }
+            }
+            Input::Response { id, status } => {
+                let g = self
+                    .in_flight
+                    .remove(id)
+                    .ok_or(format!("core accepted a response for {id}, not in flight"))?;
+                if self.config.is_refresh_status(*status) {
+                    self.bad.insert(g);
+                    self.last_401.insert(*id, g);
+                }
+            }
+            Input::Cancel { id } => {
+                self.in_flight.remove(id);
+                if !self.cancelled.insert(*id) || self.terminal.contains(id) {
+                    return Err(format!("core accepted cancel of ended request {id}"));
+                }
+            }
+            Input::RefreshFailed { attempt, .. } => {
+                if self.active.is_some_and(|(a, _)| a == *attempt) {
+                    self.active = None;
+                }
+            }
+            Input::Timeout => {
+                if self.active.is_some_and(|(_, deadline)| deadline <= self.now) {
+                    self.active = None; // abandoned at its deadline
+                }
+            }
+            _ => {}
+        }
+        let adoption_expected = match input {
+            Input::RefreshSucceeded { attempt, .. } => {
+                let (g, epoch) = *self
+                    .attempts
+                    .get(attempt)
+                    .ok_or(format!("core accepted unknown attempt {attempt}"))?;
+                Some(logged_in_before && epoch == epoch_before && g == generation_before)
+            }
+            _ => None,
+        };
+
+        let stats = core.stats();
+        if stats.refresh_cycles > self.cycles_seen {
+            if stats.refresh_cycles != self.cycles_seen + 1 {
+                return Err("more than one refresh cycle started by one input".into());
+            }
+            self.cycles_seen = stats.refresh_cycles;
+            self.cycle_starts.push(self.now);
+            self.attempts_in_cycle = 0;
+            let window = self.config.refresh_window;
+            let recent = self
+                .cycle_starts
+                .iter()
+                .filter(|&&t| t + window.window_ms > self.now)
+                .count();
+            if recent > window.max_refreshes as usize {
+                return Err(format!("G5: {recent} refresh cycles within one window"));
+            }
+        }
+
+        let mut refreshes = 0;
+        for (index, command) in batch.iter().enumerate() {
+            self.check_secret_free(&format!("{command:?}"))?;
+            match command {
+                Command::Send { id, access_token, generation }
+                | Command::Replay { id, access_token, generation } => {
+                    let replay = matches!(command, Command::Replay { .. });
+                    if !self.logged_in {
+                        return Err(format!("G6: {command:?} while logged out"));
+                    }
+                    self.check_open(*id, command)?;
+                    if self.in_flight.contains_key(id) {
+                        return Err(format!("{command:?} for a request already in flight"));
+                    }
+                    if self.bad.contains(generation) {
+                        return Err(format!("G3: {command:?} with a generation that got a 401"));
+                    }
+                    if Some(*generation) != self.generation
+                        || self.access_token.as_deref() != Some(access_token.expose())
+                    {
+                        return Err(format!("{command:?} does not carry the current token"));
+                    }
+                    if replay {
+                        if !self.sent.contains(id) {
+                            return Err(format!("{command:?}: replay of a request never sent"));
+                        }
+                        let n = self.replays.entry(*id).or_default();
+                        *n += 1;
+                        if *n > self.config.max_replays_per_request {
+                            return Err(format!("G5: request {id} replayed {n} times"));
+                        }
+                        if let Some(g) = self.last_401.get(id)
+                            && generation <= g
+                        {
+                            return Err(format!("G4: {command:?} after a 401 of generation {g}"));
+                        }
+                    } else {
+                        if !self.sent.insert(*id) {
+                            return Err(format!("{command:?}: Send twice"));
+                        }
+                        if matches!(input, Input::Submit { .. })
+                            && self.refresh_at.is_some_and(|t| self.now >= t)
+                        {
+                            return Err(format!("G3: {command:?} inside the expiry skew"));
+                        }
+                    }
+                    self.in_flight.insert(*id, *generation);
+                }
+                Command::Refresh { attempt, refresh_token } => {
+                    refreshes += 1;
+                    if !self.logged_in {
+                        return Err(format!("G6: {command:?} while logged out"));
+                    }
+                    if let Some((a, _)) = self.active {
+                        return Err(format!("G1: {command:?} while attempt {a} is active"));
+                    }
+                    if self.refresh_token.as_deref() != Some(refresh_token.expose()) {
+                        return Err(format!("G8: {command:?} without the newest refresh token"));
+                    }
+                    if attempt.0 != self.max_attempt + 1 {
+                        return Err(format!("{command:?}: attempts must count up by one"));
+                    }
+                    self.max_attempt = attempt.0;
+                    self.attempts.insert(*attempt, (self.generation, self.epoch));
+                    self.active = Some((
+                        *attempt,
+                        self.now.saturating_add(self.config.refresh_timeout_ms),
+                    ));
+                    self.attempts_in_cycle += 1;
+                    if self.attempts_in_cycle > self.config.max_retries + 1 {
+                        return Err("G5: more transient retries than max_retries".into());
+                    }
+                }
+                Command::StoreCredentials { credentials, generation } => {
+                    if index != 0 || adoption_expected != Some(true) {
+                        return Err(format!("unexpected StoreCredentials at {index} for {input:?}"));
+                    }
+                    let Input::RefreshSucceeded { credentials: given, .. } = input else {
+                        unreachable!("adoption is expected only for refresh successes")
+                    };
+                    let want_refresh = given.refresh_token.as_ref().map(text).or(self.refresh_token.clone());
+                    if credentials.refresh_token.as_ref().map(text) != want_refresh {
+                        return Err("G8: stored refresh token is not the newest".into());
+                    }
+                    self.access_token = Some(text(&credentials.access_token));
+                    self.refresh_token = want_refresh;
+                    self.refresh_at = self.deadline_of(credentials.expires_in_ms);
+                    self.active = None;
+                    self.new_generation(*generation)?;
+                }
+                Command::Complete { id } | Command::Fail { id, .. } => {
+                    self.check_open(*id, command)?;
+                    self.terminal.insert(*id);
+                    self.in_flight.remove(id);
+                }
+                Command::Logout { .. } => {
+                    if !self.logged_in {
+                        return Err("Logout while logged out".into());
+                    }
+                    if index + 1 != batch.len() {
+                        return Err(format!("Logout is not last in {batch:?}"));
+                    }
+                    self.logged_in = false;
+                    self.generation = None;
+                    self.active = None;
+                    self.epoch += 1;
+                    self.cycle_starts.clear();
+                }
+            }
+        }
+        if refreshes > 1 {
+            return Err(format!("G1: {refreshes} Refresh commands in one batch"));
+        }
+        if adoption_expected == Some(true) && !matches!(batch.first(), Some(Command::StoreCredentials { .. })) {
+            return Err(format!("rule 11 / G8: accepted refresh result discarded: {batch:?}"));
+        }
+        // Every queued or in-flight request is known to the core, and nothing more.
+        let open = self.open().len();
+        if core.open_requests() != open {
+            return Err(format!(
+                "core holds {} open requests, host expects {open}",
+                core.open_requests()
+            ));
+        }
+        if core.is_logged_in() != self.logged_in || core.generation() != self.generation {
+            return Err("session state differs from the command stream".into());
+        }
+        let s = core.stats();
+        let failed = s.failed.total();
+        if s.completed + failed != self.terminal.len() as u64 {
+            return Err("stats: terminal commands miscounted".into());
+        }
+        if s.sent != self.sent.len() as u64 || s.refresh_attempts != self.max_attempt {
+            return Err("stats: sends or refresh attempts miscounted".into());
+        }
+        Ok(())
+    }
+
+    fn deadline_of(&self, expires_in_ms: Option<u64>) -> Option<Timestamp> {
+        expires_in_ms.map(|l| self.now.saturating_add(l - self.config.expiry_skew_ms.min(l / 2)))
+    }
+
+    fn new_generation(&mut self, g: Generation) -> Result<(), String> {
+        if g.0 <= self.max_generation {
+            return Err(format!("generation {g} is not newer than {}", self.max_generation));
+        }
+        self.max_generation = g.0;
+        self.generation = Some(g);
+        Ok(())
+    }
+
+    fn check_open(&self, id: RequestId, command: &Command) -> Result<(), String> {
+        if !self.submitted.contains(&id) {
+            return Err(format!("{command:?} for a request never submitted"));
+        }
+        if self.terminal.contains(&id) {
+            return Err(format!("G2: {command:?} after the request's terminal command"));
+        }
+        if self.cancelled.contains(&id) {
+            return Err(format!("G2: {command:?} after the request was cancelled"));
+        }
+        Ok(())
+    }
+
+    pub fn check_secret_free(&self, shown: &str) -> Result<(), String> {
+        match self.secrets.iter().find(|s| !s.is_empty() && shown.contains(s.as_str())) {
+            Some(_) => Err(format!("G10: a token appears in output: {shown}")),
+            None => Ok(()),
+        }
+    }
+}
