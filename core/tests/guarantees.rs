@@ -23,18 +23,47 @@ fn cases() -> u32 {
 
 #[derive(Clone, Debug)]
 enum Action {
-    Login { refresh: bool, expires: Option<u64> },
-    Submit { replayable: bool },
-    Burst { n: u8 },
-    Respond { pick: usize, status: u16 },
-    RespondBogus { id: u64, status: u16 },
-    RefreshOk { pick: usize, rotate: bool, expires: Option<u64>, valid: bool },
-    RefreshRejected { pick: usize },
-    RefreshTransient { pick: usize, retry_after: Option<u64> },
-    Tick { ms: u64 },
-    Backwards { ms: u64 },
+    Login {
+        refresh: bool,
+        expires: Option<u64>,
+    },
+    Submit {
+        replayable: bool,
+    },
+    Burst {
+        n: u8,
+    },
+    Respond {
+        pick: usize,
+        status: u16,
+    },
+    RespondBogus {
+        id: u64,
+        status: u16,
+    },
+    RefreshOk {
+        pick: usize,
+        rotate: bool,
+        expires: Option<u64>,
+        valid: bool,
+    },
+    RefreshRejected {
+        pick: usize,
+    },
+    RefreshTransient {
+        pick: usize,
+        retry_after: Option<u64>,
+    },
+    Tick {
+        ms: u64,
+    },
+    Backwards {
+        ms: u64,
+    },
     Timeout,
-    Cancel { pick: usize },
+    Cancel {
+        pick: usize,
+    },
     ForceRefresh,
     Logout,
 }
@@ -49,12 +78,22 @@ fn config() -> impl Strategy<Value = Config> {
         (50u64..5_000, 1u32..8, 100u64..20_000),
     )
         .prop_map(
-            |(statuses, skew, replays, (max_refreshes, window_ms), (backoff, retries), (timeout, pending, wait))| {
+            |(
+                statuses,
+                skew,
+                replays,
+                (max_refreshes, window_ms),
+                (backoff, retries),
+                (timeout, pending, wait),
+            )| {
                 Config {
                     refresh_statuses: statuses,
                     expiry_skew_ms: skew,
                     max_replays_per_request: replays,
-                    refresh_window: RefreshWindow { max_refreshes, window_ms },
+                    refresh_window: RefreshWindow {
+                        max_refreshes,
+                        window_ms,
+                    },
                     initial_backoff_ms: backoff,
                     max_backoff_ms: backoff * 8,
                     max_retries: retries,
@@ -140,7 +179,11 @@ impl Harness {
     }
 
     fn credentials(&mut self, rotate: bool, expires: Option<u64>, valid: bool) -> Credentials {
-        let access = if valid { self.token("a") } else { String::new() };
+        let access = if valid {
+            self.token("a")
+        } else {
+            String::new()
+        };
         let mut c = Credentials::new(access);
         if rotate {
             c = c.with_refresh_token(self.token("r"));
@@ -156,10 +199,17 @@ impl Harness {
                 let c = self.credentials(refresh, expires, true);
                 Input::Login { credentials: c }
             }
-            Action::Submit { replayable } => Input::Submit { options: RequestOptions { replayable } },
+            Action::Submit { replayable } => Input::Submit {
+                options: RequestOptions { replayable },
+            },
             Action::Burst { n } => {
                 for _ in 0..n {
-                    self.input(now, Input::Submit { options: RequestOptions::default() })?;
+                    self.input(
+                        now,
+                        Input::Submit {
+                            options: RequestOptions::default(),
+                        },
+                    )?;
                 }
                 return Ok(());
             }
@@ -168,13 +218,27 @@ impl Harness {
                 if ids.is_empty() {
                     return Ok(());
                 }
-                Input::Response { id: ids[pick % ids.len()], status }
+                Input::Response {
+                    id: ids[pick % ids.len()],
+                    status,
+                }
             }
-            Action::RespondBogus { id, status } => Input::Response { id: RequestId(id), status },
-            Action::RefreshOk { pick, rotate, expires, valid } => {
+            Action::RespondBogus { id, status } => Input::Response {
+                id: RequestId(id),
+                status,
+            },
+            Action::RefreshOk {
+                pick,
+                rotate,
+                expires,
+                valid,
+            } => {
                 let attempt = self.pick_attempt(pick);
                 let credentials = self.credentials(rotate, expires, valid);
-                Input::RefreshSucceeded { attempt, credentials }
+                Input::RefreshSucceeded {
+                    attempt,
+                    credentials,
+                }
             }
             Action::RefreshRejected { pick } => Input::RefreshFailed {
                 attempt: self.pick_attempt(pick),
@@ -182,7 +246,9 @@ impl Harness {
             },
             Action::RefreshTransient { pick, retry_after } => Input::RefreshFailed {
                 attempt: self.pick_attempt(pick),
-                failure: RefreshFailure::Transient { retry_after_ms: retry_after },
+                failure: RefreshFailure::Transient {
+                    retry_after_ms: retry_after,
+                },
             },
             Action::Tick { ms } => {
                 self.clock += ms;
@@ -231,7 +297,13 @@ impl Harness {
                 self.input(self.clock, Input::Response { id, status: 200 })?;
             } else if let Some((attempt, _)) = self.observer.active {
                 let credentials = self.credentials(true, None, true);
-                self.input(self.clock, Input::RefreshSucceeded { attempt, credentials })?;
+                self.input(
+                    self.clock,
+                    Input::RefreshSucceeded {
+                        attempt,
+                        credentials,
+                    },
+                )?;
             } else if let Some(t) = self.core.poll_timeout() {
                 self.clock = self.clock.max(t);
                 self.input(self.clock, Input::Timeout)?;

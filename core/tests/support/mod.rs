@@ -161,12 +161,20 @@ impl Observer {
                 self.new_generation(g)?;
             }
             Input::Submit { .. } => {
-                let id = result.as_ref().ok().copied().flatten().ok_or("submit gave no id")?;
+                let id = result
+                    .as_ref()
+                    .ok()
+                    .copied()
+                    .flatten()
+                    .ok_or("submit gave no id")?;
                 if !self.submitted.insert(id) {
                     return Err(format!("submit reused id {id}"));
                 }
                 if !logged_in_before {
-                    let want = [Command::Fail { id, reason: reauth::FailReason::NotLoggedIn }];
+                    let want = [Command::Fail {
+                        id,
+                        reason: reauth::FailReason::NotLoggedIn,
+                    }];
                     if batch != want {
                         return Err(format!("rule 16: submit while logged out gave {batch:?}"));
                     }
@@ -188,15 +196,17 @@ impl Observer {
                     return Err(format!("core accepted cancel of ended request {id}"));
                 }
             }
-            Input::RefreshFailed { attempt, .. } => {
-                if self.active.is_some_and(|(a, _)| a == *attempt) {
-                    self.active = None;
-                }
+            Input::RefreshFailed { attempt, .. }
+                if self.active.is_some_and(|(a, _)| a == *attempt) =>
+            {
+                self.active = None;
             }
-            Input::Timeout => {
-                if self.active.is_some_and(|(_, deadline)| deadline <= self.now) {
-                    self.active = None; // abandoned at its deadline
-                }
+            Input::Timeout
+                if self
+                    .active
+                    .is_some_and(|(_, deadline)| deadline <= self.now) =>
+            {
+                self.active = None; // abandoned at its deadline
             }
             _ => {}
         }
@@ -234,8 +244,16 @@ impl Observer {
         for (index, command) in batch.iter().enumerate() {
             self.check_secret_free(&format!("{command:?}"))?;
             match command {
-                Command::Send { id, access_token, generation }
-                | Command::Replay { id, access_token, generation } => {
+                Command::Send {
+                    id,
+                    access_token,
+                    generation,
+                }
+                | Command::Replay {
+                    id,
+                    access_token,
+                    generation,
+                } => {
                     let replay = matches!(command, Command::Replay { .. });
                     if !self.logged_in {
                         return Err(format!("G6: {command:?} while logged out"));
@@ -278,7 +296,10 @@ impl Observer {
                     }
                     self.in_flight.insert(*id, *generation);
                 }
-                Command::Refresh { attempt, refresh_token } => {
+                Command::Refresh {
+                    attempt,
+                    refresh_token,
+                } => {
                     refreshes += 1;
                     if !self.logged_in {
                         return Err(format!("G6: {command:?} while logged out"));
@@ -293,7 +314,8 @@ impl Observer {
                         return Err(format!("{command:?}: attempts must count up by one"));
                     }
                     self.max_attempt = attempt.0;
-                    self.attempts.insert(*attempt, (self.generation, self.epoch));
+                    self.attempts
+                        .insert(*attempt, (self.generation, self.epoch));
                     self.active = Some((
                         *attempt,
                         self.now.saturating_add(self.config.refresh_timeout_ms),
@@ -303,14 +325,26 @@ impl Observer {
                         return Err("G5: more transient retries than max_retries".into());
                     }
                 }
-                Command::StoreCredentials { credentials, generation } => {
+                Command::StoreCredentials {
+                    credentials,
+                    generation,
+                } => {
                     if index != 0 || adoption_expected != Some(true) {
-                        return Err(format!("unexpected StoreCredentials at {index} for {input:?}"));
+                        return Err(format!(
+                            "unexpected StoreCredentials at {index} for {input:?}"
+                        ));
                     }
-                    let Input::RefreshSucceeded { credentials: given, .. } = input else {
+                    let Input::RefreshSucceeded {
+                        credentials: given, ..
+                    } = input
+                    else {
                         unreachable!("adoption is expected only for refresh successes")
                     };
-                    let want_refresh = given.refresh_token.as_ref().map(text).or(self.refresh_token.clone());
+                    let want_refresh = given
+                        .refresh_token
+                        .as_ref()
+                        .map(text)
+                        .or(self.refresh_token.clone());
                     if credentials.refresh_token.as_ref().map(text) != want_refresh {
                         return Err("G8: stored refresh token is not the newest".into());
                     }
@@ -343,8 +377,12 @@ impl Observer {
         if refreshes > 1 {
             return Err(format!("G1: {refreshes} Refresh commands in one batch"));
         }
-        if adoption_expected == Some(true) && !matches!(batch.first(), Some(Command::StoreCredentials { .. })) {
-            return Err(format!("rule 11 / G8: accepted refresh result discarded: {batch:?}"));
+        if adoption_expected == Some(true)
+            && !matches!(batch.first(), Some(Command::StoreCredentials { .. }))
+        {
+            return Err(format!(
+                "rule 11 / G8: accepted refresh result discarded: {batch:?}"
+            ));
         }
         // Every queued or in-flight request is known to the core, and nothing more.
         let open = self.open().len();
@@ -369,12 +407,18 @@ impl Observer {
     }
 
     fn deadline_of(&self, expires_in_ms: Option<u64>) -> Option<Timestamp> {
-        expires_in_ms.map(|l| self.now.saturating_add(l - self.config.expiry_skew_ms.min(l / 2)))
+        expires_in_ms.map(|l| {
+            self.now
+                .saturating_add(l - self.config.expiry_skew_ms.min(l / 2))
+        })
     }
 
     fn new_generation(&mut self, g: Generation) -> Result<(), String> {
         if g.0 <= self.max_generation {
-            return Err(format!("generation {g} is not newer than {}", self.max_generation));
+            return Err(format!(
+                "generation {g} is not newer than {}",
+                self.max_generation
+            ));
         }
         self.max_generation = g.0;
         self.generation = Some(g);
@@ -386,7 +430,9 @@ impl Observer {
             return Err(format!("{command:?} for a request never submitted"));
         }
         if self.terminal.contains(&id) {
-            return Err(format!("G2: {command:?} after the request's terminal command"));
+            return Err(format!(
+                "G2: {command:?} after the request's terminal command"
+            ));
         }
         if self.cancelled.contains(&id) {
             return Err(format!("G2: {command:?} after the request was cancelled"));
@@ -395,7 +441,11 @@ impl Observer {
     }
 
     pub fn check_secret_free(&self, shown: &str) -> Result<(), String> {
-        match self.secrets.iter().find(|s| !s.is_empty() && shown.contains(s.as_str())) {
+        match self
+            .secrets
+            .iter()
+            .find(|s| !s.is_empty() && shown.contains(s.as_str()))
+        {
             Some(_) => Err(format!("G10: a token appears in output: {shown}")),
             None => Ok(()),
         }
