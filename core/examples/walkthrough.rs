@@ -210,7 +210,9 @@ fn main() {
     host.submit(1);
     host.serve(&mut server, true);
 
-    println!("\n4. A push says the token was revoked (force_refresh), and the token endpoint\n   is unreachable for a moment: back off and retry, never log out.");
+    println!(
+        "\n4. A push says the token was revoked (force_refresh), and the token endpoint\n   is unreachable for a moment: back off and retry, never log out."
+    );
     host.core.force_refresh(host.now);
     host.submit(2);
     host.serve(&mut server, false);
