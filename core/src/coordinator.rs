@@ -674,26 +674,24 @@ impl Coordinator {
         self.commands.push_back(Command::Logout { reason });
     }
 
-    fn release_queue(&mut self) {
+    /// Empties the queue, calling `each` for every live entry in FIFO order.
+    fn drain_queue(&mut self, mut each: impl FnMut(&mut Self, RequestId)) {
         let mut queue = std::mem::take(&mut self.queue);
         for Waiting { id, .. } in queue.drain(..) {
             if self.is_queued(id) {
-                self.transmit(id);
+                each(self, id);
             }
         }
         self.queued = 0;
         self.queue = queue; // keep the allocation
     }
 
+    fn release_queue(&mut self) {
+        self.drain_queue(Self::transmit);
+    }
+
     fn fail_queue(&mut self, reason: FailReason) {
-        let mut queue = std::mem::take(&mut self.queue);
-        for Waiting { id, .. } in queue.drain(..) {
-            if self.is_queued(id) {
-                self.fail(id, reason);
-            }
-        }
-        self.queued = 0;
-        self.queue = queue;
+        self.drain_queue(|core, id| core.fail(id, reason));
     }
 
     fn is_queued(&self, id: RequestId) -> bool {
