@@ -382,3 +382,68 @@ proptest! {
         }
     }
 }
+
+/// The generator reaches every outcome: each fail reason, each logout reason, deadline
+/// expiries, ignored stale results. If a change to the strategies made a branch
+/// unreachable, the properties above would pass vacuously; this test notices.
+#[test]
+fn random_hosts_reach_every_outcome() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::TestRunner;
+    use reauth::{FailReason, LogoutReason};
+    use std::collections::BTreeSet;
+
+    let mut runner = TestRunner::deterministic();
+    let strategy = (config(), prop::collection::vec(action(), 1..150));
+    let mut fails = BTreeSet::new();
+    let mut logouts = BTreeSet::new();
+    let (mut timeouts, mut ignored, mut late_adoptions) = (0, 0, 0);
+    for _ in 0..400 {
+        let (config, actions) = strategy.new_tree(&mut runner).expect("strategy").current();
+        let mut h = Harness::new(config);
+        for action in actions {
+            h.run(action).expect("guarantees hold");
+        }
+        for c in h.outputs.iter().flatten() {
+            match c {
+                Command::Fail { reason, .. } => {
+                    fails.insert(*reason);
+                }
+                Command::Logout { reason } => {
+                    logouts.insert(*reason);
+                }
+                _ => {}
+            }
+        }
+        let s = h.core.stats();
+        timeouts += s.refresh_timeouts;
+        ignored += s.refresh_results_ignored;
+        // A success adopted for an attempt other than the newest: a late one.
+        for ((_, input), batch) in h.log.iter().zip(&h.outputs) {
+            if let Input::RefreshSucceeded { attempt, .. } = input
+                && matches!(batch.first(), Some(Command::StoreCredentials { .. }))
+                && attempt.0 < h.observer.issued_attempts()
+            {
+                late_adoptions += 1;
+            }
+        }
+    }
+    assert_eq!(
+        fails,
+        FailReason::ALL.into_iter().collect(),
+        "fail reasons reached"
+    );
+    let all_logouts: BTreeSet<LogoutReason> = [
+        LogoutReason::Requested,
+        LogoutReason::RefreshRejected,
+        LogoutReason::NoRefreshToken,
+        LogoutReason::ExcessiveRefresh,
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(logouts, all_logouts, "logout reasons reached");
+    assert!(
+        timeouts > 0 && ignored > 0 && late_adoptions > 0,
+        "{timeouts} {ignored} {late_adoptions}"
+    );
+}

@@ -215,7 +215,6 @@ impl ReferenceStateMachine for Reference {
         let refresh = format!("r{t}");
         let in_flight = s.in_flight();
         let open: Vec<u64> = s.reqs.keys().copied().collect();
-        let attempts = s.next_attempt.max(2);
         let mut options: Vec<(u32, BoxedStrategy<Step>)> = vec![
             (
                 2,
@@ -237,36 +236,40 @@ impl ReferenceStateMachine for Reference {
         ];
         let (a2, r2) = (format!("a{t}"), format!("r{t}"));
         let active = s.active;
-        options.push((
-            5,
-            (1..attempts, any::<bool>(), prop::bool::weighted(0.7))
-                .prop_map(move |(old, rotate, use_active)| Step::RefreshOk {
-                    attempt: if use_active {
-                        active.unwrap_or(old)
-                    } else {
-                        old
-                    },
-                    access: a2.clone(),
-                    refresh: rotate.then(|| r2.clone()),
-                })
-                .boxed(),
-        ));
-        options.push((
-            1,
-            (1..attempts)
-                .prop_map(move |a| Step::Rejected {
-                    attempt: active.unwrap_or(a),
-                })
-                .boxed(),
-        ));
-        options.push((
-            1,
-            (1..attempts)
-                .prop_map(move |a| Step::Transient {
-                    attempt: active.unwrap_or(a),
-                })
-                .boxed(),
-        ));
+        let issued = s.next_attempt;
+        if issued > 1 {
+            // Results for the active attempt mostly, for older ones sometimes.
+            options.push((
+                5,
+                (1..issued, any::<bool>(), prop::bool::weighted(0.7))
+                    .prop_map(move |(old, rotate, use_active)| Step::RefreshOk {
+                        attempt: if use_active {
+                            active.unwrap_or(old)
+                        } else {
+                            old
+                        },
+                        access: a2.clone(),
+                        refresh: rotate.then(|| r2.clone()),
+                    })
+                    .boxed(),
+            ));
+            options.push((
+                1,
+                (1..issued)
+                    .prop_map(move |a| Step::Rejected {
+                        attempt: active.unwrap_or(a),
+                    })
+                    .boxed(),
+            ));
+            options.push((
+                1,
+                (1..issued)
+                    .prop_map(move |a| Step::Transient {
+                        attempt: active.unwrap_or(a),
+                    })
+                    .boxed(),
+            ));
+        }
         if !in_flight.is_empty() {
             options.push((
                 10,
