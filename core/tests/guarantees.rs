@@ -418,13 +418,19 @@ fn random_hosts_reach_every_outcome() {
         let s = h.core.stats();
         timeouts += s.refresh_timeouts;
         ignored += s.refresh_results_ignored;
-        // A success adopted for an attempt other than the newest: a late one.
+        // A success adopted for an attempt older than the newest issued: a late one.
+        let mut newest = 0;
         for ((_, input), batch) in h.log.iter().zip(&h.outputs) {
             if let Input::RefreshSucceeded { attempt, .. } = input
                 && matches!(batch.first(), Some(Command::StoreCredentials { .. }))
-                && attempt.0 < h.observer.issued_attempts()
+                && attempt.0 < newest
             {
                 late_adoptions += 1;
+            }
+            for c in batch {
+                if let Command::Refresh { attempt, .. } = c {
+                    newest = attempt.0;
+                }
             }
         }
     }
