@@ -7,6 +7,7 @@
 //! [`Coordinator::poll_command`] and re-arm its timer from [`Coordinator::poll_timeout`].
 
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 
 use crate::command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, RefreshFailure, RequestId,
@@ -22,7 +23,10 @@ use crate::stats::Stats;
 /// It never reads a clock, performs I/O, spawns threads or draws random numbers; the
 /// same inputs always give the same commands. Wrap it in
 /// [`SharedCoordinator`](crate::SharedCoordinator) to call it from many threads.
-#[derive(Debug)]
+///
+/// `Clone` copies the state (tokens are shared, not copied): model checkers and tests
+/// fork it to explore alternatives.
+#[derive(Clone, Debug)]
 pub struct Coordinator {
     config: Config,
     /// Largest `now` seen; earlier times are clamped to it.
@@ -48,9 +52,28 @@ pub struct Coordinator {
     window: VecDeque<Timestamp>,
     commands: VecDeque<Command>,
     stats: Stats,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<Fault>,
 }
 
-#[derive(Debug)]
+/// A deliberate bug (feature `fault-injection`), so the model checker and the property
+/// tests can prove they catch it. Never enable the feature in a build that ships.
+#[cfg(feature = "fault-injection")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// Rule 4 broken: every 401 is treated as one of the current generation, so a stale
+    /// 401 starts a second refresh for one expiry.
+    NoGenerationCheck,
+    /// Rule 3 / G1 broken: a request that needs a refresh starts another one even while
+    /// one is running.
+    SecondRefreshWhileRunning,
+    /// Rule 12 / G6 broken: a refresh success that arrives after logout logs back in.
+    AcceptAfterLogout,
+    /// Rule 6 / G5 broken: the per-request replay budget is ignored.
+    NoReplayBudget,
+}
+
+#[derive(Clone, Debug)]
 struct Session {
     access_token: Secret,
     refresh_token: Option<Secret>,
@@ -68,7 +91,7 @@ impl Session {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct Request {
     replayable: bool,
     /// Whether it ever went out (decides `Send` versus `Replay`).
@@ -141,7 +164,61 @@ impl Coordinator {
             refresh: Refresh::Idle,
             commands: VecDeque::new(),
             stats: Stats::default(),
+            #[cfg(feature = "fault-injection")]
+            fault: None,
         })
+    }
+
+    /// Switches on one deliberate bug (feature `fault-injection`).
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_fault(&mut self, fault: Fault) {
+        self.fault = Some(fault);
+    }
+
+    #[cfg(feature = "fault-injection")]
+    fn faulty(&self, fault: Fault) -> bool {
+        self.fault == Some(fault)
+    }
+
+    /// Feeds the whole behavioural state into `state`, canonically: two coordinators that
+    /// hash alike answer every future input alike. Statistics and undrained commands are
+    /// left out. Token texts do go into the hasher; use it for model checking, never to
+    /// publish a hash. Costs O(n log n) in the open requests.
+    pub fn fingerprint<H: Hasher>(&self, state: &mut H) {
+        self.now.hash(state);
+        match &self.session {
+            None => 0u8.hash(state),
+            Some(s) => {
+                1u8.hash(state);
+                s.access_token.expose().hash(state);
+                s.refresh_token.as_ref().map(|t| t.expose()).hash(state);
+                (s.generation, s.refresh_at, s.known_bad).hash(state);
+            }
+        }
+        (self.epoch, self.next_request, self.next_generation).hash(state);
+        (self.next_attempt, self.adoptable_from).hash(state);
+        let mut requests: Vec<_> = self.requests.iter().collect();
+        requests.sort_unstable_by_key(|(id, _)| **id);
+        for (id, r) in requests {
+            (id, r.replayable, r.sent, r.replays, r.epoch).hash(state);
+            match r.state {
+                RequestState::Queued => 0u64.hash(state),
+                RequestState::InFlight { generation } => generation.hash(state),
+            }
+        }
+        for w in self.queue.iter().filter(|w| self.is_queued(w.id)) {
+            (w.id, w.deadline).hash(state);
+        }
+        match self.refresh {
+            Refresh::Idle => 0u8.hash(state),
+            Refresh::InFlight {
+                attempt,
+                retries,
+                deadline,
+            } => (1u8, attempt, retries, deadline).hash(state),
+            Refresh::Backoff { retries, until } => (2u8, retries, until).hash(state),
+        }
+        self.window.hash(state);
     }
 
     // ----- getters -------------------------------------------------------------------
@@ -357,6 +434,8 @@ impl Coordinator {
             return Ok(());
         };
         let current = generation == session.generation;
+        #[cfg(feature = "fault-injection")]
+        let current = current || self.fault == Some(Fault::NoGenerationCheck);
         if current {
             session.known_bad = true; // G3: never send this generation again.
         }
@@ -368,7 +447,12 @@ impl Coordinator {
             }
             return Ok(());
         }
-        if replays >= self.config.max_replays_per_request {
+        #[cfg(not(feature = "fault-injection"))]
+        let over_budget = replays >= self.config.max_replays_per_request;
+        #[cfg(feature = "fault-injection")]
+        let over_budget =
+            replays >= self.config.max_replays_per_request && !self.faulty(Fault::NoReplayBudget);
+        if over_budget {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
             self.fail(id, FailReason::Unauthorized);
@@ -397,6 +481,15 @@ impl Coordinator {
         self.check_attempt(attempt)?;
         credentials.validate()?;
         self.advance(now);
+        #[cfg(feature = "fault-injection")]
+        if self.session.is_none() && self.faulty(Fault::AcceptAfterLogout) {
+            let generation = self.install(credentials.clone());
+            self.commands.push_back(Command::StoreCredentials {
+                credentials,
+                generation,
+            });
+            return Ok(());
+        }
         let Some(session) = self
             .session
             .as_ref()
@@ -530,6 +623,15 @@ impl Coordinator {
         let Some(session) = &self.session else {
             unreachable!("dispatch is only called while logged in")
         };
+        #[cfg(feature = "fault-injection")]
+        if self.faulty(Fault::SecondRefreshWhileRunning)
+            && self.refresh.is_running()
+            && session.needs_refresh(self.now)
+        {
+            self.enqueue(id);
+            self.start_cycle();
+            return;
+        }
         if self.refresh.is_running() {
             self.enqueue(id);
         } else if session.needs_refresh(self.now) {

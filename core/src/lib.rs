@@ -83,6 +83,8 @@ mod coordinator;
 mod credentials;
 mod error;
 mod input;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 mod shared;
 mod stats;
 mod sync;
@@ -95,6 +97,8 @@ pub use command::{
 };
 pub use config::{Config, RefreshWindow};
 pub use coordinator::Coordinator;
+#[cfg(feature = "fault-injection")]
+pub use coordinator::Fault;
 pub use credentials::{Credentials, CredentialsError, MAX_TOKEN_LEN, Secret, TokenKind};
 pub use error::{ConfigError, InputError};
 pub use input::Input;

@@ -5,14 +5,12 @@
 //!
 //! Cases: `PROPTEST_CASES` (default 1 000 per property).
 
-mod support;
-
 use proptest::prelude::*;
+use reauth::oracle::{Oracle, Snapshot};
 use reauth::{
     AttemptId, Command, Config, Coordinator, Credentials, Input, RefreshFailure, RefreshWindow,
     RequestId, RequestOptions, Timestamp,
 };
-use support::{Observer, Snapshot};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -133,7 +131,7 @@ fn action() -> impl Strategy<Value = Action> {
 /// Drives the core and the observer together.
 struct Harness {
     core: Coordinator,
-    observer: Observer,
+    observer: Oracle,
     clock: Timestamp,
     tokens: u64,
     log: Vec<(Timestamp, Input)>,
@@ -144,7 +142,7 @@ impl Harness {
     fn new(config: Config) -> Self {
         Harness {
             core: Coordinator::new(config.clone()).expect("generated configs are valid"),
-            observer: Observer::new(config),
+            observer: Oracle::new(config),
             clock: 0,
             tokens: 0,
             log: Vec::new(),
@@ -172,8 +170,8 @@ impl Harness {
     fn pick_attempt(&self, pick: usize) -> AttemptId {
         // Mostly the active or a recent attempt; sometimes an old or never-issued one.
         let issued = self.observer.issued_attempts();
-        match (pick % 8, self.observer.active) {
-            (0..=4, Some((a, _))) => a,
+        match (pick % 8, self.observer.active_attempt()) {
+            (0..=4, Some(a)) => a,
             _ => AttemptId((pick as u64 / 8) % (issued + 2)),
         }
     }
@@ -295,7 +293,7 @@ impl Harness {
             }
             if let Some(&id) = self.observer.in_flight_ids().first() {
                 self.input(self.clock, Input::Response { id, status: 200 })?;
-            } else if let Some((attempt, _)) = self.observer.active {
+            } else if let Some(attempt) = self.observer.active_attempt() {
                 let credentials = self.credentials(true, None, true);
                 self.input(
                     self.clock,

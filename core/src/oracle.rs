@@ -1,18 +1,35 @@
-//! An independent observer of the command stream that checks the guarantees of SPEC.md
-//! section 9 after every input. It only sees what a host sees (inputs, results, command
-//! batches, getters), and keeps its own books.
+//! An independent checker of the guarantees of SPEC.md section 9 (feature `oracle`).
+//!
+//! [`Oracle`] watches what a host sees — each input, its result, the command batch, the
+//! public getters — keeps its own books, and reports the first guarantee a step breaks.
+//! It shares no code with the state machine it checks. The property tests, the model
+//! checker and the fuzzer all run every step through it; a host's own tests can too.
+//!
+//! ```
+//! use reauth::oracle::{Oracle, Snapshot};
+//! use reauth::{Config, Coordinator, Credentials, Input};
+//!
+//! let mut core = Coordinator::new(Config::default())?;
+//! let mut oracle = Oracle::new(Config::default());
+//! let input = Input::Login { credentials: Credentials::new("at").with_refresh_token("rt") };
+//! let before = Snapshot::of(&core);
+//! let result = core.apply(0, input.clone());
+//! let batch: Vec<_> = core.drain_commands().collect();
+//! oracle.step(&core, &before, 0, &input, &result, &batch)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-#![allow(dead_code)] // each test binary uses a different part
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
-use std::collections::{HashMap, HashSet};
-
-use reauth::{
+use crate::{
     AttemptId, Command, Config, Coordinator, Generation, Input, InputError, RequestId, Stats,
     Timestamp,
 };
 
-/// What `Err` must leave untouched (G9).
-#[derive(Debug, PartialEq, Eq)]
+/// The observable state that an `Err` must leave untouched (G9). Take it just before each
+/// input.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     stats: Stats,
     now: Timestamp,
@@ -28,6 +45,7 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// Reads `core`'s public getters.
     pub fn of(core: &Coordinator) -> Self {
         Snapshot {
             stats: *core.stats(),
@@ -45,8 +63,10 @@ impl Snapshot {
     }
 }
 
-#[derive(Default)]
-pub struct Observer {
+/// The guarantee checker. Feed it every step with [`Oracle::step`]. Its `Debug` output
+/// leaves out the token texts it keeps for the G10 check.
+#[derive(Clone, Default)]
+pub struct Oracle {
     config: Config,
     now: Timestamp,
     submitted: HashSet<RequestId>,
@@ -54,7 +74,7 @@ pub struct Observer {
     cancelled: HashSet<RequestId>,
     sent: HashSet<RequestId>,
     /// Request → generation of its last Send/Replay, until its response is reported.
-    pub in_flight: HashMap<RequestId, Generation>,
+    in_flight: HashMap<RequestId, Generation>,
     last_401: HashMap<RequestId, Generation>,
     replays: HashMap<RequestId, u32>,
     bad: HashSet<Generation>,
@@ -65,31 +85,48 @@ pub struct Observer {
     refresh_token: Option<String>,
     refresh_at: Option<Timestamp>,
     /// The attempt the host believes is running, and its deadline.
-    pub active: Option<(AttemptId, Timestamp)>,
+    active: Option<(AttemptId, Timestamp)>,
     attempts: HashMap<AttemptId, (Option<Generation>, u64)>,
     max_attempt: u64,
     epoch: u64,
     cycle_starts: Vec<Timestamp>,
     attempts_in_cycle: u32,
     cycles_seen: u64,
+    /// The host forced a refresh of the current generation.
+    forced: bool,
+    refresh_at_before: Option<Timestamp>,
     /// Every token text ever handed to the core (G10).
-    pub secrets: HashSet<String>,
-    pub steps: u64,
+    secrets: HashSet<String>,
+    steps: u64,
 }
 
-fn text(s: &reauth::Secret) -> String {
+impl std::fmt::Debug for Oracle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oracle")
+            .field("steps", &self.steps)
+            .field("logged_in", &self.logged_in)
+            .field("generation", &self.generation)
+            .field("open", &self.open())
+            .field("in_flight", &self.in_flight_ids())
+            .field("active", &self.active)
+            .finish_non_exhaustive()
+    }
+}
+
+fn text(s: &crate::Secret) -> String {
     s.expose().to_owned()
 }
 
-impl Observer {
+impl Oracle {
+    /// An oracle for a coordinator created with `config`.
     pub fn new(config: Config) -> Self {
-        Observer {
+        Oracle {
             config,
-            ..Observer::default()
+            ..Oracle::default()
         }
     }
 
-    /// Open requests the host still expects a terminal command for.
+    /// Requests the host still expects a terminal command for, in increasing order.
     pub fn open(&self) -> Vec<RequestId> {
         let mut v: Vec<RequestId> = self
             .submitted
@@ -101,18 +138,79 @@ impl Observer {
         v
     }
 
+    /// Requests sent and not yet answered, in increasing order.
     pub fn in_flight_ids(&self) -> Vec<RequestId> {
         let mut v: Vec<RequestId> = self.in_flight.keys().copied().collect();
         v.sort();
         v
     }
 
+    /// The generation request `id` was last sent with, while it awaits a response.
+    pub fn in_flight_generation(&self, id: RequestId) -> Option<Generation> {
+        self.in_flight.get(&id).copied()
+    }
+
+    /// How many refresh attempts the core has issued.
     pub fn issued_attempts(&self) -> u64 {
         self.max_attempt
     }
 
-    /// Checks one step: `input` at `at` gave `result` and `batch`. `before` was taken just
-    /// before the input.
+    /// The attempt the host should consider running (issued, not answered, not past its
+    /// deadline at the last timeout), if any.
+    pub fn active_attempt(&self) -> Option<AttemptId> {
+        self.active.map(|(a, _)| a)
+    }
+
+    /// Whether the command stream says a session exists.
+    pub fn logged_in(&self) -> bool {
+        self.logged_in
+    }
+
+    /// Steps checked so far.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// Feeds into `state`, canonically, every fact the oracle's *future* verdicts depend
+    /// on, so that a model checker which merges two histories with equal fingerprints
+    /// loses no violation. History that can no longer affect a verdict is left out: ended
+    /// requests, the generation of a superseded 401 (a replay needs a new 401 first),
+    /// counters the core's own fingerprint already holds. Token texts are not hashed.
+    pub fn fingerprint<H: Hasher>(&self, state: &mut H) {
+        for id in self.open() {
+            let replays = self.replays.get(&id).copied().unwrap_or(0);
+            (
+                id,
+                self.sent.contains(&id),
+                self.in_flight.get(&id),
+                replays,
+            )
+                .hash(state);
+        }
+        let current_bad = self.generation.is_some_and(|g| self.bad.contains(&g));
+        (
+            self.logged_in,
+            self.generation,
+            self.max_generation,
+            self.refresh_at,
+        )
+            .hash(state);
+        (current_bad, self.forced, self.epoch).hash(state);
+        (self.active, self.max_attempt, self.attempts_in_cycle).hash(state);
+        let adoptable: BTreeSet<AttemptId> = self
+            .attempts
+            .iter()
+            .filter(|(_, (g, epoch))| *g == self.generation && *epoch == self.epoch)
+            .map(|(a, _)| *a)
+            .collect();
+        adoptable.hash(state);
+        self.cycle_starts.hash(state);
+        self.now.hash(state);
+    }
+
+    /// Checks one step: `input` at `at` gave `result` and `batch`; `before` was taken just
+    /// before the input. Returns the first broken guarantee, prefixed with its name
+    /// (`"G3: …"`) or the rule it concerns.
     pub fn step(
         &mut self,
         core: &Coordinator,
@@ -126,6 +224,7 @@ impl Observer {
         let logged_in_before = self.logged_in;
         let generation_before = self.generation;
         let epoch_before = self.epoch;
+        self.refresh_at_before = self.refresh_at;
         match input {
             Input::Login { credentials } | Input::RefreshSucceeded { credentials, .. } => {
                 self.secrets.insert(text(&credentials.access_token));
@@ -149,6 +248,7 @@ impl Observer {
         }
         self.now = self.now.max(at);
 
+        let mut stale_401 = false;
         // Bookkeeping that precedes the batch.
         match input {
             Input::Login { credentials } => {
@@ -173,7 +273,7 @@ impl Observer {
                 if !logged_in_before {
                     let want = [Command::Fail {
                         id,
-                        reason: reauth::FailReason::NotLoggedIn,
+                        reason: crate::FailReason::NotLoggedIn,
                     }];
                     if batch != want {
                         return Err(format!("rule 16: submit while logged out gave {batch:?}"));
@@ -188,6 +288,7 @@ impl Observer {
                 if self.config.is_refresh_status(*status) {
                     self.bad.insert(g);
                     self.last_401.insert(*id, g);
+                    stale_401 = logged_in_before && generation_before.is_some_and(|c| g < c);
                 }
             }
             Input::Cancel { id } => {
@@ -196,6 +297,7 @@ impl Observer {
                     return Err(format!("core accepted cancel of ended request {id}"));
                 }
             }
+            Input::ForceRefresh if self.logged_in => self.forced = true,
             Input::RefreshFailed { attempt, .. }
                 if self.active.is_some_and(|(a, _)| a == *attempt) =>
             {
@@ -329,9 +431,14 @@ impl Observer {
                     credentials,
                     generation,
                 } => {
+                    if !logged_in_before {
+                        return Err(format!(
+                            "G6: a refresh result resurrected a logged-out session: {batch:?}"
+                        ));
+                    }
                     if index != 0 || adoption_expected != Some(true) {
                         return Err(format!(
-                            "unexpected StoreCredentials at {index} for {input:?}"
+                            "rule 11: StoreCredentials for a stale refresh result: {input:?}"
                         ));
                     }
                     let Input::RefreshSucceeded {
@@ -372,6 +479,15 @@ impl Observer {
                     self.epoch += 1;
                     self.cycle_starts.clear();
                 }
+            }
+        }
+        if refreshes > 0 && stale_401 {
+            let current = generation_before.expect("stale implies logged in");
+            let token_needs_refresh = self.bad.contains(&current)
+                || self.forced
+                || self.refresh_at_before.is_some_and(|t| self.now >= t);
+            if !token_needs_refresh {
+                return Err(format!("rule 4: a stale 401 started a refresh: {batch:?}"));
             }
         }
         if refreshes > 1 {
@@ -422,6 +538,7 @@ impl Observer {
         }
         self.max_generation = g.0;
         self.generation = Some(g);
+        self.forced = false;
         Ok(())
     }
 
@@ -440,6 +557,7 @@ impl Observer {
         Ok(())
     }
 
+    /// G10: `shown` (any formatted output) contains no token the core was ever given.
     pub fn check_secret_free(&self, shown: &str) -> Result<(), String> {
         match self
             .secrets

@@ -1,0 +1,86 @@
+//! Model-checks every preset: all safety properties hold, the state space is exactly the
+//! pinned size (so any change to it is noticed and explained), and the `sometimes`
+//! properties each preset is meant to reach are reached.
+//!
+//! If a count changes because the core or the model changed on purpose, update it here
+//! and say why in the commit message.
+
+use reauth_models::{check, preset};
+
+fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
+    let bounds = preset(name).expect("preset exists");
+    let report = check(bounds, threads());
+    println!(
+        "{name}: {} unique states, {} generated, depth {}, {:.1?}",
+        report.unique_states, report.states, report.max_depth, report.elapsed
+    );
+    for (property, trace) in &report.counterexamples {
+        eprintln!("counterexample for {property}:\n  {}", trace.join("\n  "));
+    }
+    assert!(
+        report.counterexamples.is_empty(),
+        "{name}: a safety property fails"
+    );
+    let mut unreached = report.unreached.clone();
+    unreached.sort_unstable();
+    let mut expected = unreachable.to_vec();
+    expected.sort_unstable();
+    assert_eq!(
+        unreached, expected,
+        "{name}: sometimes-properties reached differ"
+    );
+    assert_eq!(
+        report.unique_states, unique_states,
+        "{name}: the state space changed"
+    );
+}
+
+#[test]
+fn storm() {
+    run(
+        "storm",
+        231_723,
+        &[
+            "logout during a refresh",
+            "queue full",
+            "one-shot request gets its 401, refresh starts",
+        ],
+    );
+}
+
+#[test]
+fn sessions() {
+    run(
+        "sessions",
+        114_040,
+        &[
+            "refresh success releases 3 waiting requests",
+            "one-shot request gets its 401, refresh starts",
+        ],
+    );
+}
+
+#[test]
+fn lifecycle() {
+    run(
+        "lifecycle",
+        26_062,
+        &[
+            "refresh success releases 3 waiting requests",
+            "one-shot request gets its 401, refresh starts",
+        ],
+    );
+}
+
+#[test]
+fn one_shot() {
+    run(
+        "one-shot",
+        100_696,
+        &["logout during a refresh", "queue full"],
+    );
+}

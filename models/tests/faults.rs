@@ -1,0 +1,71 @@
+//! The checker has teeth: with a deliberate bug switched on, it finds a counterexample
+//! for the property the bug breaks, and prints it as a readable event list.
+//!
+//! ```text
+//! cargo test -p reauth-models --features fault-injection --test faults -- --nocapture
+//! ```
+#![cfg(feature = "fault-injection")]
+
+use reauth::Fault;
+use reauth_models::{Bounds, check_with_fault};
+
+fn small() -> Bounds {
+    Bounds {
+        requests: 2,
+        cycles: 2,
+        retries: 0,
+        replays: 1,
+        sessions: 1,
+        cancels: 0,
+        expiries: 0,
+        one_shot: false,
+        max_pending: 2,
+    }
+}
+
+fn finds(fault: Fault, property: &str) {
+    // One thread: strict breadth-first order, so the counterexample is a shortest one.
+    let report = check_with_fault(small(), fault, 1);
+    let found = report
+        .counterexamples
+        .iter()
+        .find(|(name, _)| *name == property);
+    let Some((_, trace)) = found else {
+        panic!(
+            "{fault:?}: no counterexample for {property:?}; found {:?}",
+            report
+                .counterexamples
+                .iter()
+                .map(|(n, _)| n)
+                .collect::<Vec<_>>()
+        );
+    };
+    println!(
+        "{fault:?} breaks \"{property}\":\n  {}\n",
+        trace.join("\n  ")
+    );
+    assert!(
+        trace.len() >= 2,
+        "a trace has at least one event and the verdict"
+    );
+}
+
+#[test]
+fn missing_generation_check_refreshes_on_a_stale_401() {
+    finds(Fault::NoGenerationCheck, "rule 4 stale 401 never refreshes");
+}
+
+#[test]
+fn second_refresh_while_one_runs_breaks_single_flight() {
+    finds(Fault::SecondRefreshWhileRunning, "G1 single flight");
+}
+
+#[test]
+fn late_result_after_logout_breaks_logout_finality() {
+    finds(Fault::AcceptAfterLogout, "G6 logout is final");
+}
+
+#[test]
+fn ignoring_the_replay_budget_breaks_boundedness() {
+    finds(Fault::NoReplayBudget, "G5 bounded");
+}
