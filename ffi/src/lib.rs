@@ -1,0 +1,953 @@
+//! The C ABI of reauth.
+//!
+//! `include/reauth.h` is generated from this file by cbindgen and is the C user's
+//! manual: every comment here ends up there. Conventions, after rustls-ffi:
+//!
+//! - Every name starts with `reauth_` / `REAUTH_`.
+//! - Handles are opaque. `reauth_coordinator_new*` creates one, `reauth_coordinator_free`
+//!   destroys it (NULL is allowed and does nothing).
+//! - Every fallible function returns a `reauth_status`; `REAUTH_STATUS_OK` is 0. The
+//!   numbers are stable and never reused. Out-parameters are written only on success.
+//! - A Rust panic never unwinds into C: it becomes `REAUTH_STATUS_PANIC` and poisons the
+//!   handle, after which every call on it returns `REAUTH_STATUS_POISONED`.
+//! - On any error status the coordinator's state is unchanged and no command is lost.
+
+#![allow(non_camel_case_types)] // C names
+#![allow(clippy::missing_safety_doc)] // the safety contract of every function is in its doc
+
+use std::ffi::{CStr, c_char};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use reauth::{
+    AttemptId, Batch, Command, Config, Credentials, FailReason, InputError, LogoutReason,
+    RefreshFailure, RefreshWindow, RequestId, RequestOptions, SharedCoordinator, SharedError,
+};
+
+/// The result of every fallible call. The numbers are stable and never reused.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum reauth_status {
+    /// Success; out-parameters were written.
+    REAUTH_STATUS_OK = 0,
+    /// A required pointer argument was NULL.
+    REAUTH_STATUS_NULL_ARGUMENT = 1,
+    /// A string or token was not valid UTF-8.
+    REAUTH_STATUS_INVALID_UTF8 = 2,
+    /// A configuration value is out of its documented range.
+    REAUTH_STATUS_INVALID_CONFIG = 3,
+    /// The JSON configuration could not be parsed (syntax, unknown field, wrong type).
+    REAUTH_STATUS_INVALID_JSON = 4,
+    /// The request id was never issued, already ended or was cancelled. After a cancel
+    /// this is expected for a late response: ignore it.
+    REAUTH_STATUS_UNKNOWN_REQUEST = 5,
+    /// The request is waiting for a refresh; no response can be due for it.
+    REAUTH_STATUS_NOT_IN_FLIGHT = 6,
+    /// No `REAUTH_COMMAND_REFRESH` ever carried this attempt.
+    REAUTH_STATUS_UNKNOWN_ATTEMPT = 7,
+    /// A token is empty, longer than 64 KiB, or contains whitespace or control
+    /// characters. For a refresh result, report the refresh as failed instead.
+    REAUTH_STATUS_INVALID_CREDENTIALS = 8,
+    /// The HTTP status is outside 100..=599.
+    REAUTH_STATUS_INVALID_STATUS = 9,
+    /// `reauth_commands_get` was called with an index `>= reauth_commands_len`.
+    REAUTH_STATUS_INDEX_OUT_OF_RANGE = 10,
+    /// An earlier call panicked: this handle refuses every call. Free it and create a new
+    /// one (log in again).
+    REAUTH_STATUS_POISONED = 11,
+    /// A bug in reauth: the call panicked and was stopped at the boundary. The handle is
+    /// now poisoned. Please report it.
+    REAUTH_STATUS_PANIC = 12,
+}
+
+impl From<InputError> for reauth_status {
+    fn from(e: InputError) -> Self {
+        match e {
+            InputError::UnknownRequest(_) => reauth_status::REAUTH_STATUS_UNKNOWN_REQUEST,
+            InputError::NotInFlight(_) => reauth_status::REAUTH_STATUS_NOT_IN_FLIGHT,
+            InputError::UnknownAttempt(_) => reauth_status::REAUTH_STATUS_UNKNOWN_ATTEMPT,
+            InputError::InvalidCredentials(_) => reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS,
+            InputError::InvalidStatus(_) => reauth_status::REAUTH_STATUS_INVALID_STATUS,
+            // A future variant the ABI does not know yet: the closest stable meaning.
+            _ => reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS,
+        }
+    }
+}
+
+impl From<SharedError> for reauth_status {
+    fn from(e: SharedError) -> Self {
+        match e {
+            SharedError::Input(e) => e.into(),
+            _ => reauth_status::REAUTH_STATUS_POISONED,
+        }
+    }
+}
+
+/// A static, NUL-terminated English description of `status`. Never NULL; the pointer is
+/// valid for the life of the program. Unknown values give "unknown status".
+#[unsafe(no_mangle)]
+pub extern "C" fn reauth_status_message(status: u32) -> *const c_char {
+    let text: &'static CStr = match status {
+        0 => c"ok",
+        1 => c"a required pointer argument was NULL",
+        2 => c"a string or token is not valid UTF-8",
+        3 => c"a configuration value is out of range",
+        4 => c"the JSON configuration could not be parsed",
+        5 => c"unknown request id",
+        6 => c"the request is not awaiting a response",
+        7 => c"unknown refresh attempt",
+        8 => c"invalid credentials: empty, too long, or whitespace/control characters in a token",
+        9 => c"invalid HTTP status (must be 100..=599)",
+        10 => c"command index out of range",
+        11 => c"the coordinator is poisoned by an earlier panic",
+        12 => c"internal error: a panic was stopped at the FFI boundary",
+        _ => c"unknown status",
+    };
+    text.as_ptr()
+}
+
+/// The library version, e.g. "0.1.0". Static, NUL-terminated, never NULL.
+#[unsafe(no_mangle)]
+pub extern "C" fn reauth_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(v) => v,
+            Err(_) => c"unknown",
+        };
+    VERSION.as_ptr()
+}
+
+/// The most refresh statuses a `reauth_config` can hold.
+pub const REAUTH_MAX_REFRESH_STATUSES: usize = 16;
+
+/// Configuration. Fill it with `reauth_config_default`, change fields, pass it to
+/// `reauth_coordinator_new`. Ranges are checked there (`REAUTH_STATUS_INVALID_CONFIG`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct reauth_config {
+    /// Statuses that mean "the access token was refused" (default {401}); the first
+    /// `refresh_statuses_len` entries are used. Each must be in 400..=599, no duplicates.
+    pub refresh_statuses: [u16; REAUTH_MAX_REFRESH_STATUSES],
+    /// How many entries of `refresh_statuses` are used (1..=16).
+    pub refresh_statuses_len: usize,
+    /// Refresh this long before the token expires (at most half its lifetime). Default 30000.
+    pub expiry_skew_ms: u64,
+    /// Replays per request after a 401. Default 1.
+    pub max_replays_per_request: u32,
+    /// At most this many refresh cycles start per `refresh_window_ms`. Default 5.
+    pub refresh_window_max_refreshes: u32,
+    /// The sliding window of the refresh budget. Default 30000.
+    pub refresh_window_ms: u64,
+    /// First backoff after a transient refresh failure. Default 500.
+    pub initial_backoff_ms: u64,
+    /// Cap on the backoff and on Retry-After. Default 30000.
+    pub max_backoff_ms: u64,
+    /// Transient retries per refresh cycle. Default 3.
+    pub max_retries: u32,
+    /// A refresh call unanswered after this long counts as a transient failure. Default 30000.
+    pub refresh_timeout_ms: u64,
+    /// At most this many requests wait for a refresh. Default 1024.
+    pub max_pending: u32,
+    /// A request waits at most this long for a refresh. Default 60000.
+    pub max_wait_ms: u64,
+}
+
+impl reauth_config {
+    fn to_config(self) -> Option<Config> {
+        let statuses = self.refresh_statuses.get(..self.refresh_statuses_len)?;
+        Some(Config {
+            refresh_statuses: statuses.to_vec(),
+            expiry_skew_ms: self.expiry_skew_ms,
+            max_replays_per_request: self.max_replays_per_request,
+            refresh_window: RefreshWindow {
+                max_refreshes: self.refresh_window_max_refreshes,
+                window_ms: self.refresh_window_ms,
+            },
+            initial_backoff_ms: self.initial_backoff_ms,
+            max_backoff_ms: self.max_backoff_ms,
+            max_retries: self.max_retries,
+            refresh_timeout_ms: self.refresh_timeout_ms,
+            max_pending: self.max_pending,
+            max_wait_ms: self.max_wait_ms,
+        })
+    }
+}
+
+/// Writes the defaults of the behaviour contract into `*out`. Does nothing if `out` is NULL.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_config_default(out: *mut reauth_config) {
+    let _ = catch_unwind(|| {
+        if out.is_null() {
+            return;
+        }
+        let d = Config::default();
+        let mut statuses = [0u16; REAUTH_MAX_REFRESH_STATUSES];
+        statuses[..d.refresh_statuses.len()].copy_from_slice(&d.refresh_statuses);
+        let config = reauth_config {
+            refresh_statuses: statuses,
+            refresh_statuses_len: d.refresh_statuses.len(),
+            expiry_skew_ms: d.expiry_skew_ms,
+            max_replays_per_request: d.max_replays_per_request,
+            refresh_window_max_refreshes: d.refresh_window.max_refreshes,
+            refresh_window_ms: d.refresh_window.window_ms,
+            initial_backoff_ms: d.initial_backoff_ms,
+            max_backoff_ms: d.max_backoff_ms,
+            max_retries: d.max_retries,
+            refresh_timeout_ms: d.refresh_timeout_ms,
+            max_pending: d.max_pending,
+            max_wait_ms: d.max_wait_ms,
+        };
+        // SAFETY: `out` is non-NULL and, by the caller's contract, points to writable
+        // memory for one `reauth_config`.
+        unsafe { out.write(config) };
+    });
+}
+
+/// The coordinator: a thread-safe handle. Every function taking a `const
+/// reauth_coordinator *` may be called from any thread, concurrently; each returns the
+/// commands *its own* input produced. Only `reauth_coordinator_free` must not race with
+/// other calls on the same handle.
+pub struct reauth_coordinator {
+    inner: SharedCoordinator,
+    poisoned: AtomicBool,
+}
+
+/// One input's commands, in the order they must be carried out. Owned by the caller:
+/// release it with `reauth_commands_free`. Token pointers obtained from it stay valid
+/// until then. Read-only access from several threads is safe.
+pub struct reauth_commands {
+    commands: Batch,
+}
+
+/// Credentials, as the token endpoint returned them (or as stored at login). Tokens are
+/// byte strings: pointer and length, UTF-8, not NUL-terminated (a terminator is
+/// allowed after `len` bytes but not required). The library copies them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct reauth_credentials {
+    /// The access token. Must not be NULL.
+    pub access_token: *const u8,
+    /// Its length in bytes.
+    pub access_token_len: usize,
+    /// The refresh token, or NULL for none. In a refresh result NULL means "keep the
+    /// previous refresh token" (the server did not rotate it).
+    pub refresh_token: *const u8,
+    /// Its length in bytes (ignored when `refresh_token` is NULL).
+    pub refresh_token_len: usize,
+    /// Whether `expires_in_ms` is set.
+    pub has_expires_in: bool,
+    /// Lifetime of the access token in milliseconds from `now`.
+    pub expires_in_ms: u64,
+}
+
+/// What a command asks the host to do.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum reauth_command_kind {
+    /// Transmit request `request_id` for the first time with `token` (the access token).
+    REAUTH_COMMAND_SEND = 1,
+    /// Transmit request `request_id` again with `token` (the access token).
+    REAUTH_COMMAND_REPLAY = 2,
+    /// Call the token endpoint with `token` (the refresh token); report the result with
+    /// `attempt`.
+    REAUTH_COMMAND_REFRESH = 3,
+    /// Persist the credentials: `token` (access), `refresh_token` (may be NULL),
+    /// `expires_in_ms` (if `has_expires_in`), `generation`.
+    REAUTH_COMMAND_STORE_CREDENTIALS = 4,
+    /// Hand the response received for `request_id` to its caller as is. Terminal.
+    REAUTH_COMMAND_COMPLETE = 5,
+    /// Fail request `request_id` with `fail_reason`. Terminal.
+    REAUTH_COMMAND_FAIL = 6,
+    /// Delete stored credentials and show the login (`logout_reason`).
+    REAUTH_COMMAND_LOGOUT = 7,
+}
+
+/// Why a request failed (`REAUTH_COMMAND_FAIL`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum reauth_fail_reason {
+    /// Not a `REAUTH_COMMAND_FAIL`.
+    REAUTH_FAIL_NONE = 0,
+    /// Submitted while logged out.
+    REAUTH_FAIL_NOT_LOGGED_IN = 1,
+    /// The session ended while the request waited or was in flight.
+    REAUTH_FAIL_LOGGED_OUT = 2,
+    /// The refresh grant was refused; a logout follows.
+    REAUTH_FAIL_REFRESH_REJECTED = 3,
+    /// The token endpoint could not be reached; still logged in, retry later.
+    REAUTH_FAIL_REFRESH_UNAVAILABLE = 4,
+    /// Too many refresh cycles in the window; a logout follows.
+    REAUTH_FAIL_EXCESSIVE_REFRESH = 5,
+    /// Still 401 after the replay budget.
+    REAUTH_FAIL_UNAUTHORIZED = 6,
+    /// Too many requests waiting for a refresh.
+    REAUTH_FAIL_QUEUE_FULL = 7,
+    /// Waited longer than `max_wait_ms`.
+    REAUTH_FAIL_WAIT_TIMEOUT = 8,
+}
+
+/// Why the session ended (`REAUTH_COMMAND_LOGOUT`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum reauth_logout_reason {
+    /// Not a `REAUTH_COMMAND_LOGOUT`.
+    REAUTH_LOGOUT_NONE = 0,
+    /// `reauth_logout` was called.
+    REAUTH_LOGOUT_REQUESTED = 1,
+    /// The refresh grant was refused.
+    REAUTH_LOGOUT_REFRESH_REJECTED = 2,
+    /// A refresh was needed and there is no refresh token.
+    REAUTH_LOGOUT_NO_REFRESH_TOKEN = 3,
+    /// Too many refresh cycles in the window.
+    REAUTH_LOGOUT_EXCESSIVE_REFRESH = 4,
+}
+
+/// One command as plain data. Fields that do not apply to `kind` are 0 / NULL. Token
+/// pointers point into the `reauth_commands` list they came from and are valid until
+/// that list is freed; they are not NUL-terminated — use the lengths.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct reauth_command {
+    /// What to do.
+    pub kind: reauth_command_kind,
+    /// SEND, REPLAY, COMPLETE, FAIL: the request.
+    pub request_id: u64,
+    /// SEND, REPLAY, STORE_CREDENTIALS: the generation of the access token.
+    pub generation: u64,
+    /// REFRESH: the attempt to report the result with.
+    pub attempt: u64,
+    /// FAIL: why.
+    pub fail_reason: reauth_fail_reason,
+    /// LOGOUT: why.
+    pub logout_reason: reauth_logout_reason,
+    /// SEND, REPLAY, STORE_CREDENTIALS: the access token. REFRESH: the refresh token.
+    pub token: *const u8,
+    /// Length of `token` in bytes.
+    pub token_len: usize,
+    /// STORE_CREDENTIALS: the refresh token now in use, or NULL if the session has none.
+    pub refresh_token: *const u8,
+    /// Length of `refresh_token` in bytes.
+    pub refresh_token_len: usize,
+    /// STORE_CREDENTIALS: whether `expires_in_ms` is set.
+    pub has_expires_in: bool,
+    /// STORE_CREDENTIALS: lifetime of the access token from the input's `now`.
+    pub expires_in_ms: u64,
+}
+
+/// Counters since the coordinator was created.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct reauth_stats {
+    /// Requests submitted.
+    pub submitted: u64,
+    /// SEND commands.
+    pub sent: u64,
+    /// REPLAY commands.
+    pub replayed: u64,
+    /// COMPLETE commands.
+    pub completed: u64,
+    /// FAIL commands, all reasons.
+    pub failed: u64,
+    /// FAIL commands by `reauth_fail_reason` (index 0 unused).
+    pub failed_by_reason: [u64; 9],
+    /// Requests cancelled by the host.
+    pub cancelled: u64,
+    /// Refresh statuses (401s) reported.
+    pub unauthorized_responses: u64,
+    /// Refresh cycles started.
+    pub refresh_cycles: u64,
+    /// REFRESH commands (cycles plus retries).
+    pub refresh_attempts: u64,
+    /// Refresh results adopted.
+    pub refresh_succeeded: u64,
+    /// Refreshes rejected by the token endpoint.
+    pub refresh_rejected: u64,
+    /// Transient refresh failures, deadline expiries included.
+    pub refresh_transient: u64,
+    /// Refresh attempts abandoned at their deadline.
+    pub refresh_timeouts: u64,
+    /// Stale refresh results ignored.
+    pub refresh_results_ignored: u64,
+    /// LOGOUT commands.
+    pub logouts: u64,
+}
+
+// ----- plumbing ------------------------------------------------------------------------
+
+type Outcome = Result<(), reauth_status>;
+
+/// Runs `body` inside the panic boundary. A panic poisons `handle` (if any).
+fn boundary(handle: *const reauth_coordinator, body: impl FnOnce() -> Outcome) -> reauth_status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => reauth_status::REAUTH_STATUS_OK,
+        Ok(Err(status)) => status,
+        Err(_) => {
+            if !handle.is_null() {
+                // SAFETY: a non-NULL handle came from `reauth_coordinator_new*` and is
+                // live for the duration of the call (caller's contract).
+                unsafe { &*handle }.poisoned.store(true, Ordering::SeqCst);
+            }
+            reauth_status::REAUTH_STATUS_PANIC
+        }
+    }
+}
+
+/// Borrows a live, unpoisoned handle.
+unsafe fn handle<'a>(
+    ptr: *const reauth_coordinator,
+) -> Result<&'a reauth_coordinator, reauth_status> {
+    if ptr.is_null() {
+        return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
+    }
+    // SAFETY: non-NULL, and by the caller's contract a live handle.
+    let h = unsafe { &*ptr };
+    if h.poisoned.load(Ordering::SeqCst) {
+        return Err(reauth_status::REAUTH_STATUS_POISONED);
+    }
+    Ok(h)
+}
+
+fn non_null<T>(ptr: *mut T) -> Result<*mut T, reauth_status> {
+    if ptr.is_null() {
+        Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT)
+    } else {
+        Ok(ptr)
+    }
+}
+
+/// Copies a token given as pointer + length.
+unsafe fn token(ptr: *const u8, len: usize) -> Result<String, reauth_status> {
+    if ptr.is_null() {
+        return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
+    }
+    if len > isize::MAX as usize {
+        return Err(reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS);
+    }
+    // SAFETY: non-NULL; the caller guarantees `len` readable bytes at `ptr`.
+    let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
+    std::str::from_utf8(bytes)
+        .map(str::to_owned)
+        .map_err(|_| reauth_status::REAUTH_STATUS_INVALID_UTF8)
+}
+
+unsafe fn credentials(ptr: *const reauth_credentials) -> Result<Credentials, reauth_status> {
+    if ptr.is_null() {
+        return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
+    }
+    // SAFETY: non-NULL, points to a `reauth_credentials` (caller's contract).
+    let c = unsafe { &*ptr };
+    // SAFETY: pointer/length pairs as documented on `reauth_credentials`.
+    let access = unsafe { token(c.access_token, c.access_token_len) }?;
+    let refresh = if c.refresh_token.is_null() {
+        None
+    } else {
+        // SAFETY: as above.
+        Some(unsafe { token(c.refresh_token, c.refresh_token_len) }?)
+    };
+    let mut credentials = Credentials::new(access);
+    if let Some(r) = refresh {
+        credentials = credentials.with_refresh_token(r);
+    }
+    if c.has_expires_in {
+        credentials = credentials.with_expires_in_ms(c.expires_in_ms);
+    }
+    Ok(credentials)
+}
+
+/// Hands a batch to the caller through `out` (already checked non-NULL).
+fn deliver(batch: Batch, out: *mut *mut reauth_commands) -> Outcome {
+    let list = Box::into_raw(Box::new(reauth_commands { commands: batch }));
+    // SAFETY: `out` is non-NULL and writable (checked by the caller of `deliver`).
+    unsafe { out.write(list) };
+    Ok(())
+}
+
+/// The shape of every input function: check the handle and `out`, run `input`, hand
+/// over the batch.
+unsafe fn input(
+    coordinator: *const reauth_coordinator,
+    out: *mut *mut reauth_commands,
+    f: impl FnOnce(&SharedCoordinator) -> Result<Batch, reauth_status>,
+) -> reauth_status {
+    boundary(coordinator, || {
+        // SAFETY: forwarded caller contract.
+        let h = unsafe { handle(coordinator) }?;
+        let out = non_null(out)?;
+        let batch = f(&h.inner)?;
+        deliver(batch, out)
+    })
+}
+
+// ----- lifecycle -----------------------------------------------------------------------
+
+/// Creates a logged-out coordinator from `*config`; writes it to `*out`.
+///
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT` (config or out NULL),
+/// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range, `refresh_statuses_len` 0 or > 16).
+/// Free the handle with `reauth_coordinator_free`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_coordinator_new(
+    config: *const reauth_config,
+    out: *mut *mut reauth_coordinator,
+) -> reauth_status {
+    boundary(std::ptr::null(), || {
+        if config.is_null() {
+            return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
+        }
+        let out = non_null(out)?;
+        // SAFETY: non-NULL and points to a `reauth_config` (caller's contract).
+        let config = unsafe { *config }
+            .to_config()
+            .ok_or(reauth_status::REAUTH_STATUS_INVALID_CONFIG)?;
+        create(config, out)
+    })
+}
+
+/// Creates a logged-out coordinator from a JSON object (NUL-terminated UTF-8) whose
+/// fields are those of the Rust `Config` (`{"max_pending": 64, "refresh_window":
+/// {"max_refreshes": 3}}`); omitted fields take their defaults. Writes it to `*out`.
+///
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
+/// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type),
+/// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_coordinator_new_json(
+    json: *const c_char,
+    out: *mut *mut reauth_coordinator,
+) -> reauth_status {
+    boundary(std::ptr::null(), || {
+        if json.is_null() {
+            return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
+        }
+        let out = non_null(out)?;
+        // SAFETY: non-NULL and NUL-terminated (caller's contract).
+        let text = unsafe { CStr::from_ptr(json) }
+            .to_str()
+            .map_err(|_| reauth_status::REAUTH_STATUS_INVALID_UTF8)?;
+        let config: Config =
+            serde_json::from_str(text).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_JSON)?;
+        create(config, out)
+    })
+}
+
+fn create(config: Config, out: *mut *mut reauth_coordinator) -> Outcome {
+    let inner =
+        SharedCoordinator::new(config).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_CONFIG)?;
+    let handle = Box::new(reauth_coordinator {
+        inner,
+        poisoned: AtomicBool::new(false),
+    });
+    // SAFETY: `out` is non-NULL and writable (checked by the caller).
+    unsafe { out.write(Box::into_raw(handle)) };
+    Ok(())
+}
+
+/// Destroys a coordinator and wipes the tokens it holds. NULL does nothing. The handle
+/// must not be used afterwards, and no other call on it may be running.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_coordinator_free(coordinator: *mut reauth_coordinator) {
+    if coordinator.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: non-NULL, from `Box::into_raw` in `create`, freed once (caller's contract).
+        drop(unsafe { Box::from_raw(coordinator) });
+    }));
+}
+
+// ----- inputs --------------------------------------------------------------------------
+
+/// Starts a session, or replaces the credentials from outside (re-login, another process
+/// rotated them). Waiting requests go out with the new token. Writes the commands to
+/// `*out_commands`.
+///
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
+/// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_login(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    credentials: *const reauth_credentials,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        input(coordinator, out_commands, |c| {
+            let creds = self::credentials(credentials)?;
+            Ok(c.login(now, creds)?)
+        })
+    }
+}
+
+/// A request wants to go out. Writes its id to `*out_id` and the commands to
+/// `*out_commands` (a SEND for it, or nothing while it waits for a refresh, or a FAIL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_submit(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    replayable: bool,
+    out_id: *mut u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    boundary(coordinator, || {
+        // SAFETY: forwarded caller contract.
+        let h = unsafe { handle(coordinator) }?;
+        let out_id = non_null(out_id)?;
+        let out = non_null(out_commands)?;
+        let (id, batch) = h.inner.submit(now, RequestOptions { replayable })?;
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { out_id.write(id.0) };
+        deliver(batch, out)
+    })
+}
+
+/// The host received HTTP `status` for the last SEND/REPLAY of request `id`.
+///
+/// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`,
+/// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599), and the common ones.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_handle_response(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    id: u64,
+    status: u32,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        input(coordinator, out_commands, |c| {
+            let status =
+                u16::try_from(status).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_STATUS)?;
+            Ok(c.handle_response(now, RequestId(id), status)?)
+        })
+    }
+}
+
+/// The refresh call `attempt` returned `*credentials`.
+///
+/// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT`, `REAUTH_STATUS_INVALID_CREDENTIALS`,
+/// `REAUTH_STATUS_INVALID_UTF8`, and the common ones.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    attempt: u64,
+    credentials: *const reauth_credentials,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        input(coordinator, out_commands, |c| {
+            let creds = self::credentials(credentials)?;
+            Ok(c.handle_refresh_succeeded(now, AttemptId(attempt), creds)?)
+        })
+    }
+}
+
+/// The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
+/// an OAuth error): terminal for the session.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_handle_refresh_rejected(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    attempt: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        input(coordinator, out_commands, |c| {
+            Ok(c.handle_refresh_failed(now, AttemptId(attempt), RefreshFailure::Rejected)?)
+        })
+    }
+}
+
+/// The refresh call `attempt` failed transiently (network error, 5xx, 429, no answer).
+/// `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_handle_refresh_transient(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    attempt: u64,
+    has_retry_after: bool,
+    retry_after_ms: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        input(coordinator, out_commands, |c| {
+            let failure = RefreshFailure::Transient {
+                retry_after_ms: has_retry_after.then_some(retry_after_ms),
+            };
+            Ok(c.handle_refresh_failed(now, AttemptId(attempt), failure)?)
+        })
+    }
+}
+
+/// Time passed: fires due deadlines. Call it when the time from `reauth_poll_timeout`
+/// arrives; early or extra calls are harmless.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_handle_timeout(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { input(coordinator, out_commands, |c| Ok(c.handle_timeout(now)?)) }
+}
+
+/// The caller no longer wants request `id`. A waiting request is dropped; an in-flight
+/// one is forgotten (its late response gives `REAUTH_STATUS_UNKNOWN_REQUEST`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_cancel(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    id: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        input(coordinator, out_commands, |c| {
+            Ok(c.cancel(now, RequestId(id))?)
+        })
+    }
+}
+
+/// The host knows the token is bad: the next request waits for a refresh.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_force_refresh(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { input(coordinator, out_commands, |c| Ok(c.force_refresh(now)?)) }
+}
+
+/// The user logs out: waiting requests fail, then a LOGOUT command.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_logout(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { input(coordinator, out_commands, |c| Ok(c.logout(now)?)) }
+}
+
+/// Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
+/// to `*out_at`. Arm one timer after every input; call `reauth_handle_timeout` then.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_poll_timeout(
+    coordinator: *const reauth_coordinator,
+    out_has: *mut bool,
+    out_at: *mut u64,
+) -> reauth_status {
+    boundary(coordinator, || {
+        // SAFETY: forwarded caller contract.
+        let h = unsafe { handle(coordinator) }?;
+        let (out_has, out_at) = (non_null(out_has)?, non_null(out_at)?);
+        let at = h.inner.poll_timeout()?;
+        // SAFETY: both non-NULL and writable (caller's contract).
+        unsafe {
+            out_has.write(at.is_some());
+            out_at.write(at.unwrap_or(0));
+        }
+        Ok(())
+    })
+}
+
+/// Copies the counters to `*out`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_get_stats(
+    coordinator: *const reauth_coordinator,
+    out: *mut reauth_stats,
+) -> reauth_status {
+    boundary(coordinator, || {
+        // SAFETY: forwarded caller contract.
+        let h = unsafe { handle(coordinator) }?;
+        let out = non_null(out)?;
+        let s = h.inner.stats()?;
+        let mut by_reason = [0u64; 9];
+        for reason in FailReason::ALL {
+            by_reason[fail_reason(reason) as usize] = s.failed.get(reason);
+        }
+        let stats = reauth_stats {
+            submitted: s.submitted,
+            sent: s.sent,
+            replayed: s.replayed,
+            completed: s.completed,
+            failed: s.failed.total(),
+            failed_by_reason: by_reason,
+            cancelled: s.cancelled,
+            unauthorized_responses: s.unauthorized_responses,
+            refresh_cycles: s.refresh_cycles,
+            refresh_attempts: s.refresh_attempts,
+            refresh_succeeded: s.refresh_succeeded,
+            refresh_rejected: s.refresh_rejected,
+            refresh_transient: s.refresh_transient,
+            refresh_timeouts: s.refresh_timeouts,
+            refresh_results_ignored: s.refresh_results_ignored,
+            logouts: s.logouts,
+        };
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { out.write(stats) };
+        Ok(())
+    })
+}
+
+// ----- commands ------------------------------------------------------------------------
+
+/// The number of commands in `commands` (0 for NULL).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_commands_len(commands: *const reauth_commands) -> usize {
+    if commands.is_null() {
+        return 0;
+    }
+    // SAFETY: non-NULL, a live list from this library (caller's contract).
+    unsafe { &*commands }.commands.len()
+}
+
+/// Writes command `index` of `commands` to `*out`. Its token pointers are valid until
+/// `reauth_commands_free(commands)`.
+///
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_commands_get(
+    commands: *const reauth_commands,
+    index: usize,
+    out: *mut reauth_command,
+) -> reauth_status {
+    boundary(std::ptr::null(), || {
+        if commands.is_null() {
+            return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
+        }
+        let out = non_null(out)?;
+        // SAFETY: non-NULL, a live list from this library (caller's contract).
+        let list = unsafe { &*commands };
+        let command = list
+            .commands
+            .get(index)
+            .ok_or(reauth_status::REAUTH_STATUS_INDEX_OUT_OF_RANGE)?;
+        // SAFETY: non-NULL and writable (caller's contract).
+        unsafe { out.write(to_c(command)) };
+        Ok(())
+    })
+}
+
+/// Frees a command list (NULL does nothing). Token pointers from it become invalid.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_commands_free(commands: *mut reauth_commands) {
+    if commands.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: non-NULL, from `Box::into_raw` in `deliver`, freed once (caller's contract).
+        drop(unsafe { Box::from_raw(commands) });
+    }));
+}
+
+fn fail_reason(r: FailReason) -> reauth_fail_reason {
+    match r {
+        FailReason::NotLoggedIn => reauth_fail_reason::REAUTH_FAIL_NOT_LOGGED_IN,
+        FailReason::LoggedOut => reauth_fail_reason::REAUTH_FAIL_LOGGED_OUT,
+        FailReason::RefreshRejected => reauth_fail_reason::REAUTH_FAIL_REFRESH_REJECTED,
+        FailReason::RefreshUnavailable => reauth_fail_reason::REAUTH_FAIL_REFRESH_UNAVAILABLE,
+        FailReason::ExcessiveRefresh => reauth_fail_reason::REAUTH_FAIL_EXCESSIVE_REFRESH,
+        FailReason::Unauthorized => reauth_fail_reason::REAUTH_FAIL_UNAUTHORIZED,
+        FailReason::QueueFull => reauth_fail_reason::REAUTH_FAIL_QUEUE_FULL,
+        FailReason::WaitTimeout => reauth_fail_reason::REAUTH_FAIL_WAIT_TIMEOUT,
+    }
+}
+
+fn logout_reason(r: LogoutReason) -> reauth_logout_reason {
+    match r {
+        LogoutReason::Requested => reauth_logout_reason::REAUTH_LOGOUT_REQUESTED,
+        LogoutReason::RefreshRejected => reauth_logout_reason::REAUTH_LOGOUT_REFRESH_REJECTED,
+        LogoutReason::NoRefreshToken => reauth_logout_reason::REAUTH_LOGOUT_NO_REFRESH_TOKEN,
+        LogoutReason::ExcessiveRefresh => reauth_logout_reason::REAUTH_LOGOUT_EXCESSIVE_REFRESH,
+    }
+}
+
+fn to_c(command: &Command) -> reauth_command {
+    let mut c = reauth_command {
+        kind: reauth_command_kind::REAUTH_COMMAND_COMPLETE,
+        request_id: 0,
+        generation: 0,
+        attempt: 0,
+        fail_reason: reauth_fail_reason::REAUTH_FAIL_NONE,
+        logout_reason: reauth_logout_reason::REAUTH_LOGOUT_NONE,
+        token: std::ptr::null(),
+        token_len: 0,
+        refresh_token: std::ptr::null(),
+        refresh_token_len: 0,
+        has_expires_in: false,
+        expires_in_ms: 0,
+    };
+    let bytes = |s: &reauth::Secret| (s.expose().as_ptr(), s.len());
+    match command {
+        Command::Send {
+            id,
+            access_token,
+            generation,
+        }
+        | Command::Replay {
+            id,
+            access_token,
+            generation,
+        } => {
+            c.kind = if matches!(command, Command::Send { .. }) {
+                reauth_command_kind::REAUTH_COMMAND_SEND
+            } else {
+                reauth_command_kind::REAUTH_COMMAND_REPLAY
+            };
+            c.request_id = id.0;
+            c.generation = generation.0;
+            (c.token, c.token_len) = bytes(access_token);
+        }
+        Command::Refresh {
+            attempt,
+            refresh_token,
+        } => {
+            c.kind = reauth_command_kind::REAUTH_COMMAND_REFRESH;
+            c.attempt = attempt.0;
+            (c.token, c.token_len) = bytes(refresh_token);
+        }
+        Command::StoreCredentials {
+            credentials,
+            generation,
+        } => {
+            c.kind = reauth_command_kind::REAUTH_COMMAND_STORE_CREDENTIALS;
+            c.generation = generation.0;
+            (c.token, c.token_len) = bytes(&credentials.access_token);
+            if let Some(r) = &credentials.refresh_token {
+                (c.refresh_token, c.refresh_token_len) = bytes(r);
+            }
+            c.has_expires_in = credentials.expires_in_ms.is_some();
+            c.expires_in_ms = credentials.expires_in_ms.unwrap_or(0);
+        }
+        Command::Complete { id } => c.request_id = id.0,
+        Command::Fail { id, reason } => {
+            c.kind = reauth_command_kind::REAUTH_COMMAND_FAIL;
+            c.request_id = id.0;
+            c.fail_reason = fail_reason(*reason);
+        }
+        Command::Logout { reason } => {
+            c.kind = reauth_command_kind::REAUTH_COMMAND_LOGOUT;
+            c.logout_reason = logout_reason(*reason);
+        }
+    }
+    c
+}
+
+/// Test hook (feature `testing`, not in the header): panics inside the panic boundary.
+#[cfg(feature = "testing")]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_testing_panic(
+    coordinator: *const reauth_coordinator,
+) -> reauth_status {
+    boundary(coordinator, || {
+        // SAFETY: forwarded caller contract.
+        let _h = unsafe { handle(coordinator) }?;
+        panic!("reauth_testing_panic: a deliberate panic to test the boundary");
+    })
+}
