@@ -293,8 +293,13 @@ void reauth_coordinator_free(reauth_coordinator *coordinator);
 // rotated them). Waiting requests go out with the new token. Writes the commands to
 // `*out_commands`.
 //
-// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
-// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// Errors: `REAUTH_STATUS_INVALID_UTF8`, `REAUTH_STATUS_INVALID_CREDENTIALS`.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_login(const reauth_coordinator *coordinator,
                            uint64_t now,
                            const reauth_credentials *credentials,
@@ -302,6 +307,12 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 
 // A request wants to go out. Writes its id to `*out_id` and the commands to
 // `*out_commands` (a SEND for it, or nothing while it waits for a refresh, or a FAIL).
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_submit(const reauth_coordinator *coordinator,
                             uint64_t now,
                             bool replayable,
@@ -311,7 +322,13 @@ reauth_status reauth_submit(const reauth_coordinator *coordinator,
 // The host received HTTP `status` for the last SEND/REPLAY of request `id`.
 //
 // Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`,
-// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599), and the common ones.
+// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599).
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
                                      uint64_t now,
                                      uint64_t id,
@@ -321,7 +338,13 @@ reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
 // The refresh call `attempt` returned `*credentials`.
 //
 // Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT`, `REAUTH_STATUS_INVALID_CREDENTIALS`,
-// `REAUTH_STATUS_INVALID_UTF8`, and the common ones.
+// `REAUTH_STATUS_INVALID_UTF8`.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordinator,
                                               uint64_t now,
                                               uint64_t attempt,
@@ -330,6 +353,12 @@ reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordina
 
 // The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
 // an OAuth error): terminal for the session.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinator,
                                              uint64_t now,
                                              uint64_t attempt,
@@ -337,6 +366,12 @@ reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinat
 
 // The refresh call `attempt` failed transiently (network error, 5xx, 429, no answer).
 // `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordinator,
                                               uint64_t now,
                                               uint64_t attempt,
@@ -346,23 +381,47 @@ reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordina
 
 // Time passed: fires due deadlines. Call it when the time from `reauth_poll_timeout`
 // arrives; early or extra calls are harmless.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
                                     uint64_t now,
                                     reauth_commands **out_commands);
 
 // The caller no longer wants request `id`. A waiting request is dropped; an in-flight
 // one is forgotten (its late response gives `REAUTH_STATUS_UNKNOWN_REQUEST`).
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_cancel(const reauth_coordinator *coordinator,
                             uint64_t now,
                             uint64_t id,
                             reauth_commands **out_commands);
 
 // The host knows the token is bad: the next request waits for a refresh.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_force_refresh(const reauth_coordinator *coordinator,
                                    uint64_t now,
                                    reauth_commands **out_commands);
 
 // The user logs out: waiting requests fail, then a LOGOUT command.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_logout(const reauth_coordinator *coordinator,
                             uint64_t now,
                             reauth_commands **out_commands);

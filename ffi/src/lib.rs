@@ -561,8 +561,13 @@ pub unsafe extern "C" fn reauth_coordinator_free(coordinator: *mut reauth_coordi
 /// rotated them). Waiting requests go out with the new token. Writes the commands to
 /// `*out_commands`.
 ///
-/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
-/// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// Errors: `REAUTH_STATUS_INVALID_UTF8`, `REAUTH_STATUS_INVALID_CREDENTIALS`.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_login(
     coordinator: *const reauth_coordinator,
@@ -581,6 +586,12 @@ pub unsafe extern "C" fn reauth_login(
 
 /// A request wants to go out. Writes its id to `*out_id` and the commands to
 /// `*out_commands` (a SEND for it, or nothing while it waits for a refresh, or a FAIL).
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_submit(
     coordinator: *const reauth_coordinator,
@@ -604,7 +615,13 @@ pub unsafe extern "C" fn reauth_submit(
 /// The host received HTTP `status` for the last SEND/REPLAY of request `id`.
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`,
-/// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599), and the common ones.
+/// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599).
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_response(
     coordinator: *const reauth_coordinator,
@@ -626,7 +643,13 @@ pub unsafe extern "C" fn reauth_handle_response(
 /// The refresh call `attempt` returned `*credentials`.
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT`, `REAUTH_STATUS_INVALID_CREDENTIALS`,
-/// `REAUTH_STATUS_INVALID_UTF8`, and the common ones.
+/// `REAUTH_STATUS_INVALID_UTF8`.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
     coordinator: *const reauth_coordinator,
@@ -646,6 +669,12 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 
 /// The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
 /// an OAuth error): terminal for the session.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_rejected(
     coordinator: *const reauth_coordinator,
@@ -663,6 +692,12 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 
 /// The refresh call `attempt` failed transiently (network error, 5xx, 429, no answer).
 /// `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_transient(
     coordinator: *const reauth_coordinator,
@@ -685,6 +720,12 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 
 /// Time passed: fires due deadlines. Call it when the time from `reauth_poll_timeout`
 /// arrives; early or extra calls are harmless.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_timeout(
     coordinator: *const reauth_coordinator,
@@ -697,6 +738,12 @@ pub unsafe extern "C" fn reauth_handle_timeout(
 
 /// The caller no longer wants request `id`. A waiting request is dropped; an in-flight
 /// one is forgotten (its late response gives `REAUTH_STATUS_UNKNOWN_REQUEST`).
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_cancel(
     coordinator: *const reauth_coordinator,
@@ -713,6 +760,12 @@ pub unsafe extern "C" fn reauth_cancel(
 }
 
 /// The host knows the token is bad: the next request waits for a refresh.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_force_refresh(
     coordinator: *const reauth_coordinator,
@@ -724,6 +777,12 @@ pub unsafe extern "C" fn reauth_force_refresh(
 }
 
 /// The user logs out: waiting requests fail, then a LOGOUT command.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_logout(
     coordinator: *const reauth_coordinator,
