@@ -794,10 +794,17 @@ impl Harness {
     }
 
     /// G7: a host that answers every command (200s, successful refreshes) and lets time
-    /// pass brings every open request to its terminal command within a bounded number
-    /// of inputs.
+    /// pass brings every open request to its terminal command within a number of inputs
+    /// bounded by the config and the open requests: each request needs at most one
+    /// response per replay plus its first, each refresh cycle at most `max_retries + 1`
+    /// attempts and as many backoff timers, and every request at most one wait timer.
     pub fn settle(&mut self) -> Result<(), String> {
-        for _ in 0..10_000 {
+        let config = self.core.config();
+        let per_request = u64::from(config.max_replays_per_request) + 2;
+        let per_cycle = 2 * (u64::from(config.max_retries) + 2);
+        let open = self.oracle.open_count() as u64 + 1;
+        let bound = open * per_request * (per_cycle + 1) + 64;
+        for _ in 0..bound {
             if self.oracle.open_count() == 0 {
                 return if self.core.open_requests() == 0 {
                     Ok(())
@@ -826,7 +833,7 @@ impl Harness {
                 ));
             }
         }
-        Err("G7: not settled after 10 000 inputs".into())
+        Err(format!("G7: not settled after {bound} inputs"))
     }
 
     /// G11: the same inputs on a fresh core give the same commands.
