@@ -1,0 +1,492 @@
+//! A reference OAuth 2.0 token server for reauth's demo and end-to-end tests.
+//!
+//! - `POST /oauth/token` (RFC 6749): `grant_type=password` or `client_credentials` logs
+//!   in (a new token family); `grant_type=refresh_token` refreshes. Answers
+//!   `{access_token, token_type, expires_in, refresh_token}`; errors are RFC 6749 §5.2
+//!   JSON (`invalid_grant`, …) with status 400.
+//! - **Rotation with reuse detection** (RFC 9700 §4.14.2): every refresh issues a new
+//!   refresh token; presenting an already-used one revokes the whole family. The token
+//!   rotated last is accepted again for `reuse_grace_ms` and returns the same pair (the
+//!   leeway real servers give a client whose response was lost).
+//! - `GET|POST /api/…`: 200 for a live access token, otherwise 401 with
+//!   `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
+//! - Fault injection: access-token TTL, refresh latency, rates of 503 / 429 (with
+//!   `Retry-After`) and of lost responses (the server rotates, then drops the connection)
+//!   on the token endpoint; forced revocation of access tokens or of whole families.
+//! - `GET /admin/stats`, `POST /admin/config`, `POST /admin/revoke-access`,
+//!   `POST /admin/revoke`.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{Form, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+/// Behaviour and fault knobs. All can be changed while running (`POST /admin/config`
+/// with any subset of the fields, or [`Server::configure`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Lifetime of access tokens, in milliseconds.
+    pub access_ttl_ms: u64,
+    /// Delay before the token endpoint answers a refresh, in milliseconds.
+    pub refresh_latency_ms: u64,
+    /// Share of refresh calls answered 503.
+    pub token_5xx_rate: f64,
+    /// Share of refresh calls answered 429 with `Retry-After: 1`.
+    pub token_429_rate: f64,
+    /// Share of successful refreshes whose response is lost after rotating.
+    pub lost_response_rate: f64,
+    /// How long the refresh token rotated last is still accepted (same pair returned).
+    pub reuse_grace_ms: u64,
+    /// Seed of the fault dice, for reproducible runs.
+    pub seed: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            access_ttl_ms: 60_000,
+            refresh_latency_ms: 0,
+            token_5xx_rate: 0.0,
+            token_429_rate: 0.0,
+            lost_response_rate: 0.0,
+            reuse_grace_ms: 2_000,
+            seed: 1,
+        }
+    }
+}
+
+/// Counters, so tests can assert exact numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerStats {
+    /// Access tokens issued (logins plus rotations).
+    pub tokens_issued: u64,
+    /// Password / client-credentials logins.
+    pub logins: u64,
+    /// Calls with `grant_type=refresh_token`, faults included.
+    pub refresh_calls: u64,
+    /// Refreshes that rotated the family to a new pair.
+    pub rotations: u64,
+    /// Refreshes answered from the grace window (the pair rotated last, again).
+    pub grace_replays: u64,
+    /// Refreshes refused with `invalid_grant` (unknown, revoked or reused token).
+    pub refresh_rejections: u64,
+    /// Reuse detections (each revoked a family).
+    pub reuse_detections: u64,
+    /// Refresh calls answered 503.
+    pub token_5xx: u64,
+    /// Refresh calls answered 429.
+    pub token_429: u64,
+    /// Refresh responses dropped after rotating.
+    pub lost_responses: u64,
+    /// 401s sent by the API.
+    pub unauthorized: u64,
+    /// API requests served with 200.
+    pub served: u64,
+    /// Families revoked (reuse detection or `/admin/revoke`).
+    pub families_revoked: u64,
+}
+
+#[derive(Clone, Debug)]
+struct Pair {
+    access: String,
+    refresh: String,
+}
+
+#[derive(Debug)]
+struct Family {
+    current: Pair,
+    /// The refresh token rotated last and when.
+    previous: Option<(String, Instant)>,
+    used: HashSet<String>,
+    revoked: bool,
+}
+
+#[derive(Debug)]
+struct Access {
+    family: u64,
+    expires_at: Instant,
+}
+
+struct Inner {
+    config: ServerConfig,
+    rng: StdRng,
+    next: u64,
+    families: HashMap<u64, Family>,
+    refresh_family: HashMap<String, u64>,
+    access: HashMap<String, Access>,
+    stats: ServerStats,
+}
+
+type Shared = Arc<Mutex<Inner>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
+    // A panicking handler cannot leave the maps half-updated in a way that matters to a
+    // test server; keep serving.
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Inner {
+    fn new(config: ServerConfig) -> Self {
+        Inner {
+            rng: StdRng::seed_from_u64(config.seed),
+            config,
+            next: 0,
+            families: HashMap::new(),
+            refresh_family: HashMap::new(),
+            access: HashMap::new(),
+            stats: ServerStats::default(),
+        }
+    }
+
+    fn issue(&mut self, family: u64) -> Pair {
+        self.next += 1;
+        let pair = Pair {
+            access: format!("at-{family}-{}", self.next),
+            refresh: format!("rt-{family}-{}", self.next),
+        };
+        let expires_at = Instant::now() + Duration::from_millis(self.config.access_ttl_ms);
+        self.access
+            .insert(pair.access.clone(), Access { family, expires_at });
+        self.refresh_family.insert(pair.refresh.clone(), family);
+        self.stats.tokens_issued += 1;
+        pair
+    }
+
+    fn login(&mut self) -> Pair {
+        self.next += 1;
+        let family = self.next;
+        let pair = self.issue(family);
+        self.families.insert(
+            family,
+            Family {
+                current: pair.clone(),
+                previous: None,
+                used: HashSet::new(),
+                revoked: false,
+            },
+        );
+        self.stats.logins += 1;
+        pair
+    }
+
+    fn revoke(&mut self, family: u64) {
+        if let Some(f) = self.families.get_mut(&family)
+            && !f.revoked
+        {
+            f.revoked = true;
+            self.stats.families_revoked += 1;
+        }
+    }
+
+    fn refresh(&mut self, token: &str) -> Result<Pair, &'static str> {
+        let Some(&family) = self.refresh_family.get(token) else {
+            self.stats.refresh_rejections += 1;
+            return Err("unknown refresh token");
+        };
+        let grace = Duration::from_millis(self.config.reuse_grace_ms);
+        let f = self
+            .families
+            .get(&family)
+            .expect("every refresh token has a family");
+        if f.revoked {
+            self.stats.refresh_rejections += 1;
+            return Err("token family revoked");
+        }
+        if f.current.refresh == token {
+            let pair = self.issue(family);
+            let f = self.families.get_mut(&family).expect("family exists");
+            f.used.insert(token.to_owned());
+            f.previous = Some((token.to_owned(), Instant::now()));
+            f.current = pair.clone();
+            self.stats.rotations += 1;
+            return Ok(pair);
+        }
+        if let Some((previous, at)) = &f.previous
+            && previous == token
+            && at.elapsed() <= grace
+        {
+            self.stats.grace_replays += 1;
+            return Ok(f.current.clone());
+        }
+        // An already-used refresh token: someone replayed it. Revoke the family.
+        self.stats.reuse_detections += 1;
+        self.stats.refresh_rejections += 1;
+        self.revoke(family);
+        Err("refresh token reuse detected; token family revoked")
+    }
+
+    fn authorize(&mut self, headers: &HeaderMap) -> bool {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let live = token.and_then(|t| self.access.get(t)).is_some_and(|a| {
+            a.expires_at > Instant::now()
+                && self.families.get(&a.family).is_some_and(|f| !f.revoked)
+        });
+        if live {
+            self.stats.served += 1;
+        } else {
+            self.stats.unauthorized += 1;
+        }
+        live
+    }
+}
+
+#[derive(Serialize)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: f64,
+    refresh_token: String,
+}
+
+fn token_json(pair: &Pair, ttl_ms: u64) -> TokenResponse {
+    TokenResponse {
+        access_token: pair.access.clone(),
+        token_type: "Bearer",
+        expires_in: ttl_ms as f64 / 1000.0,
+        refresh_token: pair.refresh.clone(),
+    }
+}
+
+fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        Json(serde_json::json!({"error": error, "error_description": description})),
+    )
+        .into_response()
+}
+
+async fn token(
+    State(shared): State<Shared>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    match form.get("grant_type").map(String::as_str) {
+        Some("password" | "client_credentials") => {
+            let mut s = lock(&shared);
+            let pair = s.login();
+            let ttl = s.config.access_ttl_ms;
+            Json(token_json(&pair, ttl)).into_response()
+        }
+        Some("refresh_token") => {
+            let Some(refresh) = form.get("refresh_token").cloned() else {
+                return oauth_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "refresh_token is missing",
+                );
+            };
+            let latency = {
+                let mut s = lock(&shared);
+                s.stats.refresh_calls += 1;
+                s.config.refresh_latency_ms
+            };
+            if latency > 0 {
+                tokio::time::sleep(Duration::from_millis(latency)).await;
+            }
+            let mut s = lock(&shared);
+            let (p5xx, p429, plost) = (
+                s.config.token_5xx_rate,
+                s.config.token_429_rate,
+                s.config.lost_response_rate,
+            );
+            if s.rng.random_bool(p5xx.clamp(0.0, 1.0)) {
+                s.stats.token_5xx += 1;
+                return oauth_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "injected 503",
+                );
+            }
+            if s.rng.random_bool(p429.clamp(0.0, 1.0)) {
+                s.stats.token_429 += 1;
+                let mut r = oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "injected 429");
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return r;
+            }
+            match s.refresh(&refresh) {
+                Ok(pair) => {
+                    if s.rng.random_bool(plost.clamp(0.0, 1.0)) {
+                        s.stats.lost_responses += 1;
+                        // Rotated, but the connection dies before the body arrives.
+                        let stream = futures_util::stream::once(async {
+                            Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
+                                "injected lost response",
+                            ))
+                        });
+                        return Response::builder()
+                            .status(StatusCode::OK)
+                            .header(header::CONTENT_TYPE, "application/json")
+                            .body(Body::from_stream(stream))
+                            .expect("static response parts are valid");
+                    }
+                    let ttl = s.config.access_ttl_ms;
+                    Json(token_json(&pair, ttl)).into_response()
+                }
+                Err(why) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why),
+            }
+        }
+        _ => oauth_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+            "use password, client_credentials or refresh_token",
+        ),
+    }
+}
+
+async fn api(
+    State(shared): State<Shared>,
+    Path(path): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if lock(&shared).authorize(&headers) {
+        Json(serde_json::json!({"ok": true, "path": path})).into_response()
+    } else {
+        let mut r = (StatusCode::UNAUTHORIZED, "").into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(
+                r#"Bearer error="invalid_token", error_description="expired or revoked""#,
+            ),
+        );
+        r
+    }
+}
+
+async fn stats(State(shared): State<Shared>) -> Json<ServerStats> {
+    Json(lock(&shared).stats.clone())
+}
+
+async fn configure(State(shared): State<Shared>, Json(patch): Json<serde_json::Value>) -> Response {
+    let mut s = lock(&shared);
+    let mut current = serde_json::to_value(&s.config).expect("config serializes");
+    if let (Some(target), Some(fields)) = (current.as_object_mut(), patch.as_object()) {
+        for (k, v) in fields {
+            target.insert(k.clone(), v.clone());
+        }
+    }
+    match serde_json::from_value::<ServerConfig>(current) {
+        Ok(config) => {
+            s.config = config.clone();
+            Json(config).into_response()
+        }
+        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    }
+}
+
+async fn revoke_access(State(shared): State<Shared>) -> StatusCode {
+    lock(&shared).access.clear();
+    StatusCode::NO_CONTENT
+}
+
+async fn revoke_families(State(shared): State<Shared>) -> StatusCode {
+    let mut s = lock(&shared);
+    let families: Vec<u64> = s.families.keys().copied().collect();
+    for f in families {
+        s.revoke(f);
+    }
+    StatusCode::NO_CONTENT
+}
+
+/// The router, for embedding.
+fn router(shared: Shared) -> Router {
+    Router::new()
+        .route("/oauth/token", post(token))
+        .route("/api/{*path}", get(api).post(api))
+        .route("/admin/stats", get(stats))
+        .route("/admin/config", post(configure))
+        .route("/admin/revoke-access", post(revoke_access))
+        .route("/admin/revoke", post(revoke_families))
+        .with_state(shared)
+}
+
+/// A running server.
+pub struct Server {
+    addr: SocketAddr,
+    shared: Shared,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `addr` (use `127.0.0.1:0` for any free port) and serves in the background on
+    /// the current tokio runtime.
+    pub async fn start(addr: SocketAddr, config: ServerConfig) -> std::io::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Mutex::new(Inner::new(config)));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = router(Arc::clone(&shared));
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        Ok(Server {
+            addr,
+            shared,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// A copy of the counters.
+    pub fn stats(&self) -> ServerStats {
+        lock(&self.shared).stats.clone()
+    }
+
+    /// Replaces the knobs (the dice keep their state).
+    pub fn configure(&self, config: ServerConfig) {
+        lock(&self.shared).config = config;
+    }
+
+    /// Invalidates every access token (refresh tokens stay valid): a 401 storm.
+    pub fn revoke_access_tokens(&self) {
+        lock(&self.shared).access.clear();
+    }
+
+    /// Revokes every token family: refreshes are refused from now on.
+    pub fn revoke_families(&self) {
+        let mut s = lock(&self.shared);
+        let families: Vec<u64> = s.families.keys().copied().collect();
+        for f in families {
+            s.revoke(f);
+        }
+    }
+
+    /// Stops serving and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
