@@ -145,83 +145,121 @@ fn storms(server: &Server, load: &Load, until: Instant) -> tokio::task::JoinHand
     })
 }
 
-/// Runs `load` through reauth.
-pub async fn run_reauth(load: &Load) -> Report {
-    let server = start_server(load).await;
-    let client = ReauthClient::new(&server.url(), reauth_config());
-    client.login().await.expect("login at the reference server");
+/// What the shared load loop measured.
+struct Counts {
+    requests: u64,
+    ok: u64,
+    storms: u64,
+    elapsed: Duration,
+}
+
+/// Runs `load.clients` tasks that call `request(path)` until the time is up, with a
+/// progress bar and (under chaos) forced 401 storms. `request` returns whether the
+/// request got its 200; `refreshes` feeds the progress line.
+async fn drive<F, Fut>(
+    load: &Load,
+    server: &Server,
+    label: &str,
+    request: F,
+    refreshes: impl Fn() -> u64,
+) -> Counts
+where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
     let started = Instant::now();
     let until = started + load.duration;
-    let pb = bar(load, "reauth");
-    let storm_task = storms(&server, load, until);
+    let pb = bar(load, label);
+    let storm_task = storms(server, load, until);
     let (requests, ok) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let failed = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
-    let relogins = Arc::new(tokio::sync::Mutex::new(0usize));
-    let mut tasks = Vec::new();
-    for worker in 0..load.clients {
-        let (client, requests, ok, failed, relogins) = (
-            Arc::clone(&client),
-            Arc::clone(&requests),
-            Arc::clone(&ok),
-            Arc::clone(&failed),
-            Arc::clone(&relogins),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < until {
-                n += 1;
-                requests.fetch_add(1, Ordering::Relaxed);
-                match client.get(&format!("items/{worker}-{n}")).await {
-                    Ok(answer) if answer.status == 200 => {
+    let tasks: Vec<_> = (0..load.clients)
+        .map(|worker| {
+            let (request, requests, ok) = (request.clone(), Arc::clone(&requests), Arc::clone(&ok));
+            tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < until {
+                    n += 1;
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    if request(format!("items/{worker}-{n}")).await {
                         ok.fetch_add(1, Ordering::Relaxed);
                     }
-                    outcome => {
-                        let why = match outcome {
-                            Ok(answer) => format!("http {}", answer.status),
-                            Err(Failure::Auth(reason)) => reason.to_string(),
-                            Err(Failure::Network) => "network".to_owned(),
-                        };
-                        *failed.lock().expect("counter lock").entry(why).or_default() += 1;
-                        // After a logout, one task logs in again so the run can go on.
-                        let mut seen = relogins.lock().await;
-                        let logouts = client.logouts.lock().expect("logouts lock").len();
-                        if logouts > *seen {
-                            *seen = logouts;
-                            let _ = client.login().await;
-                        }
-                    }
                 }
-            }
-        }));
-    }
+            })
+        })
+        .collect();
     while Instant::now() < until {
         tokio::time::sleep(Duration::from_millis(100)).await;
         pb.set_position(started.elapsed().as_millis() as u64);
         pb.set_message(format!(
             "{} requests, {} refreshes",
             requests.load(Ordering::Relaxed),
-            client.stats().refresh_cycles
+            refreshes()
         ));
     }
     for t in tasks {
         let _ = t.await;
     }
     pb.finish_and_clear();
-    let storms = storm_task.await.unwrap_or(0);
+    Counts {
+        requests: requests.load(Ordering::Relaxed),
+        ok: ok.load(Ordering::Relaxed),
+        storms: storm_task.await.unwrap_or(0),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs `load` through reauth.
+pub async fn run_reauth(load: &Load) -> Report {
+    let server = start_server(load).await;
+    let client = ReauthClient::new(&server.url(), reauth_config());
+    client.login().await.expect("login at the reference server");
+    let failed = Arc::new(std::sync::Mutex::new(BTreeMap::<String, u64>::new()));
+    let relogins = Arc::new(tokio::sync::Mutex::new(0usize));
+    let request = {
+        let (client, failed) = (Arc::clone(&client), Arc::clone(&failed));
+        move |path: String| {
+            let (client, failed, relogins) = (
+                Arc::clone(&client),
+                Arc::clone(&failed),
+                Arc::clone(&relogins),
+            );
+            async move {
+                let why = match client.get(&path).await {
+                    Ok(answer) if answer.status == 200 => return true,
+                    Ok(answer) => format!("http {}", answer.status),
+                    Err(Failure::Auth(reason)) => reason.to_string(),
+                    Err(Failure::Network) => "network".to_owned(),
+                };
+                *failed.lock().expect("counter lock").entry(why).or_default() += 1;
+                // After a logout, one task logs in again so the run can go on.
+                let mut seen = relogins.lock().await;
+                let logouts = client.logouts.lock().expect("logouts lock").len();
+                if logouts > *seen {
+                    *seen = logouts;
+                    let _ = client.login().await;
+                }
+                false
+            }
+        }
+    };
+    let counts = drive(load, &server, "reauth", request, || {
+        client.stats().refresh_cycles
+    })
+    .await;
     let s = client.stats();
     let report = Report {
         strategy: "reauth",
-        requests: requests.load(Ordering::Relaxed),
-        ok: ok.load(Ordering::Relaxed),
+        requests: counts.requests,
+        ok: counts.ok,
         failed: failed.lock().expect("counter lock").clone(),
         client_refresh_calls: s.refresh_attempts,
         refresh_cycles: s.refresh_cycles,
         transient_retries: s.refresh_attempts - s.refresh_cycles,
         replays: s.replayed,
         logouts: client.logouts.lock().expect("logouts lock").len() as u64,
-        storms,
+        storms: counts.storms,
         server: server.stats(),
-        elapsed: started.elapsed(),
+        elapsed: counts.elapsed,
     };
     server.shutdown().await;
     report
@@ -232,39 +270,17 @@ pub async fn run_naive(load: &Load) -> Report {
     let server = start_server(load).await;
     let client = NaiveClient::new(&server.url());
     client.login().await.expect("login at the reference server");
-    let started = Instant::now();
-    let until = started + load.duration;
-    let pb = bar(load, "naive");
-    let storm_task = storms(&server, load, until);
-    let (requests, ok) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
-    let mut tasks = Vec::new();
-    for worker in 0..load.clients {
-        let (client, requests, ok) = (Arc::clone(&client), Arc::clone(&requests), Arc::clone(&ok));
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < until {
-                n += 1;
-                requests.fetch_add(1, Ordering::Relaxed);
-                if client.get(&format!("items/{worker}-{n}")).await {
-                    ok.fetch_add(1, Ordering::Relaxed);
-                }
-            }
-        }));
-    }
-    while Instant::now() < until {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        pb.set_position(started.elapsed().as_millis() as u64);
-        pb.set_message(format!(
-            "{} requests, {} refreshes",
-            requests.load(Ordering::Relaxed),
-            client.stats.refresh_calls.load(Ordering::Relaxed)
-        ));
-    }
-    for t in tasks {
-        let _ = t.await;
-    }
-    pb.finish_and_clear();
-    let storms = storm_task.await.unwrap_or(0);
+    let request = {
+        let client = Arc::clone(&client);
+        move |path: String| {
+            let client = Arc::clone(&client);
+            async move { client.get(&path).await }
+        }
+    };
+    let counts = drive(load, &server, "naive", request, || {
+        client.stats.refresh_calls.load(Ordering::Relaxed)
+    })
+    .await;
     let s = &client.stats;
     let mut failed = BTreeMap::new();
     for (why, n) in [
@@ -281,17 +297,17 @@ pub async fn run_naive(load: &Load) -> Report {
     let refresh_calls = s.refresh_calls.load(Ordering::Relaxed);
     let report = Report {
         strategy: "naive",
-        requests: requests.load(Ordering::Relaxed),
-        ok: ok.load(Ordering::Relaxed),
+        requests: counts.requests,
+        ok: counts.ok,
         failed,
         client_refresh_calls: refresh_calls,
         refresh_cycles: refresh_calls,
         transient_retries: 0,
         replays: s.replays.load(Ordering::Relaxed),
         logouts: s.logouts.load(Ordering::Relaxed),
-        storms,
+        storms: counts.storms,
         server: server.stats(),
-        elapsed: started.elapsed(),
+        elapsed: counts.elapsed,
     };
     server.shutdown().await;
     report
