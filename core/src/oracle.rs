@@ -851,8 +851,8 @@ impl Harness {
 }
 
 /// The fuzzer's byte format: a config, then host actions, each decoded from a few bytes
-/// (running out of bytes reads zeros). [`encode`] is the inverse of [`decode`] for the
-/// values it produces, so transcripts can seed the corpus.
+/// (running out of bytes reads zeros). [`bytes::encode`] is the inverse of
+/// [`bytes::decode`] for the values it produces, so transcripts can seed the corpus.
 pub mod bytes {
     use super::HostAction;
     use crate::{Config, RefreshWindow};
