@@ -145,7 +145,14 @@ async fn a_flaky_token_endpoint_backs_off_and_never_logs_out() {
     .await;
     // 60% of calls fail: give the cycle enough retries that exhaustion (0.6^31) cannot
     // happen; the point here is backoff without logout.
-    let client = logged_in(&server, Config { max_retries: 30, ..config() }).await;
+    let client = logged_in(
+        &server,
+        Config {
+            max_retries: 30,
+            ..config()
+        },
+    )
+    .await;
     for _ in 0..5 {
         server.revoke_access_tokens();
         let outcomes = burst(&client, 16).await;
