@@ -91,7 +91,7 @@ fn table(reports: &[Report]) {
     );
     row("  rotations", &v(&|r| r.server.rotations.to_string()));
     row(
-        "  grace replays (lost responses)",
+        "  grace replays (previous token)",
         &v(&|r| r.server.grace_replays.to_string()),
     );
     row(
