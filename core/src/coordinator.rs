@@ -18,6 +18,21 @@ use crate::credentials::{Credentials, Secret};
 use crate::error::{ConfigError, InputError};
 use crate::stats::Stats;
 
+/// Whether the deliberate bug `$fault` is switched on. Always `false` without the
+/// `fault-injection` feature, so the hooks below compile to nothing.
+#[cfg(feature = "fault-injection")]
+macro_rules! fault {
+    ($core:ident, $fault:ident) => {
+        $core.fault == Some(Fault::$fault)
+    };
+}
+#[cfg(not(feature = "fault-injection"))]
+macro_rules! fault {
+    ($core:ident, $fault:ident) => {
+        false
+    };
+}
+
 /// The token-refresh coordinator: a deterministic, sans-IO state machine.
 ///
 /// It never reads a clock, performs I/O, spawns threads or draws random numbers; the
@@ -173,11 +188,6 @@ impl Coordinator {
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&mut self, fault: Fault) {
         self.fault = Some(fault);
-    }
-
-    #[cfg(feature = "fault-injection")]
-    fn faulty(&self, fault: Fault) -> bool {
-        self.fault == Some(fault)
     }
 
     /// Feeds the whole behavioural state into `state`, canonically: two coordinators that
@@ -433,9 +443,7 @@ impl Coordinator {
             self.fail(id, FailReason::LoggedOut);
             return Ok(());
         };
-        let current = generation == session.generation;
-        #[cfg(feature = "fault-injection")]
-        let current = current || self.fault == Some(Fault::NoGenerationCheck);
+        let current = generation == session.generation || fault!(self, NoGenerationCheck);
         if current {
             session.known_bad = true; // G3: never send this generation again.
         }
@@ -447,12 +455,7 @@ impl Coordinator {
             }
             return Ok(());
         }
-        #[cfg(not(feature = "fault-injection"))]
-        let over_budget = replays >= self.config.max_replays_per_request;
-        #[cfg(feature = "fault-injection")]
-        let over_budget =
-            replays >= self.config.max_replays_per_request && !self.faulty(Fault::NoReplayBudget);
-        if over_budget {
+        if replays >= self.config.max_replays_per_request && !fault!(self, NoReplayBudget) {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
             self.fail(id, FailReason::Unauthorized);
@@ -481,8 +484,7 @@ impl Coordinator {
         self.check_attempt(attempt)?;
         credentials.validate()?;
         self.advance(now);
-        #[cfg(feature = "fault-injection")]
-        if self.session.is_none() && self.faulty(Fault::AcceptAfterLogout) {
+        if self.session.is_none() && fault!(self, AcceptAfterLogout) {
             let generation = self.install(credentials.clone());
             self.commands.push_back(Command::StoreCredentials {
                 credentials,
@@ -623,8 +625,7 @@ impl Coordinator {
         let Some(session) = &self.session else {
             unreachable!("dispatch is only called while logged in")
         };
-        #[cfg(feature = "fault-injection")]
-        if self.faulty(Fault::SecondRefreshWhileRunning)
+        if fault!(self, SecondRefreshWhileRunning)
             && self.refresh.is_running()
             && session.needs_refresh(self.now)
         {

@@ -95,7 +95,6 @@ pub struct Oracle {
     cycles_seen: u64,
     /// The host forced a refresh of the current generation.
     forced: bool,
-    refresh_at_before: Option<Timestamp>,
     /// Every token text ever handed to the core (G10).
     secrets: HashSet<String>,
     steps: u64,
@@ -235,7 +234,7 @@ impl Oracle {
         let logged_in_before = self.logged_in;
         let generation_before = self.generation;
         let epoch_before = self.epoch;
-        self.refresh_at_before = self.refresh_at;
+        let refresh_at_before = self.refresh_at;
         match input {
             Input::Login { credentials } | Input::RefreshSucceeded { credentials, .. } => {
                 self.secrets.insert(text(&credentials.access_token));
@@ -496,7 +495,7 @@ impl Oracle {
             let current = generation_before.expect("stale implies logged in");
             let token_needs_refresh = self.bad.contains(&current)
                 || self.forced
-                || self.refresh_at_before.is_some_and(|t| self.now >= t);
+                || refresh_at_before.is_some_and(|t| self.now >= t);
             if !token_needs_refresh {
                 return Err(format!("rule 4: a stale 401 started a refresh: {batch:?}"));
             }
