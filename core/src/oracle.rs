@@ -648,6 +648,20 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// A harness that continues from an existing coordinator and the oracle that has
+    /// watched it so far, with the host's clock at `clock` (e.g. a model checker's
+    /// state, to check G7 from there with [`Harness::settle`]).
+    pub fn from_parts(core: Coordinator, oracle: Oracle, clock: Timestamp) -> Self {
+        Harness {
+            core,
+            oracle,
+            clock,
+            tokens: 0,
+            log: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
     /// A harness around a new coordinator. Fails on an invalid config.
     pub fn new(config: Config) -> Result<Self, crate::ConfigError> {
         Ok(Harness {

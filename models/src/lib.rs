@@ -17,7 +17,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use reauth::oracle::{Oracle, Snapshot};
+use reauth::oracle::{Harness, Oracle, Snapshot};
 use reauth::{
     AttemptId, Command, Config, Coordinator, Credentials, Input, LogoutReason, RefreshFailure,
     RefreshWindow, RequestId, RequestOptions, Timestamp,
@@ -285,13 +285,15 @@ impl Hash for State {
     }
 }
 
+/// The state's fingerprint as one number.
+fn digest(s: &State) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    s.hash(&mut h);
+    h.finish()
+}
+
 impl PartialEq for State {
     fn eq(&self, other: &Self) -> bool {
-        let digest = |s: &State| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            s.hash(&mut h);
-            h.finish()
-        };
         digest(self) == digest(other)
     }
 }
@@ -454,37 +456,13 @@ impl RefreshModel {
     }
 
     /// G7: from `state`, a host that answers every command (200s, successful refreshes)
-    /// and lets time pass brings every open request to its terminal command within a
-    /// bound computable from the config.
-    fn settles(&self, state: &State) -> bool {
-        let mut s = state.clone();
-        let bound =
-            4 * (self.bounds.requests as usize + 2) * (self.bounds.retries as usize + 2) + 16;
-        for _ in 0..bound {
-            if s.oracle.open().is_empty() {
-                return s.core.open_requests() == 0;
-            }
-            let (at, input) = if let Some(&id) = s.oracle.in_flight_ids().first() {
-                (s.now, Input::Response { id, status: 200 })
-            } else if let Some(attempt) = s.oracle.active_attempt() {
-                (
-                    s.now,
-                    Input::RefreshSucceeded {
-                        attempt,
-                        credentials: refresh_credentials(attempt, true),
-                    },
-                )
-            } else if let Some(t) = s.core.poll_timeout() {
-                (t.max(s.now), Input::Timeout)
-            } else {
-                return false; // requests wait and the core wants nothing
-            };
-            if Self::step(&mut s, at, input).is_err() {
-                return false;
-            }
-            s.owed.clear();
-        }
-        false
+    /// and lets time pass brings every open request to its terminal command within the
+    /// bound [`Harness::settle`] computes from the config — the same check the property
+    /// tests and the fuzzer make.
+    fn settles(state: &State) -> bool {
+        Harness::from_parts(state.core.clone(), state.oracle.clone(), state.now)
+            .settle()
+            .is_ok()
     }
 }
 
@@ -594,7 +572,7 @@ impl Model for RefreshModel {
                 s.event = classify(&action, &batch, refreshing_before, active_before, stale_401);
                 if let Err(e) = Self::probe_misuse(&s) {
                     s.violation = Some(e);
-                } else if !self.settles(&s) {
+                } else if !Self::settles(&s) {
                     s.violation =
                         Some("G7: a cooperative host does not settle every request".into());
                 }
@@ -922,11 +900,6 @@ fn shortest_counterexample(model: &RefreshModel, property: &'static str) -> Vec<
         .find(|p| p.name == property)
         .map(|p| p.condition)
         .expect("a known property");
-    let digest = |s: &State| {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        s.hash(&mut h);
-        h.finish()
-    };
     let mut seen = HashSet::new();
     let mut queue: VecDeque<(State, Vec<Action>)> = model
         .init_states()
