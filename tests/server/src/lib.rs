@@ -192,6 +192,13 @@ impl Inner {
         }
     }
 
+    fn revoke_all(&mut self) {
+        let families: Vec<u64> = self.families.keys().copied().collect();
+        for f in families {
+            self.revoke(f);
+        }
+    }
+
     fn refresh(&mut self, token: &str) -> Result<Pair, &'static str> {
         let Some(&family) = self.refresh_family.get(token) else {
             self.stats.refresh_rejections += 1;
@@ -396,11 +403,7 @@ async fn revoke_access(State(shared): State<Shared>) -> StatusCode {
 }
 
 async fn revoke_families(State(shared): State<Shared>) -> StatusCode {
-    let mut s = lock(&shared);
-    let families: Vec<u64> = s.families.keys().copied().collect();
-    for f in families {
-        s.revoke(f);
-    }
+    lock(&shared).revoke_all();
     StatusCode::NO_CONTENT
 }
 
@@ -475,11 +478,7 @@ impl Server {
 
     /// Revokes every token family: refreshes are refused from now on.
     pub fn revoke_families(&self) {
-        let mut s = lock(&self.shared);
-        let families: Vec<u64> = s.families.keys().copied().collect();
-        for f in families {
-            s.revoke(f);
-        }
+        lock(&self.shared).revoke_all();
     }
 
     /// Stops serving and waits for the server task.
