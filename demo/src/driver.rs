@@ -20,6 +20,8 @@ use reauth::{
 };
 use tokio::sync::{Notify, oneshot};
 
+use crate::oauth::{self, TokenBody};
+
 /// Why a request did not get a response.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
@@ -57,13 +59,6 @@ pub struct ReauthClient {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-#[derive(serde::Deserialize)]
-struct TokenBody {
-    access_token: String,
-    refresh_token: Option<String>,
-    expires_in: Option<f64>,
 }
 
 impl ReauthClient {
@@ -121,18 +116,7 @@ impl ReauthClient {
 
     /// Logs in with the password grant and hands the tokens to reauth.
     pub async fn login(self: &Arc<Self>) -> Result<(), String> {
-        let response = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "demo"),
-                ("password", "demo"),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let body: TokenBody = response.json().await.map_err(|e| e.to_string())?;
+        let body = oauth::password_login(&self.http, &self.base).await?;
         let credentials = credentials(body);
         *lock(&self.stored) = Some(credentials.clone());
         let batch = self
@@ -252,15 +236,7 @@ impl ReauthClient {
     }
 
     async fn refresh(self: Arc<Self>, attempt: AttemptId, refresh_token: String) {
-        let sent = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token.as_str()),
-            ])
-            .send()
-            .await;
+        let sent = oauth::refresh(&self.http, &self.base, &refresh_token).await;
         let now = || self.now();
         let result = match sent {
             Ok(response) if response.status().is_success() => {

@@ -3,4 +3,5 @@
 
 pub mod driver;
 pub mod naive;
+pub mod oauth;
 pub mod run;

@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::oauth::{self, TokenBody};
+
 #[derive(Clone, Debug, Default)]
 struct Tokens {
     access: String,
@@ -37,12 +39,6 @@ pub struct NaiveClient {
     pub stats: NaiveStats,
 }
 
-#[derive(serde::Deserialize)]
-struct TokenBody {
-    access_token: String,
-    refresh_token: Option<String>,
-}
-
 impl NaiveClient {
     /// A client for the API at `base`.
     pub fn new(base: &str) -> Arc<Self> {
@@ -70,20 +66,7 @@ impl NaiveClient {
 
     /// Logs in with the password grant.
     pub async fn login(&self) -> Result<(), String> {
-        let body: TokenBody = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "password"),
-                ("username", "demo"),
-                ("password", "demo"),
-            ])
-            .send()
-            .await
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
+        let body = oauth::password_login(&self.http, &self.base).await?;
         self.set(Tokens {
             access: body.access_token,
             refresh: body.refresh_token.unwrap_or_default(),
@@ -118,15 +101,7 @@ impl NaiveClient {
         // Refresh with whatever refresh token is current now — every 401 does this.
         let refresh = self.tokens().refresh;
         self.stats.refresh_calls.fetch_add(1, Ordering::Relaxed);
-        let answer = self
-            .http
-            .post(format!("{}/oauth/token", self.base))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh.as_str()),
-            ])
-            .send()
-            .await;
+        let answer = oauth::refresh(&self.http, &self.base, &refresh).await;
         let fresh = match answer {
             Ok(r) if r.status().is_success() => r.json::<TokenBody>().await.ok(),
             Ok(r) if r.status().as_u16() == 400 => {
