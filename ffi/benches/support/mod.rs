@@ -1,0 +1,80 @@
+//! One request cycle (submit → Send → 200 → Complete) three ways, shared by the criterion
+//! bench (`benches/cycle.rs`) and the instruction counter (`examples/cycle_count.rs`).
+
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::sync::Mutex;
+
+use reauth::{Config, Credentials, RequestOptions, SharedCoordinator};
+use reauth_ffi::*;
+
+/// The floor any thread-safe host pays per request: one lock and one map insert, one
+/// lock and one map remove.
+pub fn floor_cycle(map: &Mutex<HashMap<u64, u64>>, i: u64) {
+    map.lock().expect("lock").insert(i, i);
+    black_box(map.lock().expect("lock").remove(&i));
+}
+
+/// A logged-in Rust wrapper.
+pub fn rust_coordinator() -> SharedCoordinator {
+    let shared = SharedCoordinator::new(Config::default()).expect("valid");
+    shared
+        .login(0, Credentials::new("at-1").with_refresh_token("rt-1"))
+        .expect("login");
+    shared
+}
+
+/// One cycle through the Rust wrapper.
+pub fn rust_cycle(shared: &SharedCoordinator) {
+    let (id, sent) = shared.submit(1, RequestOptions::default()).expect("submit");
+    black_box(sent);
+    black_box(shared.handle_response(2, id, 200).expect("response"));
+}
+
+/// A logged-in coordinator created through the C ABI; free it with
+/// `reauth_coordinator_free`.
+pub fn c_coordinator() -> *mut reauth_coordinator {
+    let mut config = std::mem::MaybeUninit::<reauth_config>::uninit();
+    let mut co: *mut reauth_coordinator = std::ptr::null_mut();
+    let (at, rt) = (b"at-1", b"rt-1");
+    let creds = reauth_credentials {
+        access_token: at.as_ptr(),
+        access_token_len: at.len(),
+        refresh_token: rt.as_ptr(),
+        refresh_token_len: rt.len(),
+        has_expires_in: false,
+        expires_in_ms: 0,
+    };
+    // SAFETY: valid out-pointers and credentials, as a C caller would pass them.
+    unsafe {
+        reauth_config_default(config.as_mut_ptr());
+        assert_eq!(
+            reauth_coordinator_new(config.as_ptr(), &mut co),
+            reauth_status::REAUTH_STATUS_OK
+        );
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            reauth_login(co, 0, &creds, &mut out),
+            reauth_status::REAUTH_STATUS_OK
+        );
+        reauth_commands_free(out);
+    }
+    co
+}
+
+/// One cycle through the C ABI, reading the Send as a C host would.
+pub fn c_cycle(co: *mut reauth_coordinator) {
+    let mut id = 0u64;
+    let mut out = std::ptr::null_mut();
+    let mut command = std::mem::MaybeUninit::<reauth_command>::uninit();
+    // SAFETY: a live handle from `c_coordinator` and valid out-pointers.
+    unsafe {
+        reauth_submit(co, 1, true, &mut id, &mut out);
+        reauth_commands_get(out, 0, command.as_mut_ptr());
+        black_box(command.assume_init());
+        reauth_commands_free(out);
+        reauth_handle_response(co, 2, id, 200, &mut out);
+        black_box(reauth_commands_len(out));
+        reauth_commands_free(out);
+    }
+}
