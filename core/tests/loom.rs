@@ -137,12 +137,31 @@ fn apply_logged(
     batch
 }
 
+type Log = Arc<Mutex<Vec<Step>>>;
+
+/// A session logged in and `requests` requests submitted, every step logged.
+fn logged_session(requests: usize) -> (Arc<SharedCoordinator>, Log) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let shared = Arc::new(SharedCoordinator::new(Config::default()).expect("valid"));
+    let login = Input::Login {
+        credentials: Credentials::new("at-1").with_refresh_token("rt-1"),
+    };
+    apply_logged(&shared, &log, 0, login);
+    for i in 0..requests {
+        let submit = Input::Submit {
+            options: RequestOptions::default(),
+        };
+        apply_logged(&shared, &log, 1 + i as u64, submit);
+    }
+    (shared, log)
+}
+
 /// Replays the lock-ordered log through the oracle: every guarantee holds for this
 /// schedule.
-fn check_log(config: Config, log: &Mutex<Vec<Step>>, prefix: Vec<Step>) {
+fn check_log(config: Config, log: &Mutex<Vec<Step>>) {
     let mut oracle = Oracle::new(config);
     let steps = log.lock().expect("log lock");
-    for (before, at, input, result, batch, after) in prefix.iter().chain(steps.iter()) {
+    for (before, at, input, result, batch, after) in steps.iter() {
         if let Err(e) = oracle.step(after, before, *at, input, result, batch) {
             panic!("{e}");
         }
@@ -155,20 +174,7 @@ fn check_log(config: Config, log: &Mutex<Vec<Step>>, prefix: Vec<Step>) {
 #[test]
 fn submit_401_and_logout_race() {
     model("401 / submit / logout", || {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::new(SharedCoordinator::new(Config::default()).expect("valid"));
-        let login = Input::Login {
-            credentials: Credentials::new("at-1").with_refresh_token("rt-1"),
-        };
-        apply_logged(&shared, &log, 0, login);
-        apply_logged(
-            &shared,
-            &log,
-            1,
-            Input::Submit {
-                options: RequestOptions::default(),
-            },
-        );
+        let (shared, log) = logged_session(1);
 
         let (s1, l1) = (Arc::clone(&shared), Arc::clone(&log));
         let a = thread::spawn(move || {
@@ -217,7 +223,7 @@ fn submit_401_and_logout_race() {
             );
         }
         assert!(refreshes(&all) <= 1);
-        check_log(Config::default(), &log, Vec::new());
+        check_log(Config::default(), &log);
     });
 }
 
@@ -227,28 +233,7 @@ fn submit_401_and_logout_race() {
 #[test]
 fn cancel_races_release() {
     model("cancel / refresh success", || {
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let shared = Arc::new(SharedCoordinator::new(Config::default()).expect("valid"));
-        let login = Input::Login {
-            credentials: Credentials::new("at-1").with_refresh_token("rt-1"),
-        };
-        apply_logged(&shared, &log, 0, login);
-        apply_logged(
-            &shared,
-            &log,
-            1,
-            Input::Submit {
-                options: RequestOptions::default(),
-            },
-        );
-        apply_logged(
-            &shared,
-            &log,
-            2,
-            Input::Submit {
-                options: RequestOptions::default(),
-            },
-        );
+        let (shared, log) = logged_session(2);
         apply_logged(
             &shared,
             &log,
@@ -285,7 +270,7 @@ fn cancel_races_release() {
             done.first(),
             Some(Command::StoreCredentials { .. })
         ));
-        check_log(Config::default(), &log, Vec::new());
+        check_log(Config::default(), &log);
     });
 }
 
