@@ -3,10 +3,42 @@
 //!
 //! Methods come in the four kinds of quinn-proto's `Connection`: getters (`&self`),
 //! `handle_*` for things that happened, mutators for what the application wants, and
-//! `poll_*` for what the host must do next. After **every** input the host MUST drain
-//! [`Coordinator::poll_command`] and re-arm its timer from [`Coordinator::poll_timeout`].
+//! `poll_*` for what the host must do next.
+//!
+//! # Rules → code
+//!
+//! Rule and guarantee numbers are those of `docs/contract.md` (§7 rules, §9 guarantees);
+//! each rule's code below carries its number.
+//!
+//! | rule | what | where |
+//! | --- | --- | --- |
+//! | 7.1 | fresh token → `Send` | [`Engine::dispatch`] |
+//! | 7.2 | token inside its skew, or forced → wait, one `Refresh` | [`Engine::dispatch`], [`Engine::start_cycle`] |
+//! | 7.3 | join a running refresh, never a second one | [`Engine::dispatch`] |
+//! | 7.4 | stale 401 → `Replay` with the current token | [`Coordinator::handle_response`] → [`Engine::dispatch`] |
+//! | 7.5 | current 401 → generation known bad, one refresh | [`Coordinator::handle_response`] |
+//! | 7.6 | replay budget per request | [`Coordinator::handle_response`] |
+//! | 7.7 | global refresh window | [`Engine::start_cycle`] |
+//! | 7.8 | success → `StoreCredentials`, release FIFO | [`Coordinator::handle_refresh_succeeded`], [`Engine::release_waiting`] |
+//! | 7.9 | rejected → fail waiting, `Logout` | [`Coordinator::handle_refresh_failed`], [`Coordinator::end_session`] |
+//! | 7.10 | transient → backoff, retry, give up without logout | [`Engine::retry_or_give_up`], [`Coordinator::handle_timeout`] |
+//! | 7.11 | refresh deadline; stale results; late adoption | [`Coordinator::handle_timeout`], [`Coordinator::handle_refresh_succeeded`], [`Coordinator::handle_refresh_failed`] |
+//! | 7.12 | logout is final for its session | [`Coordinator::end_session`], [`Coordinator::handle_response`] |
+//! | 7.13 | no refresh token → `Logout { NoRefreshToken }` | [`Engine::start_cycle`], [`Engine::issue_attempt`] |
+//! | 7.14 | non-replayable 401 → `Complete`, refresh anyway | [`Coordinator::handle_response`] |
+//! | 7.15 | bounded waiting: `QueueFull`, `WaitTimeout` | [`Engine::wait`], [`Coordinator::handle_timeout`] |
+//! | 7.16 | logged out → `Fail { NotLoggedIn }` | [`Coordinator::submit`] |
+//!
+//! # The state as types
+//!
+//! [`Phase`] is `LoggedOut` or `LoggedIn(Session)`; everything that exists only during
+//! a session — the tokens, the refresh [`Cycle`], the refresh window, the list of waiting
+//! requests — lives inside [`Session`], so "a refresh while logged out" cannot be written.
+//! A request is waiting exactly when its entry in the request table says
+//! [`RequestState::Waiting`]; the waiting list is threaded through those entries (FIFO,
+//! O(1) unlink on cancel), so there is no second structure to keep in step.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use crate::command::{
@@ -22,13 +54,13 @@ use crate::stats::Stats;
 /// `fault-injection` feature, so the hooks below compile to nothing.
 #[cfg(feature = "fault-injection")]
 macro_rules! fault {
-    ($core:ident, $fault:ident) => {
-        $core.fault == Some(Fault::$fault)
+    ($engine:expr, $fault:ident) => {
+        $engine.fault == Some(Fault::$fault)
     };
 }
 #[cfg(not(feature = "fault-injection"))]
 macro_rules! fault {
-    ($core:ident, $fault:ident) => {
+    ($engine:expr, $fault:ident) => {
         false
     };
 }
@@ -39,36 +71,31 @@ macro_rules! fault {
 /// same inputs always give the same commands. Wrap it in
 /// [`SharedCoordinator`](crate::SharedCoordinator) to call it from many threads.
 ///
+/// # Call order (the host's obligations)
+///
+/// - After **every** input — a mutator ([`login`](Self::login), [`submit`](Self::submit),
+///   [`cancel`](Self::cancel), [`force_refresh`](Self::force_refresh),
+///   [`logout`](Self::logout)) or a `handle_*` call — the host MUST drain
+///   [`poll_command`](Self::poll_command) and carry the commands out in order, then
+///   re-arm its one timer from [`poll_timeout`](Self::poll_timeout).
+/// - When that timer fires the host MUST call [`handle_timeout`](Self::handle_timeout).
+///   Early, late or repeated calls are harmless.
+/// - Every `Send`/`Replay` MUST be answered with
+///   [`handle_response`](Self::handle_response) or [`cancel`](Self::cancel); every
+///   `Refresh` with [`handle_refresh_succeeded`](Self::handle_refresh_succeeded) or
+///   [`handle_refresh_failed`](Self::handle_refresh_failed) — or left unanswered, in which
+///   case its deadline counts as a transient failure.
+/// - `now` is milliseconds on the host's monotonic clock; an earlier `now` than one
+///   already seen is clamped, never an error.
+///
 /// `Clone` copies the state (tokens are shared, not copied): model checkers and tests
-/// fork it to explore alternatives.
+/// fork it to explore alternatives. `Hash` feeds the behavioural state into a hasher —
+/// two coordinators that hash alike answer every future input alike up to the token
+/// texts, which are never hashed (a token is named by the generation it arrived with).
 #[derive(Clone, Debug)]
 pub struct Coordinator {
-    config: Config,
-    /// Largest `now` seen; earlier times are clamped to it.
-    now: Timestamp,
-    session: Option<Session>,
-    /// Bumped by every logout. A request remembers the epoch it was sent in, so a 401
-    /// from an earlier session is never replayed with a later session's token.
-    epoch: u64,
-    next_request: u64,
-    next_generation: u64,
-    next_attempt: u64,
-    /// Attempts numbered from here on were issued with the current generation in the
-    /// current epoch: their success is adopted (rule 11). Moves on every generation
-    /// change and every logout.
-    adoptable_from: u64,
-    requests: HashMap<RequestId, Request>,
-    /// Requests waiting for a refresh, oldest first. May hold ids that were cancelled or
-    /// timed out since (skipped when drained); `queued` counts the live ones.
-    queue: VecDeque<Waiting>,
-    queued: usize,
-    refresh: Refresh,
-    /// Start times of the refresh cycles inside the current window (rule 7).
-    window: VecDeque<Timestamp>,
-    commands: VecDeque<Command>,
-    stats: Stats,
-    #[cfg(feature = "fault-injection")]
-    fault: Option<Fault>,
+    phase: Phase,
+    engine: Engine,
 }
 
 /// A deliberate bug (feature `fault-injection`), so the model checker and the property
@@ -88,16 +115,37 @@ pub enum Fault {
     NoReplayBudget,
 }
 
+/// Logged out, or a session with everything that exists only during one.
+#[derive(Clone, Debug)]
+enum Phase {
+    LoggedOut,
+    LoggedIn(Session),
+}
+
+/// One session: from `login` to `Logout`.
 #[derive(Clone, Debug)]
 struct Session {
     access_token: Secret,
     refresh_token: Option<Secret>,
     generation: Generation,
+    /// The generation the session started with. A request in flight with an older one was
+    /// sent in a session that has ended (rule 12).
+    first_generation: Generation,
+    /// The generation whose credentials brought the current refresh token (for `Hash`).
+    refresh_token_from: Generation,
     /// From this time on the token is inside its expiry skew; `None` if it never expires.
     refresh_at: Option<Timestamp>,
-    /// A request got a refresh status with this generation, or the host forced a
-    /// refresh: the token must not be sent again (G3).
+    /// A request got a refresh status with this generation, the host forced a refresh, or
+    /// a cycle gave up: the token must not be sent again (G3).
     known_bad: bool,
+    cycle: Cycle,
+    /// Attempts numbered from here on were issued with the current generation: their
+    /// success is adopted (rule 11). Moves on every generation change.
+    adoptable_from: u64,
+    /// Start times of the refresh cycles inside the current window (rule 7).
+    window: VecDeque<Timestamp>,
+    /// Requests waiting for a refresh, oldest first (threaded through the request table).
+    waiting: WaitList,
 }
 
 impl Session {
@@ -106,32 +154,9 @@ impl Session {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Request {
-    replayable: bool,
-    /// Whether it ever went out (decides `Send` versus `Replay`).
-    sent: bool,
-    replays: u32,
-    /// The epoch it was submitted or last sent in.
-    epoch: u64,
-    state: RequestState,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum RequestState {
-    Queued,
-    InFlight { generation: Generation },
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Waiting {
-    id: RequestId,
-    deadline: Timestamp,
-}
-
 /// The refresh cycle. `InFlight` and `Backoff` are "a refresh is running" (rule 3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Refresh {
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Cycle {
     Idle,
     InFlight {
         attempt: AttemptId,
@@ -145,18 +170,73 @@ enum Refresh {
     },
 }
 
-impl Refresh {
+impl Cycle {
     fn is_running(self) -> bool {
-        !matches!(self, Refresh::Idle)
+        !matches!(self, Cycle::Idle)
     }
 
     fn deadline(self) -> Option<Timestamp> {
         match self {
-            Refresh::Idle => None,
-            Refresh::InFlight { deadline, .. } => Some(deadline),
-            Refresh::Backoff { until, .. } => Some(until),
+            Cycle::Idle => None,
+            Cycle::InFlight { deadline, .. } => Some(deadline),
+            Cycle::Backoff { until, .. } => Some(until),
         }
     }
+}
+
+/// The ends of the waiting list; `0` is "none" (request ids start at 1).
+#[derive(Clone, Copy, Debug, Default)]
+struct WaitList {
+    head: u64,
+    tail: u64,
+    len: u32,
+}
+
+/// What the core keeps of one open request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Request {
+    replayable: bool,
+    /// Whether it ever went out (decides `Send` versus `Replay`).
+    sent: bool,
+    replays: u8,
+    state: RequestState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum RequestState {
+    /// Waiting for a refresh; `prev`/`next` link the session's waiting list (`0`: none).
+    Waiting {
+        deadline: Timestamp,
+        prev: u64,
+        next: u64,
+    },
+    /// Sent with `generation`; a response is due.
+    InFlight { generation: Generation },
+}
+
+/// A session ends: waiting requests fail with `fail`, then `Logout { reason }`.
+#[derive(Clone, Copy, Debug)]
+struct Ending {
+    reason: LogoutReason,
+    fail: FailReason,
+}
+
+/// Everything outside the phase: configuration, clock, counters, the request table and
+/// the outputs. Methods that need the session take it as an argument, so they can only
+/// be called while one exists.
+#[derive(Clone, Debug)]
+struct Engine {
+    config: Config,
+    /// Largest `now` seen; earlier times are clamped to it.
+    now: Timestamp,
+    next_request: u64,
+    next_generation: u64,
+    next_attempt: u64,
+    requests: Requests,
+    commands: VecDeque<Command>,
+    stats: Stats,
+    #[cfg(feature = "fault-injection")]
+    fault: Option<Fault>,
 }
 
 impl Coordinator {
@@ -164,167 +244,142 @@ impl Coordinator {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
         Ok(Coordinator {
-            window: VecDeque::with_capacity(config.refresh_window.max_refreshes.min(64) as usize),
-            config,
-            now: 0,
-            session: None,
-            epoch: 0,
-            next_request: 1,
-            next_generation: 1,
-            next_attempt: 1,
-            adoptable_from: 1,
-            requests: HashMap::new(),
-            queue: VecDeque::new(),
-            queued: 0,
-            refresh: Refresh::Idle,
-            commands: VecDeque::new(),
-            stats: Stats::default(),
-            #[cfg(feature = "fault-injection")]
-            fault: None,
+            phase: Phase::LoggedOut,
+            engine: Engine {
+                config,
+                now: 0,
+                next_request: 1,
+                next_generation: 1,
+                next_attempt: 1,
+                requests: Requests::default(),
+                commands: VecDeque::new(),
+                stats: Stats::default(),
+                #[cfg(feature = "fault-injection")]
+                fault: None,
+            },
         })
     }
 
     /// Switches on one deliberate bug (feature `fault-injection`).
     #[cfg(feature = "fault-injection")]
     pub fn inject_fault(&mut self, fault: Fault) {
-        self.fault = Some(fault);
-    }
-
-    /// Feeds the whole behavioural state into `state`, canonically: two coordinators that
-    /// hash alike answer every future input alike. Statistics and undrained commands are
-    /// left out. Token texts do go into the hasher; use it for model checking, never to
-    /// publish a hash. Costs O(n log n) in the open requests.
-    pub fn fingerprint<H: Hasher>(&self, state: &mut H) {
-        self.now.hash(state);
-        match &self.session {
-            None => 0u8.hash(state),
-            Some(s) => {
-                1u8.hash(state);
-                s.access_token.expose().hash(state);
-                s.refresh_token.as_ref().map(|t| t.expose()).hash(state);
-                (s.generation, s.refresh_at, s.known_bad).hash(state);
-            }
-        }
-        (self.epoch, self.next_request, self.next_generation).hash(state);
-        (self.next_attempt, self.adoptable_from).hash(state);
-        let mut requests: Vec<_> = self.requests.iter().collect();
-        requests.sort_unstable_by_key(|(id, _)| **id);
-        for (id, r) in requests {
-            (id, r.replayable, r.sent, r.replays, r.epoch).hash(state);
-            match r.state {
-                RequestState::Queued => 0u64.hash(state),
-                RequestState::InFlight { generation } => generation.hash(state),
-            }
-        }
-        for w in self.queue.iter().filter(|w| self.is_queued(w.id)) {
-            (w.id, w.deadline).hash(state);
-        }
-        match self.refresh {
-            Refresh::Idle => 0u8.hash(state),
-            Refresh::InFlight {
-                attempt,
-                retries,
-                deadline,
-            } => (1u8, attempt, retries, deadline).hash(state),
-            Refresh::Backoff { retries, until } => (2u8, retries, until).hash(state),
-        }
-        self.window.hash(state);
+        self.engine.fault = Some(fault);
     }
 
     // ----- getters -------------------------------------------------------------------
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.engine.config
     }
 
     /// Counters since creation.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.engine.stats
     }
 
     /// The largest `now` seen so far.
     pub fn now(&self) -> Timestamp {
-        self.now
+        self.engine.now
     }
 
     /// Whether a session exists (between `login` and `Logout`).
     pub fn is_logged_in(&self) -> bool {
-        self.session.is_some()
+        matches!(self.phase, Phase::LoggedIn(_))
     }
 
     /// The generation of the current credentials, if logged in.
     pub fn generation(&self) -> Option<Generation> {
-        self.session.as_ref().map(|s| s.generation)
+        self.session().map(|s| s.generation)
     }
 
     /// Whether a refresh cycle is running (a call in flight or a backoff).
     pub fn is_refreshing(&self) -> bool {
-        self.refresh.is_running()
+        self.session().is_some_and(|s| s.cycle.is_running())
     }
 
     /// The refresh attempt whose result the core is waiting for, if any.
     pub fn active_attempt(&self) -> Option<AttemptId> {
-        match self.refresh {
-            Refresh::InFlight { attempt, .. } => Some(attempt),
+        match self.session()?.cycle {
+            Cycle::InFlight { attempt, .. } => Some(attempt),
             _ => None,
         }
     }
 
     /// Requests waiting for a refresh.
     pub fn waiting(&self) -> usize {
-        self.queued
+        self.session().map_or(0, |s| s.waiting.len as usize)
     }
 
     /// Requests the core knows: waiting or awaiting a response.
     pub fn open_requests(&self) -> usize {
-        self.requests.len()
+        self.engine.requests.len()
     }
 
     /// Whether `id` awaits a response (it went out and nothing was reported yet).
     pub fn is_in_flight(&self, id: RequestId) -> bool {
-        self.requests
-            .get(&id)
+        self.engine
+            .requests
+            .get(id)
             .is_some_and(|r| matches!(r.state, RequestState::InFlight { .. }))
     }
 
     /// The ids awaiting a response, in increasing order (for tests and diagnostics;
     /// allocates).
     pub fn in_flight_ids(&self) -> Vec<RequestId> {
-        let mut ids: Vec<RequestId> = self
+        self.engine
             .requests
             .iter()
             .filter(|(_, r)| matches!(r.state, RequestState::InFlight { .. }))
-            .map(|(&id, _)| id)
-            .collect();
-        ids.sort_unstable();
-        ids
+            .map(|(id, _)| id)
+            .collect()
     }
 
     /// The next attempt id the core will issue; every smaller non-zero id was issued.
     pub fn next_attempt(&self) -> AttemptId {
-        AttemptId(self.next_attempt)
+        AttemptId(self.engine.next_attempt)
+    }
+
+    fn session(&self) -> Option<&Session> {
+        match &self.phase {
+            Phase::LoggedIn(s) => Some(s),
+            Phase::LoggedOut => None,
+        }
     }
 
     // ----- poll ----------------------------------------------------------------------
 
     /// The next command to carry out, in order. The host MUST drain this after every
     /// input.
+    #[must_use = "every command must be carried out by the host"]
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.commands.pop_front()
+        let command = self.engine.commands.pop_front();
+        if command.is_none() {
+            self.engine.shrink_commands();
+        }
+        command
     }
 
     /// All pending commands, in order.
-    pub fn drain_commands(&mut self) -> std::collections::vec_deque::Drain<'_, Command> {
-        self.commands.drain(..)
+    pub fn drain_commands(&mut self) -> impl Iterator<Item = Command> + '_ {
+        std::iter::from_fn(|| self.poll_command())
+    }
+
+    /// Appends all pending commands to `batch`, in order (no allocation when `batch` has
+    /// room).
+    pub fn drain_commands_into(&mut self, batch: &mut Vec<Command>) {
+        batch.extend(self.engine.commands.drain(..));
+        self.engine.shrink_commands();
     }
 
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work to
     /// do, or `None`. Call it after every input and arm one timer for it; an early or
     /// spurious `handle_timeout` is harmless.
+    #[must_use = "arm a timer for this deadline"]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let wait = self.queue.front().map(|w| w.deadline);
-        match (self.refresh.deadline(), wait) {
+        let session = self.session()?;
+        let wait = self.engine.waiting_deadline(session);
+        match (session.cycle.deadline(), wait) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -338,9 +393,9 @@ impl Coordinator {
     /// the host already holds these credentials.
     pub fn login(&mut self, now: Timestamp, credentials: Credentials) -> Result<(), InputError> {
         credentials.validate()?;
-        self.advance(now);
+        self.engine.advance(now);
         self.install(credentials);
-        self.release_queue();
+        self.release_waiting();
         Ok(())
     }
 
@@ -348,25 +403,26 @@ impl Coordinator {
     /// fresh; queues it (and starts one refresh if none runs) when the token is known bad
     /// or inside its expiry skew; `Fail { NotLoggedIn }` without a session.
     pub fn submit(&mut self, now: Timestamp, options: RequestOptions) -> RequestId {
-        self.advance(now);
-        let id = RequestId(self.next_request);
-        self.next_request += 1;
-        self.stats.submitted += 1;
-        if self.session.is_none() {
-            self.fail(id, FailReason::NotLoggedIn);
+        let engine = &mut self.engine;
+        engine.advance(now);
+        let id = RequestId(engine.next_request);
+        engine.next_request += 1;
+        engine.stats.submitted += 1;
+        let Phase::LoggedIn(session) = &mut self.phase else {
+            // Rule 16.
+            engine.fail(id, FailReason::NotLoggedIn);
             return id;
-        }
-        self.requests.insert(
-            id,
-            Request {
-                replayable: options.replayable,
-                sent: false,
-                replays: 0,
-                epoch: self.epoch,
-                state: RequestState::Queued,
+        };
+        let request = Request {
+            replayable: options.replayable,
+            sent: false,
+            replays: 0,
+            state: RequestState::InFlight {
+                generation: session.generation,
             },
-        );
-        self.dispatch(id);
+        };
+        let ending = engine.dispatch(session, id, request);
+        self.finish(ending);
         id
     }
 
@@ -374,18 +430,19 @@ impl Coordinator {
     /// flight is forgotten (its late response is `Err(UnknownRequest)`, which the host may
     /// ignore). Never cancels a refresh.
     pub fn cancel(&mut self, now: Timestamp, id: RequestId) -> Result<(), InputError> {
-        let request = self
+        let request = *self
+            .engine
             .requests
-            .get(&id)
+            .get(id)
             .ok_or(InputError::UnknownRequest(id))?;
-        let was_queued = request.state == RequestState::Queued;
-        self.advance(now);
-        self.requests.remove(&id);
-        self.stats.cancelled += 1;
-        if was_queued {
-            self.queued -= 1;
-            self.compact_queue();
+        self.engine.advance(now);
+        if let (RequestState::Waiting { prev, next, .. }, Phase::LoggedIn(session)) =
+            (request.state, &mut self.phase)
+        {
+            self.engine.unlink(session, prev, next);
         }
+        self.engine.requests.remove(id);
+        self.engine.stats.cancelled += 1;
         Ok(())
     }
 
@@ -393,9 +450,9 @@ impl Coordinator {
     /// waits for a refresh instead of using it. Does nothing while logged out or while a
     /// refresh already runs (its result replaces the token anyway).
     pub fn force_refresh(&mut self, now: Timestamp) {
-        self.advance(now);
-        if let Some(session) = &mut self.session
-            && !self.refresh.is_running()
+        self.engine.advance(now);
+        if let Phase::LoggedIn(session) = &mut self.phase
+            && !session.cycle.is_running()
         {
             session.known_bad = true;
         }
@@ -405,10 +462,11 @@ impl Coordinator {
     /// Requests in flight still get their response (`Complete`, or `Fail { LoggedOut }`
     /// for a 401). Does nothing when already logged out.
     pub fn logout(&mut self, now: Timestamp) {
-        self.advance(now);
-        if self.session.is_some() {
-            self.end_session(LogoutReason::Requested, FailReason::LoggedOut);
-        }
+        self.engine.advance(now);
+        self.end_session(Ending {
+            reason: LogoutReason::Requested,
+            fail: FailReason::LoggedOut,
+        });
     }
 
     // ----- handle_*: things that happened ---------------------------------------------
@@ -423,51 +481,57 @@ impl Coordinator {
         if !(100..=599).contains(&status) {
             return Err(InputError::InvalidStatus(status));
         }
-        let request = self
+        let engine = &mut self.engine;
+        let mut request = *engine
             .requests
-            .get(&id)
+            .get(id)
             .ok_or(InputError::UnknownRequest(id))?;
         let RequestState::InFlight { generation } = request.state else {
             return Err(InputError::NotInFlight(id));
         };
-        let (replayable, replays, epoch) = (request.replayable, request.replays, request.epoch);
-        self.advance(now);
+        engine.advance(now);
 
-        if !self.config.is_refresh_status(status) {
-            self.complete(id);
+        if !engine.config.is_refresh_status(status) {
+            engine.complete(id);
             return Ok(());
         }
-        self.stats.unauthorized_responses += 1;
-        let Some(session) = self.session.as_mut().filter(|_| epoch == self.epoch) else {
-            // Rule 12: a 401 from a session that has ended is never replayed.
-            self.fail(id, FailReason::LoggedOut);
-            return Ok(());
+        engine.stats.unauthorized_responses += 1;
+        let session = match &mut self.phase {
+            Phase::LoggedIn(s) if generation >= s.first_generation => s,
+            _ => {
+                // Rule 12: a 401 from a session that has ended is never replayed.
+                engine.fail(id, FailReason::LoggedOut);
+                return Ok(());
+            }
         };
-        let current = generation == session.generation || fault!(self, NoGenerationCheck);
+        let current = generation == session.generation || fault!(engine, NoGenerationCheck);
         if current {
-            session.known_bad = true; // G3: never send this generation again.
+            // Rule 5 / G3: never send this generation again.
+            session.known_bad = true;
         }
-        if !replayable {
+        if !request.replayable {
             // Rule 14: the caller gets the 401; a refresh still starts for the others.
-            self.complete(id);
-            if current && !self.refresh.is_running() {
-                self.start_cycle();
+            engine.complete(id);
+            if current && !session.cycle.is_running() {
+                let ending = engine.start_cycle(session);
+                self.finish(ending);
             }
             return Ok(());
         }
-        if replays >= self.config.max_replays_per_request && !fault!(self, NoReplayBudget) {
+        if u32::from(request.replays) >= engine.config.max_replays_per_request
+            && !fault!(engine, NoReplayBudget)
+        {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
-            self.fail(id, FailReason::Unauthorized);
+            engine.fail(id, FailReason::Unauthorized);
             return Ok(());
         }
-        if let Some(request) = self.requests.get_mut(&id) {
-            request.replays += 1;
-        }
+        request.replays = request.replays.saturating_add(1);
         // Rule 4 (stale: replay now unless a refresh is needed or running) and rule 5
         // (current: the generation is known bad, so dispatch queues it and starts one
         // refresh unless one runs).
-        self.dispatch(id);
+        let ending = engine.dispatch(session, id, request);
+        self.finish(ending);
         Ok(())
     }
 
@@ -481,38 +545,31 @@ impl Coordinator {
         attempt: AttemptId,
         credentials: Credentials,
     ) -> Result<(), InputError> {
-        self.check_attempt(attempt)?;
+        self.engine.check_attempt(attempt)?;
         credentials.validate()?;
-        self.advance(now);
-        if self.session.is_none() && fault!(self, AcceptAfterLogout) {
-            let generation = self.install(credentials.clone());
-            self.commands.push_back(Command::StoreCredentials {
-                credentials,
-                generation,
-            });
-            return Ok(());
-        }
-        let Some(session) = self
-            .session
-            .as_ref()
-            .filter(|_| attempt.0 >= self.adoptable_from)
-        else {
-            self.stats.refresh_results_ignored += 1;
-            return Ok(());
-        };
-        let credentials = Credentials {
-            refresh_token: credentials
-                .refresh_token
-                .or_else(|| session.refresh_token.clone()),
-            ..credentials
+        self.engine.advance(now);
+        let credentials = match &self.phase {
+            // Rule 11: adopted iff issued with the current generation of this session.
+            Phase::LoggedIn(session) if attempt.0 >= session.adoptable_from => Credentials {
+                // Rule 8: a success without a refresh token keeps the previous one.
+                refresh_token: credentials
+                    .refresh_token
+                    .or_else(|| session.refresh_token.clone()),
+                ..credentials
+            },
+            Phase::LoggedOut if fault!(self.engine, AcceptAfterLogout) => credentials,
+            _ => {
+                self.engine.stats.refresh_results_ignored += 1;
+                return Ok(());
+            }
         };
         let generation = self.install(credentials.clone());
-        self.stats.refresh_succeeded += 1;
-        self.commands.push_back(Command::StoreCredentials {
+        self.engine.stats.refresh_succeeded += 1;
+        self.engine.commands.push_back(Command::StoreCredentials {
             credentials,
             generation,
         });
-        self.release_queue();
+        self.release_waiting();
         Ok(())
     }
 
@@ -524,29 +581,40 @@ impl Coordinator {
         attempt: AttemptId,
         failure: RefreshFailure,
     ) -> Result<(), InputError> {
-        self.check_attempt(attempt)?;
-        self.advance(now);
-        let Refresh::InFlight {
-            attempt: active,
-            retries,
-            ..
-        } = self.refresh
-        else {
-            self.stats.refresh_results_ignored += 1;
-            return Ok(());
+        self.engine.check_attempt(attempt)?;
+        let engine = &mut self.engine;
+        engine.advance(now);
+        let (session, retries) = match &mut self.phase {
+            Phase::LoggedIn(session) => match session.cycle {
+                Cycle::InFlight {
+                    attempt: active,
+                    retries,
+                    ..
+                } if active == attempt => (session, retries),
+                // Rule 11: a failure of any attempt but the active one is ignored.
+                _ => {
+                    engine.stats.refresh_results_ignored += 1;
+                    return Ok(());
+                }
+            },
+            Phase::LoggedOut => {
+                engine.stats.refresh_results_ignored += 1;
+                return Ok(());
+            }
         };
-        if active != attempt {
-            self.stats.refresh_results_ignored += 1;
-            return Ok(());
-        }
         match failure {
             RefreshFailure::Rejected => {
-                self.stats.refresh_rejected += 1;
-                self.end_session(LogoutReason::RefreshRejected, FailReason::RefreshRejected);
+                // Rule 9.
+                engine.stats.refresh_rejected += 1;
+                self.end_session(Ending {
+                    reason: LogoutReason::RefreshRejected,
+                    fail: FailReason::RefreshRejected,
+                });
             }
             RefreshFailure::Transient { retry_after_ms } => {
-                self.stats.refresh_transient += 1;
-                self.retry_or_give_up(retries, retry_after_ms);
+                // Rule 10.
+                engine.stats.refresh_transient += 1;
+                engine.retry_or_give_up(session, retries, retry_after_ms);
             }
         }
         Ok(())
@@ -556,37 +624,113 @@ impl Coordinator {
     /// refresh deadline (a transient failure) or the end of a backoff (the next
     /// `Refresh`). Early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Timestamp) {
-        self.advance(now);
-        while let Some(&Waiting { id, deadline }) = self.queue.front() {
-            if deadline > self.now {
+        let engine = &mut self.engine;
+        engine.advance(now);
+        let Phase::LoggedIn(session) = &mut self.phase else {
+            return;
+        };
+        // Rule 15: waiting too long. The list is in deadline order.
+        while let Some(deadline) = engine.waiting_deadline(session) {
+            if deadline > engine.now {
                 break;
             }
-            self.queue.pop_front();
-            if self.is_queued(id) {
-                self.queued -= 1;
-                self.fail(id, FailReason::WaitTimeout);
+            if let Some((id, _)) = engine.pop_waiting(session) {
+                engine.fail(id, FailReason::WaitTimeout);
             }
         }
-        self.compact_queue();
-        match self.refresh {
-            Refresh::InFlight {
+        match session.cycle {
+            Cycle::InFlight {
                 retries, deadline, ..
-            } if deadline <= self.now => {
+            } if deadline <= engine.now => {
                 // Rule 11: the attempt is abandoned; its late success may still be
                 // adopted, its late failure is ignored.
-                self.stats.refresh_timeouts += 1;
-                self.stats.refresh_transient += 1;
-                self.retry_or_give_up(retries, None);
+                engine.stats.refresh_timeouts += 1;
+                engine.stats.refresh_transient += 1;
+                engine.retry_or_give_up(session, retries, None);
             }
-            Refresh::Backoff { retries, until } if until <= self.now => {
-                self.issue_attempt(retries);
+            Cycle::Backoff { retries, until } if until <= engine.now => {
+                // Rule 10: the backoff is over.
+                let ending = engine.issue_attempt(session, retries);
+                self.finish(ending);
             }
             _ => {}
         }
     }
 
-    // ----- transitions ------------------------------------------------------------------
+    // ----- transitions on the phase ------------------------------------------------------
 
+    /// Accepts credentials as the session's new ones (starting a session if there is
+    /// none); returns their generation. Any running refresh becomes stale.
+    fn install(&mut self, credentials: Credentials) -> Generation {
+        let engine = &mut self.engine;
+        let generation = Generation(engine.next_generation);
+        engine.next_generation += 1;
+        let refresh_at = credentials.expires_in_ms.map(|lifetime| {
+            // Rule 2: the skew is at most half the lifetime, so short-lived tokens are
+            // still used.
+            let skew = engine.config.expiry_skew_ms.min(lifetime / 2);
+            engine.now.saturating_add(lifetime - skew)
+        });
+        let adoptable_from = engine.next_attempt;
+        match &mut self.phase {
+            Phase::LoggedIn(session) => {
+                if credentials.refresh_token != session.refresh_token {
+                    session.refresh_token_from = generation;
+                }
+                session.access_token = credentials.access_token;
+                session.refresh_token = credentials.refresh_token;
+                session.generation = generation;
+                session.refresh_at = refresh_at;
+                session.known_bad = false;
+                session.cycle = Cycle::Idle;
+                session.adoptable_from = adoptable_from;
+            }
+            phase @ Phase::LoggedOut => {
+                *phase = Phase::LoggedIn(Session {
+                    access_token: credentials.access_token,
+                    refresh_token: credentials.refresh_token,
+                    generation,
+                    first_generation: generation,
+                    refresh_token_from: generation,
+                    refresh_at,
+                    known_bad: false,
+                    cycle: Cycle::Idle,
+                    adoptable_from,
+                    window: VecDeque::new(),
+                    waiting: WaitList::default(),
+                });
+            }
+        }
+        generation
+    }
+
+    /// Rule 8: waiting requests go out with the session's (new) token, in FIFO order.
+    fn release_waiting(&mut self) {
+        if let Phase::LoggedIn(session) = &mut self.phase {
+            self.engine.release_waiting(session);
+        }
+    }
+
+    /// Ends the session, if any (rules 9, 12, 13, 7): waiting requests fail, then
+    /// `Logout`. Dropping the session drops its tokens, which zeroizes them.
+    fn end_session(&mut self, ending: Ending) {
+        if let Phase::LoggedIn(mut session) = std::mem::replace(&mut self.phase, Phase::LoggedOut) {
+            self.engine.fail_waiting(&mut session, ending.fail);
+            self.engine.stats.logouts += 1;
+            self.engine.commands.push_back(Command::Logout {
+                reason: ending.reason,
+            });
+        }
+    }
+
+    fn finish(&mut self, ending: Option<Ending>) {
+        if let Some(ending) = ending {
+            self.end_session(ending);
+        }
+    }
+}
+
+impl Engine {
     fn advance(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
     }
@@ -599,64 +743,37 @@ impl Coordinator {
         }
     }
 
-    /// Accepts credentials as the new session; returns their generation. Any running
-    /// refresh becomes stale.
-    fn install(&mut self, credentials: Credentials) -> Generation {
-        let generation = Generation(self.next_generation);
-        self.next_generation += 1;
-        let refresh_at = credentials.expires_in_ms.map(|lifetime| {
-            let skew = self.config.expiry_skew_ms.min(lifetime / 2);
-            self.now.saturating_add(lifetime - skew)
-        });
-        self.session = Some(Session {
-            access_token: credentials.access_token,
-            refresh_token: credentials.refresh_token,
-            generation,
-            refresh_at,
-            known_bad: false,
-        });
-        self.refresh = Refresh::Idle;
-        self.adoptable_from = self.next_attempt;
-        generation
-    }
-
-    /// Sends `id` now, or queues it behind a running or needed refresh.
-    fn dispatch(&mut self, id: RequestId) {
-        let Some(session) = &self.session else {
-            unreachable!("dispatch is only called while logged in")
-        };
-        if fault!(self, SecondRefreshWhileRunning)
-            && self.refresh.is_running()
-            && session.needs_refresh(self.now)
-        {
-            self.enqueue(id);
-            self.start_cycle();
-            return;
-        }
-        if self.refresh.is_running() {
-            self.enqueue(id);
+    /// Rules 1, 2, 3: sends `id` now, or makes it wait behind a running or needed refresh.
+    fn dispatch(
+        &mut self,
+        session: &mut Session,
+        id: RequestId,
+        request: Request,
+    ) -> Option<Ending> {
+        if session.cycle.is_running() {
+            // Rule 3: join the running refresh.
+            self.wait(session, id, request);
+            if fault!(self, SecondRefreshWhileRunning) && session.needs_refresh(self.now) {
+                return self.start_cycle(session);
+            }
+            None
         } else if session.needs_refresh(self.now) {
-            self.enqueue(id);
-            self.start_cycle();
+            // Rule 2 (and rule 5 for a 401, whose generation is now known bad).
+            self.wait(session, id, request);
+            self.start_cycle(session)
         } else {
-            self.transmit(id);
+            // Rule 1.
+            self.transmit(session, id, request);
+            None
         }
     }
 
-    fn transmit(&mut self, id: RequestId) {
-        let session = self
-            .session
-            .as_ref()
-            .expect("transmit is only called while logged in");
-        let request = self
-            .requests
-            .get_mut(&id)
-            .expect("transmit is called for open requests");
+    fn transmit(&mut self, session: &Session, id: RequestId, mut request: Request) {
         let (access_token, generation) = (session.access_token.clone(), session.generation);
         let replay = request.sent;
         request.sent = true;
-        request.epoch = self.epoch;
         request.state = RequestState::InFlight { generation };
+        self.requests.put(id, request);
         self.commands.push_back(if replay {
             self.stats.replayed += 1;
             Command::Replay {
@@ -674,62 +791,123 @@ impl Coordinator {
         });
     }
 
-    fn enqueue(&mut self, id: RequestId) {
-        if self.queued >= self.config.max_pending as usize {
+    /// Rule 15: appends `id` to the waiting list, or fails it with `QueueFull`.
+    fn wait(&mut self, session: &mut Session, id: RequestId, mut request: Request) {
+        if session.waiting.len >= self.config.max_pending {
             self.fail(id, FailReason::QueueFull);
             return;
         }
-        let request = self
-            .requests
-            .get_mut(&id)
-            .expect("enqueue is called for open requests");
-        request.state = RequestState::Queued;
-        self.queue.push_back(Waiting {
-            id,
+        let tail = session.waiting.tail;
+        request.state = RequestState::Waiting {
             deadline: self.now.saturating_add(self.config.max_wait_ms),
-        });
-        self.queued += 1;
+            prev: tail,
+            next: 0,
+        };
+        self.requests.put(id, request);
+        self.set_link(tail, Link::Next, id.0, &mut session.waiting.head);
+        session.waiting.tail = id.0;
+        session.waiting.len += 1;
+    }
+
+    /// Sets the `link` of waiting request `of` to `to`; `of == 0` stands for the list's
+    /// end, whose `end` field is set instead.
+    fn set_link(&mut self, of: u64, link: Link, to: u64, end: &mut u64) {
+        if of == 0 {
+            *end = to;
+            return;
+        }
+        if let Some(Request {
+            state: RequestState::Waiting { prev, next, .. },
+            ..
+        }) = self.requests.get_mut(RequestId(of))
+        {
+            match link {
+                Link::Prev => *prev = to,
+                Link::Next => *next = to,
+            }
+        }
+    }
+
+    /// Takes the entry between `prev` and `next` out of the waiting list.
+    fn unlink(&mut self, session: &mut Session, prev: u64, next: u64) {
+        self.set_link(prev, Link::Next, next, &mut session.waiting.head);
+        self.set_link(next, Link::Prev, prev, &mut session.waiting.tail);
+        session.waiting.len -= 1;
+    }
+
+    /// Removes the oldest waiting request from the list (it stays in the table).
+    fn pop_waiting(&mut self, session: &mut Session) -> Option<(RequestId, Request)> {
+        let id = RequestId(session.waiting.head);
+        let request = *self.requests.get(id)?;
+        let RequestState::Waiting { prev, next, .. } = request.state else {
+            return None;
+        };
+        self.unlink(session, prev, next);
+        Some((id, request))
+    }
+
+    fn waiting_deadline(&self, session: &Session) -> Option<Timestamp> {
+        match self.requests.get(RequestId(session.waiting.head))?.state {
+            RequestState::Waiting { deadline, .. } => Some(deadline),
+            RequestState::InFlight { .. } => None,
+        }
+    }
+
+    /// Rule 8: every waiting request goes out with the session's token, in FIFO order.
+    fn release_waiting(&mut self, session: &mut Session) {
+        while let Some((id, request)) = self.pop_waiting(session) {
+            self.transmit(session, id, request);
+        }
+    }
+
+    fn fail_waiting(&mut self, session: &mut Session, reason: FailReason) {
+        while let Some((id, _)) = self.pop_waiting(session) {
+            self.fail(id, reason);
+        }
     }
 
     /// Starts a refresh cycle (rules 2, 5, 7, 13). The caller checked none is running.
-    fn start_cycle(&mut self) {
-        let session = self
-            .session
-            .as_ref()
-            .expect("a cycle starts only while logged in");
+    fn start_cycle(&mut self, session: &mut Session) -> Option<Ending> {
         if session.refresh_token.is_none() {
-            self.end_session(LogoutReason::NoRefreshToken, FailReason::LoggedOut);
-            return;
+            // Rule 13.
+            return Some(Ending {
+                reason: LogoutReason::NoRefreshToken,
+                fail: FailReason::LoggedOut,
+            });
         }
+        // Rule 7: at most `max_refreshes` cycles start within any window.
         let window_ms = self.config.refresh_window.window_ms;
-        while self
+        while session
             .window
             .front()
             .is_some_and(|&t| t.saturating_add(window_ms) <= self.now)
         {
-            self.window.pop_front();
+            session.window.pop_front();
         }
-        if self.window.len() >= self.config.refresh_window.max_refreshes as usize {
-            self.end_session(LogoutReason::ExcessiveRefresh, FailReason::ExcessiveRefresh);
-            return;
+        if session.window.len() >= self.config.refresh_window.max_refreshes as usize {
+            return Some(Ending {
+                reason: LogoutReason::ExcessiveRefresh,
+                fail: FailReason::ExcessiveRefresh,
+            });
         }
-        self.window.push_back(self.now);
+        session.window.push_back(self.now);
         self.stats.refresh_cycles += 1;
-        self.issue_attempt(0);
+        self.issue_attempt(session, 0)
     }
 
-    fn issue_attempt(&mut self, retries: u32) {
-        let session = self
-            .session
-            .as_ref()
-            .expect("attempts are issued only while logged in");
-        let refresh_token = session
-            .refresh_token
-            .clone()
-            .expect("a cycle starts only with a refresh token");
+    /// Emits one `Refresh` with the newest refresh token (G8).
+    fn issue_attempt(&mut self, session: &mut Session, retries: u32) -> Option<Ending> {
+        let Some(refresh_token) = session.refresh_token.clone() else {
+            // Rule 13 (a cycle starts only with a refresh token, and a session keeps its
+            // refresh token while a cycle runs; said here rather than assumed).
+            return Some(Ending {
+                reason: LogoutReason::NoRefreshToken,
+                fail: FailReason::LoggedOut,
+            });
+        };
         let attempt = AttemptId(self.next_attempt);
         self.next_attempt += 1;
-        self.refresh = Refresh::InFlight {
+        session.cycle = Cycle::InFlight {
             attempt,
             retries,
             deadline: self.now.saturating_add(self.config.refresh_timeout_ms),
@@ -739,17 +917,22 @@ impl Coordinator {
             attempt,
             refresh_token,
         });
+        None
     }
 
-    /// A transient failure of the active attempt (rule 10).
-    fn retry_or_give_up(&mut self, retries: u32, retry_after_ms: Option<u64>) {
+    /// Rule 10: a transient failure of the active attempt — back off, or give up after
+    /// `max_retries` (waiting requests `Fail { RefreshUnavailable }`, no logout).
+    fn retry_or_give_up(
+        &mut self,
+        session: &mut Session,
+        retries: u32,
+        retry_after_ms: Option<u64>,
+    ) {
         if retries >= self.config.max_retries {
-            self.refresh = Refresh::Idle;
-            if let Some(session) = &mut self.session {
-                // G3: the next need starts a new cycle; nothing is sent with this token.
-                session.known_bad = true;
-            }
-            self.fail_queue(FailReason::RefreshUnavailable);
+            session.cycle = Cycle::Idle;
+            // G3: the next need starts a new cycle; nothing is sent with this token.
+            session.known_bad = true;
+            self.fail_waiting(session, FailReason::RefreshUnavailable);
             return;
         }
         let exponential = self
@@ -759,78 +942,246 @@ impl Coordinator {
         let delay = exponential
             .max(retry_after_ms.unwrap_or(0))
             .min(self.config.max_backoff_ms);
-        self.refresh = Refresh::Backoff {
+        session.cycle = Cycle::Backoff {
             retries: retries + 1,
             until: self.now.saturating_add(delay),
         };
     }
 
-    /// Ends the session: waiting requests fail with `fail`, then `Logout { reason }`.
-    fn end_session(&mut self, reason: LogoutReason, fail: FailReason) {
-        self.fail_queue(fail);
-        self.session = None; // drops the tokens, which zeroizes them
-        self.epoch += 1;
-        self.refresh = Refresh::Idle;
-        self.adoptable_from = self.next_attempt;
-        self.window.clear();
-        self.stats.logouts += 1;
-        self.commands.push_back(Command::Logout { reason });
-    }
-
-    /// Empties the queue, calling `each` for every live entry in FIFO order.
-    fn drain_queue(&mut self, mut each: impl FnMut(&mut Self, RequestId)) {
-        let mut queue = std::mem::take(&mut self.queue);
-        for Waiting { id, .. } in queue.drain(..) {
-            if self.is_queued(id) {
-                each(self, id);
-            }
-        }
-        self.queued = 0;
-        self.queue = queue; // keep the allocation
-    }
-
-    fn release_queue(&mut self) {
-        self.drain_queue(Self::transmit);
-    }
-
-    fn fail_queue(&mut self, reason: FailReason) {
-        self.drain_queue(|core, id| core.fail(id, reason));
-    }
-
-    fn is_queued(&self, id: RequestId) -> bool {
-        self.requests
-            .get(&id)
-            .is_some_and(|r| r.state == RequestState::Queued)
-    }
-
-    /// Drops cancelled and timed-out entries from the front (so `poll_timeout` is exact)
-    /// and, when they make up most of the queue, from everywhere (bounded memory).
-    fn compact_queue(&mut self) {
-        while let Some(front) = self.queue.front() {
-            if self.is_queued(front.id) {
-                break;
-            }
-            self.queue.pop_front();
-        }
-        if self.queue.len() > 2 * self.queued + 16 {
-            let requests = &self.requests;
-            self.queue.retain(|w| {
-                requests
-                    .get(&w.id)
-                    .is_some_and(|r| r.state == RequestState::Queued)
-            });
-        }
-    }
-
     fn complete(&mut self, id: RequestId) {
-        self.requests.remove(&id);
+        self.requests.remove(id);
         self.stats.completed += 1;
         self.commands.push_back(Command::Complete { id });
     }
 
     fn fail(&mut self, id: RequestId, reason: FailReason) {
-        self.requests.remove(&id);
+        self.requests.remove(id);
         self.stats.failed.bump(reason);
         self.commands.push_back(Command::Fail { id, reason });
+    }
+
+    /// Gives back the memory of a large drained command queue (after a storm).
+    fn shrink_commands(&mut self) {
+        if self.commands.is_empty() && self.commands.capacity() > SMALL {
+            self.commands.shrink_to(SMALL);
+        }
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Link {
+    Prev,
+    Next,
+}
+
+/// Capacity kept by the request table and the command queue when they empty.
+const SMALL: usize = 8;
+
+/// The open requests, by id. Ids are issued by the core in increasing order and most
+/// requests end soon, in roughly that order: a ring of slots indexed by `id - base`
+/// (O(1), contiguous, cache-friendly at any scale). A request that stays open while far
+/// newer ones come and go (a "straggler") moves to an ordered side table, so one
+/// long-lived request never pins a long run of empty slots. Memory follows the open
+/// requests: the ring gives its capacity back once it empties.
+#[derive(Clone, Debug, Default)]
+struct Requests {
+    /// The id of `slots[0]`.
+    base: u64,
+    slots: VecDeque<Option<Request>>,
+    /// Occupied slots.
+    occupied: usize,
+    stragglers: BTreeMap<u64, Request>,
+}
+
+impl Requests {
+    fn len(&self) -> usize {
+        self.occupied + self.stragglers.len()
+    }
+
+    fn get(&self, id: RequestId) -> Option<&Request> {
+        match id.0.checked_sub(self.base) {
+            Some(index) => self.slots.get(usize::try_from(index).ok()?)?.as_ref(),
+            None => self.stragglers.get(&id.0),
+        }
+    }
+
+    fn get_mut(&mut self, id: RequestId) -> Option<&mut Request> {
+        match id.0.checked_sub(self.base) {
+            Some(index) => self.slots.get_mut(usize::try_from(index).ok()?)?.as_mut(),
+            None => self.stragglers.get_mut(&id.0),
+        }
+    }
+
+    /// Inserts or replaces `id`'s entry. New ids are never smaller than any id seen.
+    fn put(&mut self, id: RequestId, request: Request) {
+        if let Some(entry) = self.get_mut(id) {
+            *entry = request;
+            return;
+        }
+        if self.slots.is_empty() {
+            self.base = id.0;
+        }
+        let Some(index) = id.0.checked_sub(self.base) else {
+            self.stragglers.insert(id.0, request);
+            return;
+        };
+        let gap = index.saturating_sub(self.slots.len() as u64);
+        if gap > (self.slots.len() as u64).max(SMALL as u64) {
+            // A long run of ids that never entered the table (e.g. submits while logged
+            // out): move what is here aside instead of filling the run with empty slots.
+            self.evict_front(self.slots.len());
+            self.base = id.0;
+        }
+        while (self.slots.len() as u64) < id.0 - self.base {
+            self.slots.push_back(None);
+        }
+        self.slots.push_back(Some(request));
+        self.occupied += 1;
+    }
+
+    fn remove(&mut self, id: RequestId) {
+        let Some(index) = id.0.checked_sub(self.base) else {
+            self.stragglers.remove(&id.0);
+            return;
+        };
+        let Some(slot) = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.slots.get_mut(i))
+        else {
+            return;
+        };
+        if slot.take().is_none() {
+            return;
+        }
+        self.occupied -= 1;
+        self.trim_front();
+        if self.slots.len() > 2 * self.occupied + 2 * SMALL {
+            // Mostly holes: the oldest open requests are stragglers.
+            self.evict_front(self.slots.len() - 2 * self.occupied);
+        }
+        if self.slots.is_empty() && self.slots.capacity() > SMALL {
+            self.slots.shrink_to(SMALL);
+        }
+    }
+
+    /// Moves the first `n` slots out of the ring (open ones to the side table).
+    fn evict_front(&mut self, n: usize) {
+        for _ in 0..n {
+            let Some(slot) = self.slots.pop_front() else {
+                break;
+            };
+            if let Some(request) = slot {
+                self.stragglers.insert(self.base, request);
+                self.occupied -= 1;
+            }
+            self.base += 1;
+        }
+        self.trim_front();
+    }
+
+    fn trim_front(&mut self) {
+        while let Some(None) = self.slots.front() {
+            self.slots.pop_front();
+            self.base += 1;
+        }
+    }
+
+    /// Every open request, in increasing id order.
+    fn iter(&self) -> impl Iterator<Item = (RequestId, &Request)> {
+        let ring = self
+            .slots
+            .iter()
+            .zip(self.base..)
+            .filter_map(|(s, id)| s.as_ref().map(|r| (RequestId(id), r)));
+        self.stragglers
+            .iter()
+            .map(|(&id, r)| (RequestId(id), r))
+            .chain(ring)
+    }
+}
+
+impl Hash for Coordinator {
+    /// Hashes the behavioural state canonically: the clock, the counters that name future
+    /// ids, the session (generations, deadlines, cycle, window, waiting order) and every
+    /// open request. Statistics, undrained commands and token texts are left out.
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let e = &self.engine;
+        (e.now, e.next_request, e.next_generation, e.next_attempt).hash(state);
+        match &self.phase {
+            Phase::LoggedOut => 0u8.hash(state),
+            Phase::LoggedIn(s) => {
+                1u8.hash(state);
+                (s.generation, s.first_generation, s.refresh_at, s.known_bad).hash(state);
+                let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
+                (refresh, s.cycle, s.adoptable_from, &s.window).hash(state);
+                let mut id = s.waiting.head;
+                while let Some(RequestState::Waiting { deadline, next, .. }) =
+                    e.requests.get(RequestId(id)).map(|r| r.state)
+                {
+                    (id, deadline).hash(state);
+                    id = next;
+                }
+            }
+        }
+        for (id, r) in e.requests.iter() {
+            (id, r.replayable, r.sent, r.replays).hash(state);
+            if let RequestState::InFlight { generation } = r.state {
+                generation.hash(state);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn waiting(deadline: Timestamp) -> Request {
+        Request {
+            replayable: true,
+            sent: false,
+            replays: 0,
+            state: RequestState::Waiting {
+                deadline,
+                prev: 0,
+                next: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn request_table_moves_stragglers_aside_and_gives_memory_back() {
+        let mut t = Requests::default();
+        for id in 1..=10_000 {
+            t.put(RequestId(id), waiting(id));
+        }
+        assert_eq!(t.len(), 10_000);
+        // Everything but request 1 ends: 1 is a straggler, the ring empties.
+        for id in 2..=10_000 {
+            t.remove(RequestId(id));
+        }
+        assert_eq!(t.len(), 1);
+        assert!(t.slots.capacity() <= SMALL, "{}", t.slots.capacity());
+        assert_eq!(t.get(RequestId(1)), Some(&waiting(1)));
+        // New ids keep working next to the straggler.
+        t.put(RequestId(10_001), waiting(7));
+        assert_eq!(
+            t.iter().map(|(id, _)| id.0).collect::<Vec<_>>(),
+            [1, 10_001]
+        );
+        t.remove(RequestId(1));
+        t.remove(RequestId(10_001));
+        assert_eq!((t.len(), t.stragglers.len(), t.slots.len()), (0, 0, 0));
+    }
+
+    #[test]
+    fn a_long_run_of_unused_ids_does_not_fill_the_ring() {
+        let mut t = Requests::default();
+        t.put(RequestId(1), waiting(1));
+        t.put(RequestId(1_000_000), waiting(2));
+        assert!(t.slots.len() <= 2, "{}", t.slots.len());
+        assert_eq!(t.get(RequestId(1)), Some(&waiting(1)));
+        assert_eq!(t.get(RequestId(1_000_000)), Some(&waiting(2)));
+        assert_eq!(t.get(RequestId(500)), None);
     }
 }

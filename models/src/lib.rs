@@ -270,7 +270,7 @@ impl fmt::Debug for State {
 
 impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
-        self.core.fingerprint(h);
+        self.core.hash(h);
         self.oracle.fingerprint(h);
         (self.now, self.submitted, &self.owed).hash(h);
         (

@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        231_723,
+        179_572,
         &[
             "logout during a refresh",
             "queue full",
@@ -56,7 +56,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        114_040,
+        93_893,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -68,7 +68,7 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        26_062,
+        25_284,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -80,7 +80,7 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        100_696,
+        91_998,
         &["logout during a refresh", "queue full"],
     );
 }
