@@ -83,13 +83,9 @@ mod coordinator;
 mod credentials;
 mod error;
 mod input;
-#[cfg(feature = "oracle")]
-pub mod oracle;
 mod shared;
 mod stats;
 mod sync;
-#[cfg(feature = "serde")]
-pub mod transcript;
 
 pub use command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, RefreshFailure, RequestId,

@@ -2,12 +2,12 @@
 //! pending commands are exactly as before (G9). Also: every `ConfigError` path refuses
 //! to build a coordinator.
 
-use reauth::oracle::Snapshot;
 use reauth::{
     AttemptId, Command, Config, ConfigError, Coordinator, Credentials, CredentialsError, Input,
     InputError, RefreshFailure, RequestId, RequestOptions, SharedCoordinator, SharedError,
     TokenKind,
 };
+use reauth_testkit::oracle::Snapshot;
 
 /// A coordinator in a busy state: logged in, a refresh running, one request waiting, one
 /// in flight, one attempt issued.

@@ -6,8 +6,8 @@
 //! Cases: `PROPTEST_CASES` (default 1 000 per property).
 
 use proptest::prelude::*;
-use reauth::oracle::{Harness, HostAction as Action};
 use reauth::{Command, Config, Input, RefreshWindow};
+use reauth_testkit::harness::{Harness, HostAction as Action};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")

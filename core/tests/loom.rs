@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use loom::sync::{Arc, Mutex};
 use loom::thread;
-use reauth::oracle::{Oracle, Snapshot};
 use reauth::{
     Command, Config, Coordinator, Credentials, Input, InputError, RequestId, RequestOptions,
     SharedCoordinator,
 };
+use reauth_testkit::oracle::{Oracle, Snapshot};
 
 fn logged_in(requests: usize) -> (SharedCoordinator, Vec<RequestId>) {
     let shared = SharedCoordinator::new(Config::default()).expect("valid");

@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 
 use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
-use reauth::transcript::CommandRecord;
 use reauth::{
     AttemptId, Config, Coordinator, Credentials, FailReason, Generation, Input, LogoutReason,
     RefreshFailure, RefreshWindow, RequestId, RequestOptions,
 };
+use reauth_testkit::transcript::CommandRecord;
 
 #[derive(Clone, Debug)]
 struct Req {

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use reauth::transcript::{Transcript, replay};
+use reauth_testkit::transcript::{Transcript, replay};
 
 fn vectors() -> Vec<(PathBuf, Transcript)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/vectors");

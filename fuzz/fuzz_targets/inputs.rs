@@ -1,11 +1,12 @@
 //! Decodes arbitrary bytes into a config and a sequence of host actions — hostile ones
 //! included — drives the real coordinator with them, and checks SPEC.md's guarantees
 //! after every step (the oracle), then liveness (G7) and determinism (G11) at the end.
-//! The byte format is `reauth::oracle::bytes`.
+//! The byte format is `reauth_testkit::bytes`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use reauth::oracle::{Harness, bytes};
+use reauth_testkit::bytes;
+use reauth_testkit::harness::Harness;
 
 fuzz_target!(|data: &[u8]| {
     let (config, actions) = bytes::decode(data, 2_000);

@@ -17,11 +17,12 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 
-use reauth::oracle::{Harness, Oracle, Snapshot};
 use reauth::{
     AttemptId, Command, Config, Coordinator, Credentials, Input, LogoutReason, RefreshFailure,
     RefreshWindow, RequestId, RequestOptions, Timestamp,
 };
+use reauth_testkit::harness::Harness;
+use reauth_testkit::oracle::{Oracle, Snapshot};
 use stateright::{Checker, Model, Property};
 
 /// How large a world to explore.

@@ -1,7 +1,7 @@
 //! Replays conformance transcripts and reports every step whose commands differ.
 //!
 //! ```text
-//! cargo run -p reauth --example replay -- tests/vectors/rule-05-current-401.json [more.json …]
+//! cargo run -p reauth-testkit --bin replay -- tests/vectors/rule-05-current-401.json [more.json …]
 //! ```
 //!
 //! Exit status: 0 when every step matches, 1 on a mismatch, 2 when a file cannot be read
@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use reauth::transcript::{Transcript, replay};
+use reauth_testkit::transcript::{Transcript, replay};
 
 fn main() -> ExitCode {
     let paths: Vec<String> = std::env::args().skip(1).collect();

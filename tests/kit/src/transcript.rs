@@ -10,13 +10,10 @@
 
 use std::fmt;
 
-use crate::command::{
-    AttemptId, Command, FailReason, Generation, LogoutReason, RequestId, Timestamp,
+use reauth::{
+    AttemptId, Command, Config, ConfigError, Coordinator, FailReason, Generation, Input,
+    LogoutReason, RequestId, Timestamp,
 };
-use crate::config::Config;
-use crate::coordinator::Coordinator;
-use crate::error::ConfigError;
-use crate::input::Input;
 
 /// One transcript file.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -24,7 +21,7 @@ use crate::input::Input;
 pub struct Transcript {
     /// A short identifier, usually the file name without `.json`.
     pub name: String,
-    /// The SPEC rules (`"7.5"`) and guarantees (`"G3"`) this transcript shows.
+    /// The contract's rules (`"7.5"`) and guarantees (`"G3"`) this transcript shows.
     #[serde(default)]
     pub covers: Vec<String>,
     /// What happens, in a sentence or two.

@@ -2,19 +2,20 @@
 //! scenario:
 //!
 //! ```text
-//! cargo run -p reauth --features oracle --example fuzz_seeds -- tests/vectors fuzz/seeds
+//! cargo run -p reauth-testkit --example fuzz_seeds -- tests/vectors fuzz/seeds
 //! ```
 //!
 //! Each transcript step becomes the host action that reproduces it against the harness
 //! (clock moves become `Tick`/`Backwards`, ids and attempts become the picks that select
-//! them), encoded in the fuzzer's byte format (`reauth::oracle::bytes`).
+//! them), encoded in the fuzzer's byte format (`reauth_testkit::bytes`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
-use reauth::oracle::{Harness, HostAction, bytes};
-use reauth::transcript::Transcript;
 use reauth::{Input, RefreshFailure};
+use reauth_testkit::bytes;
+use reauth_testkit::harness::{Harness, HostAction};
+use reauth_testkit::transcript::Transcript;
 
 fn translate(t: &Transcript) -> Vec<HostAction> {
     let mut h = Harness::new(t.config.clone()).expect("transcript configs are valid");
