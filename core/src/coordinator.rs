@@ -233,7 +233,7 @@ struct Engine {
     next_generation: u64,
     next_attempt: u64,
     requests: Requests,
-    commands: VecDeque<Command>,
+    commands: Outbox,
     stats: Stats,
     #[cfg(feature = "fault-injection")]
     fault: Option<Fault>,
@@ -252,7 +252,7 @@ impl Coordinator {
                 next_generation: 1,
                 next_attempt: 1,
                 requests: Requests::default(),
-                commands: VecDeque::new(),
+                commands: Outbox::default(),
                 stats: Stats::default(),
                 #[cfg(feature = "fault-injection")]
                 fault: None,
@@ -353,11 +353,7 @@ impl Coordinator {
     /// input.
     #[must_use = "every command must be carried out by the host"]
     pub fn poll_command(&mut self) -> Option<Command> {
-        let command = self.engine.commands.pop_front();
-        if command.is_none() {
-            self.engine.shrink_commands();
-        }
-        command
+        self.engine.commands.pop_front()
     }
 
     /// All pending commands, in order.
@@ -368,8 +364,7 @@ impl Coordinator {
     /// Appends all pending commands to `batch`, in order (no allocation when `batch` has
     /// room).
     pub fn drain_commands_into(&mut self, batch: &mut Vec<Command>) {
-        batch.extend(self.engine.commands.drain(..));
-        self.engine.shrink_commands();
+        self.engine.commands.drain_into(batch);
     }
 
     /// The earliest time at which [`handle_timeout`](Self::handle_timeout) has work to
@@ -959,11 +954,60 @@ impl Engine {
         self.stats.failed.bump(reason);
         self.commands.push_back(Command::Fail { id, reason });
     }
+}
 
-    /// Gives back the memory of a large drained command queue (after a storm).
-    fn shrink_commands(&mut self) {
-        if self.commands.is_empty() && self.commands.capacity() > SMALL {
-            self.commands.shrink_to(SMALL);
+/// The commands not yet taken by the host, oldest first. A `Vec` rather than a
+/// `VecDeque` so that a whole batch can be handed over by swapping buffers (no copy, no
+/// allocation); [`Outbox::pop_front`] reverses the buffer once per batch and then pops
+/// from the back.
+#[derive(Clone, Debug, Default)]
+struct Outbox {
+    buffer: Vec<Command>,
+    /// `buffer` holds the commands newest first.
+    reversed: bool,
+}
+
+impl Outbox {
+    fn push_back(&mut self, command: Command) {
+        if self.reversed {
+            self.buffer.reverse();
+            self.reversed = false;
+        }
+        self.buffer.push(command);
+    }
+
+    fn pop_front(&mut self) -> Option<Command> {
+        if !self.reversed && self.buffer.len() > 1 {
+            self.buffer.reverse();
+            self.reversed = true;
+        }
+        let command = self.buffer.pop();
+        if self.buffer.is_empty() {
+            self.reversed = false;
+            if command.is_none() {
+                self.shrink();
+            }
+        }
+        command
+    }
+
+    fn drain_into(&mut self, batch: &mut Vec<Command>) {
+        if self.reversed {
+            self.buffer.reverse();
+            self.reversed = false;
+        }
+        if batch.is_empty() {
+            std::mem::swap(batch, &mut self.buffer);
+        } else {
+            batch.append(&mut self.buffer);
+        }
+        self.shrink();
+    }
+
+    /// Gives back the memory of a large drained queue (after a storm).
+    fn shrink(&mut self) {
+        if self.buffer.capacity() > LARGE {
+            self.buffer.shrink_to(SMALL);
         }
     }
 }
@@ -976,6 +1020,8 @@ enum Link {
 
 /// Capacity kept by the request table and the command queue when they empty.
 const SMALL: usize = 8;
+/// A command queue this large is shrunk back to [`SMALL`] once drained.
+const LARGE: usize = 32;
 
 /// The open requests, by id. Ids are issued by the core in increasing order and most
 /// requests end soon, in roughly that order: a ring of slots indexed by `id - base`

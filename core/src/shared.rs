@@ -58,9 +58,39 @@ impl SharedCoordinator {
         &self,
         f: impl FnOnce(&mut Coordinator) -> Result<T, InputError>,
     ) -> Result<(T, Batch), SharedError> {
+        let mut batch = Batch::new();
+        let value = self.run_into(&mut batch, f)??;
+        Ok((value, batch))
+    }
+
+    /// Runs `input` on the locked coordinator and appends exactly the commands it caused
+    /// to `batch`, under the same lock. The allocation-free way to call the coordinator
+    /// from many threads: keep one `batch` per thread, `clear()` it after carrying its
+    /// commands out, and pass it again.
+    ///
+    /// ```
+    /// use reauth::{Config, Credentials, RequestOptions, SharedCoordinator};
+    ///
+    /// let shared = SharedCoordinator::new(Config::default())?;
+    /// let mut batch = Vec::with_capacity(16);
+    /// shared.run_into(&mut batch, |core| core.login(0, Credentials::new("at")))??;
+    /// let id = shared.run_into(&mut batch, |core| core.submit(1, RequestOptions::default()))?;
+    /// assert_eq!(batch[0].request_id(), Some(id)); // its Send
+    /// batch.clear();
+    /// shared.run_into(&mut batch, |core| core.handle_response(2, id, 200))??;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// `input` MUST apply at most one input: the batch is that input's commands.
+    pub fn run_into<T>(
+        &self,
+        batch: &mut Batch,
+        input: impl FnOnce(&mut Coordinator) -> T,
+    ) -> Result<T, SharedError> {
         let mut core = self.lock()?;
-        let value = f(&mut core)?;
-        Ok((value, core.drain_commands().collect()))
+        let value = input(&mut core);
+        core.drain_commands_into(batch);
+        Ok(value)
     }
 
     /// [`Coordinator::apply`] under the lock.

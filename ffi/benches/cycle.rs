@@ -2,7 +2,8 @@
 //! C ABI versus the same cycle through the Rust `SharedCoordinator`, next to the floor
 //! any thread-safe host pays (one lock, one map insert and remove). Criterion reports
 //! each; the ratios to the floor are what to compare across machines
-//! (`examples/cycle_count.rs` gives repeatable instruction counts of the same cycles).
+//! (`examples/budget.rs`, run by `scripts/bench`, gives repeatable instruction counts of
+//! the same cycles).
 //!
 //! ```text
 //! cargo bench -p reauth-ffi --bench cycle
@@ -14,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use reauth_ffi::reauth_coordinator_free;
 
 fn cycle(c: &mut Criterion) {
     let mut group = c.benchmark_group("request_cycle");
@@ -29,17 +29,17 @@ fn cycle(c: &mut Criterion) {
     });
 
     let shared = support::rust_coordinator();
+    let mut batch = Vec::with_capacity(8);
     group.bench_function("rust: SharedCoordinator", |b| {
-        b.iter(|| support::rust_cycle(&shared))
+        b.iter(|| support::rust_cycle(&shared, &mut batch))
     });
 
-    let co = support::c_coordinator();
+    let (co, list) = support::c_coordinator();
     group.bench_function("c abi: reauth_submit + reauth_handle_response", |b| {
-        b.iter(|| support::c_cycle(co))
+        b.iter(|| support::c_cycle(co, list))
     });
     group.finish();
-    // SAFETY: created above, freed once.
-    unsafe { reauth_coordinator_free(co) };
+    support::c_free(co, list);
 }
 
 criterion_group!(benches, cycle);

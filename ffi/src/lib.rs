@@ -15,13 +15,15 @@
 #![allow(non_camel_case_types)] // C names
 #![allow(clippy::missing_safety_doc)] // the safety contract of every function is in its doc
 
+use std::cell::Cell;
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use reauth::{
-    AttemptId, Batch, Command, Config, Credentials, FailReason, InputError, LogoutReason,
-    RefreshFailure, RefreshWindow, RequestId, RequestOptions, SharedCoordinator, SharedError,
+    AttemptId, Batch, Command, Config, Coordinator, Credentials, FailReason, InputError,
+    LogoutReason, RefreshFailure, RefreshWindow, RequestId, RequestOptions, SharedCoordinator,
+    SharedError,
 };
 
 /// The result of every fallible call. The numbers are stable and never reused.
@@ -454,28 +456,73 @@ unsafe fn credentials(ptr: *const reauth_credentials) -> Result<Credentials, rea
     Ok(credentials)
 }
 
-/// Hands a batch to the caller through `out` (already checked non-NULL).
-fn deliver(batch: Batch, out: *mut *mut reauth_commands) -> Outcome {
-    let list = Box::into_raw(Box::new(reauth_commands { commands: batch }));
-    // SAFETY: `out` is non-NULL and writable (checked by the caller of `deliver`).
-    unsafe { out.write(list) };
-    Ok(())
+thread_local! {
+    /// One freed command list per thread, kept for the next call (so a host that frees
+    /// each list before its next call allocates nothing per call).
+    static SPARE: Cell<Option<Box<reauth_commands>>> = const { Cell::new(None) };
 }
 
-/// The shape of every input function: check the handle and `out`, run `input`, hand
-/// over the batch.
-unsafe fn input(
+/// Lists holding more than this many commands' worth of memory are not kept for reuse.
+const SPARE_CAPACITY: usize = 64;
+
+/// An empty list: this thread's spare one, or a new one.
+fn take_list() -> Box<reauth_commands> {
+    SPARE
+        .try_with(Cell::take)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| {
+            Box::new(reauth_commands {
+                commands: Batch::new(),
+            })
+        })
+}
+
+/// Empties `list` (dropping its tokens) and keeps it as this thread's spare, if small.
+fn recycle(mut list: Box<reauth_commands>) {
+    list.commands.clear();
+    if list.commands.capacity() <= SPARE_CAPACITY {
+        // On a thread that is exiting the list is simply freed.
+        let _ = SPARE.try_with(|spare| spare.replace(Some(list)));
+    }
+}
+
+/// The shape of every input function: check the handle and `out`, apply the input under
+/// the lock with its commands going straight into a (reused) list, hand the list over.
+unsafe fn input<T>(
     coordinator: *const reauth_coordinator,
     out: *mut *mut reauth_commands,
-    f: impl FnOnce(&SharedCoordinator) -> Result<Batch, reauth_status>,
+    f: impl FnOnce(&mut Coordinator) -> Result<T, reauth_status>,
+) -> Result<T, reauth_status> {
+    // SAFETY: forwarded caller contract.
+    let h = unsafe { handle(coordinator) }?;
+    let out = non_null(out)?;
+    let mut list = take_list();
+    match h.inner.run_into(&mut list.commands, f) {
+        Ok(Ok(value)) => {
+            // SAFETY: `out` is non-NULL and writable (caller's contract).
+            unsafe { out.write(Box::into_raw(list)) };
+            Ok(value)
+        }
+        Ok(Err(status)) => {
+            recycle(list);
+            Err(status)
+        }
+        Err(e) => {
+            recycle(list);
+            Err(e.into())
+        }
+    }
+}
+
+/// [`input`] inside the panic boundary, for inputs that return nothing but commands.
+unsafe fn run(
+    coordinator: *const reauth_coordinator,
+    out: *mut *mut reauth_commands,
+    f: impl FnOnce(&mut Coordinator) -> Outcome,
 ) -> reauth_status {
-    boundary(coordinator, || {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { handle(coordinator) }?;
-        let out = non_null(out)?;
-        let batch = f(&h.inner)?;
-        deliver(batch, out)
-    })
+    // SAFETY: forwarded caller contract.
+    boundary(coordinator, || unsafe { input(coordinator, out, f) })
 }
 
 // ----- lifecycle -----------------------------------------------------------------------
@@ -577,7 +624,7 @@ pub unsafe extern "C" fn reauth_login(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        input(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, |c| {
             let creds = self::credentials(credentials)?;
             Ok(c.login(now, creds)?)
         })
@@ -601,14 +648,16 @@ pub unsafe extern "C" fn reauth_submit(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     boundary(coordinator, || {
-        // SAFETY: forwarded caller contract.
-        let h = unsafe { handle(coordinator) }?;
         let out_id = non_null(out_id)?;
-        let out = non_null(out_commands)?;
-        let (id, batch) = h.inner.submit(now, RequestOptions { replayable })?;
+        // SAFETY: forwarded caller contract.
+        let id = unsafe {
+            input(coordinator, out_commands, |c| {
+                Ok(c.submit(now, RequestOptions { replayable }))
+            })
+        }?;
         // SAFETY: non-NULL and writable (caller's contract).
         unsafe { out_id.write(id.0) };
-        deliver(batch, out)
+        Ok(())
     })
 }
 
@@ -632,7 +681,7 @@ pub unsafe extern "C" fn reauth_handle_response(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        input(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, |c| {
             let status =
                 u16::try_from(status).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_STATUS)?;
             Ok(c.handle_response(now, RequestId(id), status)?)
@@ -660,7 +709,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        input(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, |c| {
             let creds = self::credentials(credentials)?;
             Ok(c.handle_refresh_succeeded(now, AttemptId(attempt), creds)?)
         })
@@ -684,7 +733,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        input(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, |c| {
             Ok(c.handle_refresh_failed(now, AttemptId(attempt), RefreshFailure::Rejected)?)
         })
     }
@@ -709,7 +758,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        input(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, |c| {
             let failure = RefreshFailure::Transient {
                 retry_after_ms: has_retry_after.then_some(retry_after_ms),
             };
@@ -733,7 +782,12 @@ pub unsafe extern "C" fn reauth_handle_timeout(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { input(coordinator, out_commands, |c| Ok(c.handle_timeout(now)?)) }
+    unsafe {
+        run(coordinator, out_commands, |c| {
+            c.handle_timeout(now);
+            Ok(())
+        })
+    }
 }
 
 /// The caller no longer wants request `id`. A waiting request is dropped; an in-flight
@@ -753,7 +807,7 @@ pub unsafe extern "C" fn reauth_cancel(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        input(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, |c| {
             Ok(c.cancel(now, RequestId(id))?)
         })
     }
@@ -773,7 +827,12 @@ pub unsafe extern "C" fn reauth_force_refresh(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { input(coordinator, out_commands, |c| Ok(c.force_refresh(now)?)) }
+    unsafe {
+        run(coordinator, out_commands, |c| {
+            c.force_refresh(now);
+            Ok(())
+        })
+    }
 }
 
 /// The user logs out: waiting requests fail, then a LOGOUT command.
@@ -790,7 +849,12 @@ pub unsafe extern "C" fn reauth_logout(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { input(coordinator, out_commands, |c| Ok(c.logout(now)?)) }
+    unsafe {
+        run(coordinator, out_commands, |c| {
+            c.logout(now);
+            Ok(())
+        })
+    }
 }
 
 /// Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
@@ -900,8 +964,8 @@ pub unsafe extern "C" fn reauth_commands_free(commands: *mut reauth_commands) {
         return;
     }
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: non-NULL, from `Box::into_raw` in `deliver`, freed once (caller's contract).
-        drop(unsafe { Box::from_raw(commands) });
+        // SAFETY: non-NULL, from `Box::into_raw` in `input`, freed once (caller's contract).
+        recycle(unsafe { Box::from_raw(commands) });
     }));
 }
 

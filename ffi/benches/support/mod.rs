@@ -24,16 +24,24 @@ pub fn rust_coordinator() -> SharedCoordinator {
     shared
 }
 
-/// One cycle through the Rust wrapper.
-pub fn rust_cycle(shared: &SharedCoordinator) {
-    let (id, sent) = shared.submit(1, RequestOptions::default()).expect("submit");
-    black_box(sent);
-    black_box(shared.handle_response(2, id, 200).expect("response"));
+/// One cycle through the Rust wrapper, reusing the caller's `batch`.
+pub fn rust_cycle(shared: &SharedCoordinator, batch: &mut Vec<reauth::Command>) {
+    let id = shared
+        .run_into(batch, |c| c.submit(1, RequestOptions::default()))
+        .expect("submit");
+    black_box(&batch);
+    batch.clear();
+    shared
+        .run_into(batch, |c| c.handle_response(2, id, 200))
+        .expect("unpoisoned")
+        .expect("response");
+    black_box(&batch);
+    batch.clear();
 }
 
-/// A logged-in coordinator created through the C ABI; free it with
-/// `reauth_coordinator_free`.
-pub fn c_coordinator() -> *mut reauth_coordinator {
+/// A logged-in coordinator created through the C ABI, and an (empty) command list
+/// pointer for [`c_cycle`]; free both with [`c_free`].
+pub fn c_coordinator() -> (*mut reauth_coordinator, *mut reauth_commands) {
     let mut config = std::mem::MaybeUninit::<reauth_config>::uninit();
     let mut co: *mut reauth_coordinator = std::ptr::null_mut();
     let (at, rt) = (b"at-1", b"rt-1");
@@ -59,11 +67,12 @@ pub fn c_coordinator() -> *mut reauth_coordinator {
         );
         reauth_commands_free(out);
     }
-    co
+    (co, std::ptr::null_mut())
 }
 
-/// One cycle through the C ABI, reading the Send as a C host would.
-pub fn c_cycle(co: *mut reauth_coordinator) {
+/// One cycle through the C ABI, reading the Send as a C host would and freeing each
+/// list before the next call (as the header recommends).
+pub fn c_cycle(co: *mut reauth_coordinator, _unused: *mut reauth_commands) {
     let mut id = 0u64;
     let mut out = std::ptr::null_mut();
     let mut command = std::mem::MaybeUninit::<reauth_command>::uninit();
@@ -76,5 +85,14 @@ pub fn c_cycle(co: *mut reauth_coordinator) {
         reauth_handle_response(co, 2, id, 200, &mut out);
         black_box(reauth_commands_len(out));
         reauth_commands_free(out);
+    }
+}
+
+/// Frees what [`c_coordinator`] made.
+pub fn c_free(co: *mut reauth_coordinator, commands: *mut reauth_commands) {
+    // SAFETY: created by `c_coordinator`, freed once.
+    unsafe {
+        reauth_commands_free(commands);
+        reauth_coordinator_free(co);
     }
 }
