@@ -72,7 +72,7 @@
 //! Hosts with many threads use [`SharedCoordinator`], which returns each input's batch
 //! from the call itself.
 //!
-//! The full behaviour contract (rules and guarantees) is `SPEC.md`; the conformance
+//! The full behaviour contract (rules and guarantees) is `docs/contract.md`; the conformance
 //! transcripts in `tests/vectors/` show every rule as data.
 
 #![forbid(unsafe_code)]

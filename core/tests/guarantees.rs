@@ -1,7 +1,7 @@
 //! Property tests: random interleavings of every input — hostile host behaviour included
 //! (unknown ids, duplicate responses, results for old or never-issued attempts, invalid
 //! tokens and statuses, time going backwards, bursts) — with the guarantees G1–G11 of
-//! SPEC.md section 9 checked after every step by an independent observer.
+//! `docs/contract.md` §9 checked after every step by an independent observer.
 //!
 //! Cases: `PROPTEST_CASES` (default 1 000 per property).
 

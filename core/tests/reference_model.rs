@@ -1,4 +1,4 @@
-//! A `proptest-state-machine` reference model: the rules of SPEC.md section 7, written
+//! A `proptest-state-machine` reference model: the rules of `docs/contract.md` §7, written
 //! again as plainly as possible (vectors and linear scans, no clock), predicts the exact
 //! command batch of every input; the real coordinator must produce it byte for byte.
 //!

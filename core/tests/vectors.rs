@@ -1,5 +1,5 @@
 //! Replays every conformance transcript in `tests/vectors/` and checks that together they
-//! cover every rule of SPEC.md section 7.
+//! cover every rule of `docs/contract.md` §7.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -2,7 +2,7 @@
 //! [stateright](https://docs.rs/stateright).
 //!
 //! The model state wraps the real [`Coordinator`] (no re-implementation) together with
-//! the [`Oracle`] that checks SPEC.md's guarantees after every step and the bookkeeping of
+//! the [`Oracle`] that checks the guarantees of `docs/contract.md` after every step and the bookkeeping of
 //! the environment. The environment's nondeterminism is the action set: a new request,
 //! each in-flight request answered 200 / 401 / 500, each outstanding refresh answered
 //! with success (rotating or not), rejection or a transient failure — or never (its
