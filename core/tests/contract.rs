@@ -86,7 +86,14 @@ fn every_cited_number_resolves_in_the_contract() {
     assert_eq!(rules, (1..=16).collect(), "rules 1-16 in section 7");
     assert_eq!(guarantees, (1..=11).collect(), "G1-G11 in section 9");
     let mut all = Vec::new();
-    for dir in ["core", "ffi/src", "ffi/tests", "tests/kit", "tests/vectors", "models"] {
+    for dir in [
+        "core",
+        "ffi/src",
+        "ffi/tests",
+        "tests/kit",
+        "tests/vectors",
+        "models",
+    ] {
         files(&root().join(dir), &mut all);
     }
     assert!(all.len() > 40, "found the sources ({})", all.len());
@@ -94,7 +101,11 @@ fn every_cited_number_resolves_in_the_contract() {
     let mut checked = 0;
     for path in &all {
         let text = std::fs::read_to_string(path).expect("utf-8 source");
-        let name = path.strip_prefix(root()).unwrap_or(path).display().to_string();
+        let name = path
+            .strip_prefix(root())
+            .unwrap_or(path)
+            .display()
+            .to_string();
         let mut check = |kind: &str, n: u32, ok: bool| {
             checked += 1;
             if !ok {
@@ -119,5 +130,8 @@ fn every_cited_number_resolves_in_the_contract() {
         }
     }
     assert!(checked > 100, "only {checked} citations found");
-    assert!(broken.is_empty(), "citations missing from docs/contract.md: {broken:#?}");
+    assert!(
+        broken.is_empty(),
+        "citations missing from docs/contract.md: {broken:#?}"
+    );
 }

@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        179_572,
+        175_490,
         &[
             "logout during a refresh",
             "queue full",
@@ -56,7 +56,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        93_893,
+        91_695,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -68,7 +68,7 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        25_284,
+        23_756,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -80,7 +80,7 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        91_998,
+        87_237,
         &["logout during a refresh", "queue full"],
     );
 }

@@ -19,12 +19,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use reauth::{
-    AttemptId, Command, Config, Coordinator, Generation, Input, InputError, RequestId, Stats,
-    Timestamp,
+    AttemptId, Command, Config, Coordinator, FailReason, Generation, Input, InputError,
+    LogoutReason, RefreshFailure, RequestId, Stats, Timestamp,
 };
 
 /// The observable state that an `Err` must leave untouched (G9). Take it just before each
@@ -90,14 +90,43 @@ pub struct Oracle {
     attempts: HashMap<AttemptId, (Option<Generation>, u64)>,
     max_attempt: u64,
     epoch: u64,
+    /// The first generation of the current session: a request sent with an older one
+    /// belongs to a session that ended (rule 12).
+    session_start: Option<Generation>,
+    /// Requests waiting for a refresh, in the order the contract releases or fails them,
+    /// with the time each may wait until (rule 15). Derived from the command stream.
+    waiting: VecDeque<(RequestId, Timestamp)>,
+    /// Start times of the cycles in the session, derived from the command stream.
     cycle_starts: Vec<Timestamp>,
-    attempts_in_cycle: u32,
+    /// The running cycle, as the command stream shows it.
+    cycle: Option<CycleBook>,
     cycles_seen: u64,
     /// The host forced a refresh of the current generation.
     forced: bool,
     /// Every token text ever handed to the core (G10).
     secrets: HashSet<String>,
     steps: u64,
+}
+
+/// A refresh cycle as the host sees it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct CycleBook {
+    /// `Refresh` commands of this cycle so far.
+    attempts: u32,
+    /// After a transient failure: no retry may be emitted before this time (rule 10).
+    backoff_until: Option<Timestamp>,
+}
+
+/// What a refresh result or a timeout did to the active attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AttemptEnd {
+    None,
+    Rejected,
+    /// A transient failure (or the deadline) with retries left; the delay the contract
+    /// asks for before the next `Refresh`.
+    Backoff(u64),
+    /// A transient failure of the cycle's last allowed attempt.
+    GiveUp,
 }
 
 impl std::fmt::Debug for Oracle {
@@ -206,7 +235,7 @@ impl Oracle {
         )
             .hash(state);
         (current_bad, self.forced, self.epoch).hash(state);
-        (self.active, self.max_attempt, self.attempts_in_cycle).hash(state);
+        (self.active, self.max_attempt).hash(state);
         let adoptable: BTreeSet<AttemptId> = self
             .attempts
             .iter()
@@ -215,6 +244,7 @@ impl Oracle {
             .collect();
         adoptable.hash(state);
         self.cycle_starts.hash(state);
+        (self.cycle, &self.waiting, self.session_start).hash(state);
         self.now.hash(state);
     }
 
@@ -259,15 +289,22 @@ impl Oracle {
         self.now = self.now.max(at);
 
         let mut stale_401 = false;
+        // The request this input is about, while it belongs to the running session.
+        let mut current: Option<RequestId> = None;
+        let mut end = AttemptEnd::None;
         // Bookkeeping that precedes the batch.
         match input {
             Input::Login { credentials } => {
                 self.logged_in = true;
                 self.active = None;
+                self.cycle = None;
                 self.access_token = Some(text(&credentials.access_token));
                 self.refresh_token = credentials.refresh_token.as_ref().map(text);
                 self.refresh_at = self.deadline_of(credentials.expires_in_ms);
                 let g = core.generation().ok_or("login did not log in")?;
+                if !logged_in_before {
+                    self.session_start = Some(g);
+                }
                 self.new_generation(g)?;
             }
             Input::Submit { .. } => {
@@ -283,12 +320,13 @@ impl Oracle {
                 if !logged_in_before {
                     let want = [Command::Fail {
                         id,
-                        reason: reauth::FailReason::NotLoggedIn,
+                        reason: FailReason::NotLoggedIn,
                     }];
                     if batch != want {
                         return Err(format!("rule 16: submit while logged out gave {batch:?}"));
                     }
                 }
+                current = logged_in_before.then_some(id);
             }
             Input::Response { id, status } => {
                 let g = self
@@ -299,26 +337,38 @@ impl Oracle {
                     self.bad.insert(g);
                     self.last_401.insert(*id, g);
                     stale_401 = logged_in_before && generation_before.is_some_and(|c| g < c);
+                    let same_session = self.session_start.is_some_and(|start| g >= start);
+                    if logged_in_before && same_session {
+                        current = Some(*id);
+                    }
                 }
             }
             Input::Cancel { id } => {
                 self.in_flight.remove(id);
+                self.waiting.retain(|(w, _)| w != id);
                 if !self.cancelled.insert(*id) || self.terminal.contains(id) {
                     return Err(format!("core accepted cancel of ended request {id}"));
                 }
             }
             Input::ForceRefresh if self.logged_in => self.forced = true,
-            Input::RefreshFailed { attempt, .. }
+            Input::RefreshFailed { attempt, failure }
                 if self.active.is_some_and(|(a, _)| a == *attempt) =>
             {
                 self.active = None;
+                end = match failure {
+                    RefreshFailure::Rejected => AttemptEnd::Rejected,
+                    RefreshFailure::Transient { retry_after_ms } => {
+                        self.transient_end(*retry_after_ms)
+                    }
+                };
             }
             Input::Timeout
                 if self
                     .active
                     .is_some_and(|(_, deadline)| deadline <= self.now) =>
             {
-                self.active = None; // abandoned at its deadline
+                self.active = None; // abandoned at its deadline: a transient failure
+                end = self.transient_end(None);
             }
             _ => {}
         }
@@ -332,24 +382,45 @@ impl Oracle {
             }
             _ => None,
         };
-
-        let stats = core.stats();
-        if stats.refresh_cycles > self.cycles_seen {
-            if stats.refresh_cycles != self.cycles_seen + 1 {
-                return Err("more than one refresh cycle started by one input".into());
+        let logout = batch.iter().find_map(|c| match c {
+            Command::Logout { reason } => Some(*reason),
+            _ => None,
+        });
+        // The input's own request waits (rule 2, 3, 5, 15) unless the batch sends it, ends
+        // it without it ever waiting, or refuses it a place.
+        if let Some(id) = current {
+            let handled = batch.iter().any(|c| match c {
+                Command::Send { id: i, .. }
+                | Command::Replay { id: i, .. }
+                | Command::Complete { id: i } => *i == id,
+                Command::Fail { id: i, reason } => {
+                    *i == id && matches!(reason, FailReason::QueueFull | FailReason::Unauthorized)
+                }
+                _ => false,
+            });
+            if !handled {
+                let until = self.now.saturating_add(self.config.max_wait_ms);
+                self.waiting.push_back((id, until));
             }
-            self.cycles_seen = stats.refresh_cycles;
-            self.cycle_starts.push(self.now);
-            self.attempts_in_cycle = 0;
-            let window = self.config.refresh_window;
-            let recent = self
-                .cycle_starts
-                .iter()
-                .filter(|&&t| t + window.window_ms > self.now)
-                .count();
-            if recent > window.max_refreshes as usize {
-                return Err(format!("G5: {recent} refresh cycles within one window"));
+        }
+        // Which `Logout` this input may cause, and why (rule 7, 9, 12, 13).
+        if let Some(reason) = logout {
+            let allowed = match reason {
+                LogoutReason::Requested => matches!(input, Input::Logout),
+                LogoutReason::RefreshRejected => end == AttemptEnd::Rejected,
+                LogoutReason::NoRefreshToken => self.refresh_token.is_none(),
+                LogoutReason::ExcessiveRefresh => {
+                    self.recent_cycles() >= self.config.refresh_window.max_refreshes as usize
+                }
+            };
+            if !allowed {
+                return Err(format!(
+                    "Logout {{ {reason} }} not allowed by its rule: {input:?} gave {batch:?}"
+                ));
             }
+        }
+        if end == AttemptEnd::Rejected && logout != Some(LogoutReason::RefreshRejected) {
+            return Err(format!("rule 9: a rejection did not log out: {batch:?}"));
         }
 
         let mut refreshes = 0;
@@ -374,8 +445,9 @@ impl Oracle {
                     if self.in_flight.contains_key(id) {
                         return Err(format!("{command:?} for a request already in flight"));
                     }
+                    self.take_waiting(*id, command)?;
                     if self.bad.contains(generation) {
-                        return Err(format!("G3: {command:?} with a generation that got a 401"));
+                        return Err(format!("G3: {command:?} with a known-bad generation"));
                     }
                     if Some(*generation) != self.generation
                         || self.access_token.as_deref() != Some(access_token.expose())
@@ -432,10 +504,7 @@ impl Oracle {
                         *attempt,
                         self.now.saturating_add(self.config.refresh_timeout_ms),
                     ));
-                    self.attempts_in_cycle += 1;
-                    if self.attempts_in_cycle > self.config.max_retries + 1 {
-                        return Err("G5: more transient retries than max_retries".into());
-                    }
+                    self.start_attempt(command)?;
                 }
                 Command::StoreCredentials {
                     credentials,
@@ -446,17 +515,17 @@ impl Oracle {
                             "G6: a refresh result resurrected a logged-out session: {batch:?}"
                         ));
                     }
+                    let Input::RefreshSucceeded {
+                        credentials: given, ..
+                    } = input
+                    else {
+                        return Err(format!("StoreCredentials for {input:?}"));
+                    };
                     if index != 0 || adoption_expected != Some(true) {
                         return Err(format!(
                             "rule 11: StoreCredentials for a stale refresh result: {input:?}"
                         ));
                     }
-                    let Input::RefreshSucceeded {
-                        credentials: given, ..
-                    } = input
-                    else {
-                        unreachable!("adoption is expected only for refresh successes")
-                    };
                     let want_refresh = given
                         .refresh_token
                         .as_ref()
@@ -469,10 +538,18 @@ impl Oracle {
                     self.refresh_token = want_refresh;
                     self.refresh_at = self.deadline_of(credentials.expires_in_ms);
                     self.active = None;
+                    self.cycle = None;
                     self.new_generation(*generation)?;
                 }
-                Command::Complete { id } | Command::Fail { id, .. } => {
+                Command::Complete { id } => {
                     self.check_open(*id, command)?;
+                    self.terminal.insert(*id);
+                    self.in_flight.remove(id);
+                }
+                Command::Fail { id, reason } => {
+                    self.check_open(*id, command)?;
+                    let waited = self.take_waiting(*id, command)?;
+                    self.check_fail_reason(input, current, *id, *reason, waited, end, logout)?;
                     self.terminal.insert(*id);
                     self.in_flight.remove(id);
                 }
@@ -485,14 +562,52 @@ impl Oracle {
                     }
                     self.logged_in = false;
                     self.generation = None;
+                    self.session_start = None;
                     self.active = None;
+                    self.cycle = None;
                     self.epoch += 1;
                     self.cycle_starts.clear();
                 }
             }
         }
+        // Batches that release or fail every waiting request leave none behind (rules 8,
+        // 9, 10, 12, 13, 7), and a timeout leaves none past its deadline (rule 15).
+        let everything_goes = matches!(input, Input::Login { .. })
+            || adoption_expected == Some(true)
+            || logout.is_some()
+            || end == AttemptEnd::GiveUp;
+        if everything_goes && !self.waiting.is_empty() {
+            return Err(format!(
+                "requests {:?} still wait after {input:?} gave {batch:?}",
+                self.waiting
+            ));
+        }
+        if matches!(input, Input::Timeout)
+            && let Some((id, until)) = self.waiting.front()
+            && *until <= self.now
+        {
+            return Err(format!(
+                "rule 15: request {id} waits past {until} at {}",
+                self.now
+            ));
+        }
+        match end {
+            AttemptEnd::Backoff(delay) if self.logged_in => {
+                if let Some(cycle) = &mut self.cycle {
+                    cycle.backoff_until = Some(self.now.saturating_add(delay));
+                }
+            }
+            AttemptEnd::GiveUp => {
+                // Rule 10 / G3: the generation stays known bad.
+                self.cycle = None;
+                if let Some(g) = self.generation {
+                    self.bad.insert(g);
+                }
+            }
+            _ => {}
+        }
         if refreshes > 0 && stale_401 {
-            let current = generation_before.expect("stale implies logged in");
+            let current = generation_before.ok_or("a stale 401 implies a session")?;
             let token_needs_refresh = self.bad.contains(&current)
                 || self.forced
                 || refresh_at_before.is_some_and(|t| self.now >= t);
@@ -510,7 +625,7 @@ impl Oracle {
                 "rule 11 / G8: accepted refresh result discarded: {batch:?}"
             ));
         }
-        // Every queued or in-flight request is known to the core, and nothing more.
+        // Every waiting or in-flight request is known to the core, and nothing more.
         let open = self.open_count();
         if core.open_requests() != open {
             return Err(format!(
@@ -518,9 +633,17 @@ impl Oracle {
                 core.open_requests()
             ));
         }
+        if core.waiting() != self.waiting.len() {
+            return Err(format!(
+                "core says {} requests wait, the command stream says {}",
+                core.waiting(),
+                self.waiting.len()
+            ));
+        }
         if core.is_logged_in() != self.logged_in || core.generation() != self.generation {
             return Err("session state differs from the command stream".into());
         }
+        // The core's counters agree with what the command stream shows.
         let s = core.stats();
         let failed = s.failed.total();
         if s.completed + failed != self.terminal.len() as u64 {
@@ -529,7 +652,154 @@ impl Oracle {
         if s.sent != self.sent.len() as u64 || s.refresh_attempts != self.max_attempt {
             return Err("stats: sends or refresh attempts miscounted".into());
         }
+        if s.refresh_cycles != self.cycles_seen {
+            return Err(format!(
+                "stats: {} refresh cycles, the command stream shows {}",
+                s.refresh_cycles, self.cycles_seen
+            ));
+        }
         Ok(())
+    }
+
+    /// A `Refresh`: a retry of the running cycle (after its backoff, rule 10) or the start
+    /// of a new one (counted against the window, rule 7).
+    fn start_attempt(&mut self, command: &Command) -> Result<(), String> {
+        match &mut self.cycle {
+            Some(cycle) => {
+                let until = cycle
+                    .backoff_until
+                    .take()
+                    .ok_or(format!("{command:?}: a second refresh in a running cycle"))?;
+                if self.now < until {
+                    return Err(format!(
+                        "rule 10: {command:?} at {} before its backoff ends at {until}",
+                        self.now
+                    ));
+                }
+                cycle.attempts += 1;
+                if cycle.attempts > self.config.max_retries + 1 {
+                    return Err("G5: more transient retries than max_retries".into());
+                }
+            }
+            None => {
+                if self.recent_cycles() >= self.config.refresh_window.max_refreshes as usize {
+                    return Err(format!(
+                        "G5: {command:?} starts one cycle more than the window allows"
+                    ));
+                }
+                self.cycle = Some(CycleBook {
+                    attempts: 1,
+                    backoff_until: None,
+                });
+                self.cycle_starts.push(self.now);
+                self.cycles_seen += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cycles started within the window that ends now (rule 7).
+    fn recent_cycles(&self) -> usize {
+        let window = self.config.refresh_window.window_ms;
+        self.cycle_starts
+            .iter()
+            .filter(|&&t| self.now - t < window)
+            .count()
+    }
+
+    /// A transient failure of the active attempt: the backoff the contract asks for, or
+    /// the end of the cycle when it was the last allowed attempt (rule 10).
+    fn transient_end(&self, retry_after_ms: Option<u64>) -> AttemptEnd {
+        let attempts = self.cycle.map_or(1, |c| c.attempts);
+        if attempts > self.config.max_retries {
+            return AttemptEnd::GiveUp;
+        }
+        let exponential =
+            (0..attempts - 1).fold(self.config.initial_backoff_ms, |d, _| d.saturating_mul(2));
+        let delay = exponential
+            .max(retry_after_ms.unwrap_or(0))
+            .min(self.config.max_backoff_ms);
+        AttemptEnd::Backoff(delay)
+    }
+
+    /// Takes `id` off the waiting list, which must release and fail in FIFO order.
+    /// Returns until when it could wait, if it was waiting.
+    fn take_waiting(
+        &mut self,
+        id: RequestId,
+        command: &Command,
+    ) -> Result<Option<Timestamp>, String> {
+        match self.waiting.iter().position(|(w, _)| *w == id) {
+            None => Ok(None),
+            Some(0) => Ok(self.waiting.pop_front().map(|(_, until)| until)),
+            Some(_) => Err(format!(
+                "FIFO: {command:?} before {:?}, which waited longer",
+                self.waiting.front().map(|(w, _)| *w)
+            )),
+        }
+    }
+
+    /// Each `FailReason` only where its rule allows it.
+    #[allow(clippy::too_many_arguments)]
+    fn check_fail_reason(
+        &self,
+        input: &Input,
+        current: Option<RequestId>,
+        id: RequestId,
+        reason: FailReason,
+        waited_until: Option<Timestamp>,
+        end: AttemptEnd,
+        logout: Option<LogoutReason>,
+    ) -> Result<(), String> {
+        let waited = waited_until.is_some();
+        let refused = |i: &RequestId| matches!(input, Input::Response { id: r, status } if r == i && self.config.is_refresh_status(*status));
+        let allowed = match reason {
+            // Rule 16 (checked exactly above).
+            FailReason::NotLoggedIn => matches!(input, Input::Submit { .. }),
+            // Rules 12 and 13.
+            FailReason::LoggedOut => {
+                (waited
+                    && matches!(
+                        logout,
+                        Some(LogoutReason::Requested | LogoutReason::NoRefreshToken)
+                    ))
+                    || (refused(&id) && current.is_none())
+            }
+            // Rule 9.
+            FailReason::RefreshRejected => {
+                waited
+                    && end == AttemptEnd::Rejected
+                    && logout == Some(LogoutReason::RefreshRejected)
+            }
+            // Rule 10: never with a logout.
+            FailReason::RefreshUnavailable => {
+                waited && end == AttemptEnd::GiveUp && logout.is_none()
+            }
+            // Rule 7.
+            FailReason::ExcessiveRefresh => {
+                waited && logout == Some(LogoutReason::ExcessiveRefresh)
+            }
+            // Rule 6.
+            FailReason::Unauthorized => {
+                refused(&id)
+                    && self.replays.get(&id).copied().unwrap_or(0)
+                        >= self.config.max_replays_per_request
+            }
+            // Rule 15.
+            FailReason::QueueFull => {
+                current == Some(id) && self.waiting.len() >= self.config.max_pending as usize
+            }
+            FailReason::WaitTimeout => {
+                matches!(input, Input::Timeout) && waited_until.is_some_and(|t| t <= self.now)
+            }
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "Fail {{ {id}, {reason} }} not allowed by its rule after {input:?}"
+            ))
+        }
     }
 
     fn deadline_of(&self, expires_in_ms: Option<u64>) -> Option<Timestamp> {
