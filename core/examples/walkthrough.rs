@@ -177,10 +177,7 @@ fn main() {
         valid_refresh: "refresh-0".into(),
         issued: 0,
     };
-    let config = Config {
-        initial_backoff_ms: 250,
-        ..Config::default()
-    };
+    let config = Config::default().with_initial_backoff_ms(250);
     let mut host = Host {
         core: Coordinator::new(config).expect("valid config"),
         now: 0,

@@ -217,8 +217,9 @@ impl fmt::Display for LogoutReason {
     }
 }
 
-/// Options of one request.
+/// Options of one request. `#[non_exhaustive]`: start from `RequestOptions::default()`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct RequestOptions {
@@ -230,6 +231,15 @@ pub struct RequestOptions {
 impl Default for RequestOptions {
     fn default() -> Self {
         RequestOptions { replayable: true }
+    }
+}
+
+impl RequestOptions {
+    /// Sets [`replayable`](Self::replayable): `false` for a body that cannot be sent twice.
+    #[must_use]
+    pub fn with_replayable(mut self, replayable: bool) -> Self {
+        self.replayable = replayable;
+        self
     }
 }
 

@@ -4,9 +4,23 @@ use crate::error::ConfigError;
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 
-/// How the coordinator behaves. Build it with [`Config::default`] and change fields;
+/// How the coordinator behaves. Start from [`Config::default`] (the contract's defaults)
+/// and change what you need, with the `with_*` methods or by assigning fields;
 /// [`Coordinator::new`](crate::Coordinator::new) validates it.
+///
+/// ```
+/// use reauth::{Config, RefreshWindow};
+///
+/// let config = Config::default()
+///     .with_refresh_statuses([401, 403])
+///     .with_refresh_window(RefreshWindow::new(10, 60_000));
+/// assert!(config.validate().is_ok());
+/// ```
+///
+/// `#[non_exhaustive]`: new options can be added without breaking callers, so build it
+/// from the default rather than with a struct literal.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Config {
@@ -40,6 +54,7 @@ pub struct Config {
 /// The global refresh budget (rule 7): at most `max_refreshes` cycles start within any
 /// `window_ms`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct RefreshWindow {
@@ -47,6 +62,16 @@ pub struct RefreshWindow {
     pub max_refreshes: u32,
     /// Default 30 000.
     pub window_ms: u64,
+}
+
+impl RefreshWindow {
+    /// At most `max_refreshes` cycles within any `window_ms`.
+    pub fn new(max_refreshes: u32, window_ms: u64) -> Self {
+        RefreshWindow {
+            max_refreshes,
+            window_ms,
+        }
+    }
 }
 
 impl Default for RefreshWindow {
@@ -76,6 +101,76 @@ impl Default for Config {
 }
 
 impl Config {
+    /// Sets [`refresh_statuses`](Self::refresh_statuses): the statuses that mean "the access token was refused".
+    #[must_use]
+    pub fn with_refresh_statuses(mut self, value: impl Into<Vec<u16>>) -> Self {
+        self.refresh_statuses = value.into();
+        self
+    }
+
+    /// Sets [`expiry_skew_ms`](Self::expiry_skew_ms): how long before expiry a token counts as expiring.
+    #[must_use]
+    pub fn with_expiry_skew_ms(mut self, value: u64) -> Self {
+        self.expiry_skew_ms = value;
+        self
+    }
+
+    /// Sets [`max_replays_per_request`](Self::max_replays_per_request): how often one request may be replayed.
+    #[must_use]
+    pub fn with_max_replays_per_request(mut self, value: u32) -> Self {
+        self.max_replays_per_request = value;
+        self
+    }
+
+    /// Sets [`refresh_window`](Self::refresh_window): the global refresh budget.
+    #[must_use]
+    pub fn with_refresh_window(mut self, value: RefreshWindow) -> Self {
+        self.refresh_window = value;
+        self
+    }
+
+    /// Sets [`initial_backoff_ms`](Self::initial_backoff_ms): the first backoff after a transient failure.
+    #[must_use]
+    pub fn with_initial_backoff_ms(mut self, value: u64) -> Self {
+        self.initial_backoff_ms = value;
+        self
+    }
+
+    /// Sets [`max_backoff_ms`](Self::max_backoff_ms): the cap on backoff and `Retry-After`.
+    #[must_use]
+    pub fn with_max_backoff_ms(mut self, value: u64) -> Self {
+        self.max_backoff_ms = value;
+        self
+    }
+
+    /// Sets [`max_retries`](Self::max_retries): the transient failures retried per cycle.
+    #[must_use]
+    pub fn with_max_retries(mut self, value: u32) -> Self {
+        self.max_retries = value;
+        self
+    }
+
+    /// Sets [`refresh_timeout_ms`](Self::refresh_timeout_ms): how long a refresh call may go unanswered.
+    #[must_use]
+    pub fn with_refresh_timeout_ms(mut self, value: u64) -> Self {
+        self.refresh_timeout_ms = value;
+        self
+    }
+
+    /// Sets [`max_pending`](Self::max_pending): how many requests may wait.
+    #[must_use]
+    pub fn with_max_pending(mut self, value: u32) -> Self {
+        self.max_pending = value;
+        self
+    }
+
+    /// Sets [`max_wait_ms`](Self::max_wait_ms): how long a request may wait.
+    #[must_use]
+    pub fn with_max_wait_ms(mut self, value: u64) -> Self {
+        self.max_wait_ms = value;
+        self
+    }
+
     /// Checks every field against its documented range. The ranges exclude only values
     /// that cannot be meant (a zero queue, a day-long backoff, a 2xx refresh status).
     pub fn validate(&self) -> Result<(), ConfigError> {

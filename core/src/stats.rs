@@ -3,7 +3,9 @@
 use crate::command::FailReason;
 
 /// What the coordinator has done since it was created. Cheap to copy.
+/// `#[non_exhaustive]`: counters may be added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Stats {
     /// Requests submitted.
@@ -40,6 +42,7 @@ pub struct Stats {
 
 /// `Fail` commands by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct FailCounts {
     /// [`FailReason::NotLoggedIn`]

@@ -183,38 +183,23 @@ fn shared_wrapper_reports_input_errors_and_changes_nothing() {
 fn absurd_configs_are_refused() {
     let cases: [(Config, &str); 5] = [
         (
-            Config {
-                refresh_statuses: vec![],
-                ..Config::default()
-            },
+            Config::default().with_refresh_statuses(vec![]),
             "refresh_statuses is empty",
         ),
         (
-            Config {
-                refresh_statuses: vec![302],
-                ..Config::default()
-            },
+            Config::default().with_refresh_statuses(vec![302]),
             "refresh status 302 is not in 400..=599",
         ),
         (
-            Config {
-                max_pending: 0,
-                ..Config::default()
-            },
+            Config::default().with_max_pending(0),
             "max_pending must be in 1..=1000000, got 0",
         ),
         (
-            Config {
-                max_wait_ms: u64::MAX,
-                ..Config::default()
-            },
+            Config::default().with_max_wait_ms(u64::MAX),
             "max_wait_ms must be in 1..=86400000, got 18446744073709551615",
         ),
         (
-            Config {
-                max_retries: 1_000,
-                ..Config::default()
-            },
+            Config::default().with_max_retries(1_000),
             "max_retries must be in 0..=100, got 1000",
         ),
     ];

@@ -34,21 +34,17 @@ fn config() -> impl Strategy<Value = Config> {
                 (backoff, retries),
                 (timeout, pending, wait),
             )| {
-                Config {
-                    refresh_statuses: statuses,
-                    expiry_skew_ms: skew,
-                    max_replays_per_request: replays,
-                    refresh_window: RefreshWindow {
-                        max_refreshes,
-                        window_ms,
-                    },
-                    initial_backoff_ms: backoff,
-                    max_backoff_ms: backoff * 8,
-                    max_retries: retries,
-                    refresh_timeout_ms: timeout,
-                    max_pending: pending,
-                    max_wait_ms: wait,
-                }
+                Config::default()
+                    .with_refresh_statuses(statuses)
+                    .with_expiry_skew_ms(skew)
+                    .with_max_replays_per_request(replays)
+                    .with_refresh_window(RefreshWindow::new(max_refreshes, window_ms))
+                    .with_initial_backoff_ms(backoff)
+                    .with_max_backoff_ms(backoff * 8)
+                    .with_max_retries(retries)
+                    .with_refresh_timeout_ms(timeout)
+                    .with_max_pending(pending)
+                    .with_max_wait_ms(wait)
             },
         )
 }

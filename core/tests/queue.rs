@@ -19,11 +19,11 @@ fn drain(core: &mut Coordinator) -> Vec<Command> {
 
 #[test]
 fn cancelling_most_waiting_requests_keeps_the_rest_in_fifo_order() {
-    let mut core = logged_in(Config {
-        max_pending: 10_000,
-        refresh_timeout_ms: 100_000,
-        ..Config::default()
-    });
+    let mut core = logged_in(
+        Config::default()
+            .with_max_pending(10_000)
+            .with_refresh_timeout_ms(100_000),
+    );
     core.force_refresh(1);
     let ids: Vec<RequestId> = (0..1_000)
         .map(|i| core.submit(2 + i, RequestOptions::default()))
@@ -69,11 +69,11 @@ fn cancelling_most_waiting_requests_keeps_the_rest_in_fifo_order() {
 
 #[test]
 fn waiting_requests_time_out_oldest_first_and_cancelled_ones_never_fire() {
-    let mut core = logged_in(Config {
-        max_wait_ms: 1_000,
-        refresh_timeout_ms: 100_000,
-        ..Config::default()
-    });
+    let mut core = logged_in(
+        Config::default()
+            .with_max_wait_ms(1_000)
+            .with_refresh_timeout_ms(100_000),
+    );
     core.force_refresh(0);
     let a = core.submit(10, RequestOptions::default());
     let b = core.submit(20, RequestOptions::default());
@@ -165,11 +165,11 @@ fn getters_follow_the_session() {
 
 #[test]
 fn refresh_counters_count_rejections_timeouts_and_ignored_results() {
-    let mut core = logged_in(Config {
-        refresh_timeout_ms: 1_000,
-        max_retries: 1,
-        ..Config::default()
-    });
+    let mut core = logged_in(
+        Config::default()
+            .with_refresh_timeout_ms(1_000)
+            .with_max_retries(1),
+    );
     core.force_refresh(0);
     let id = core.submit(0, RequestOptions::default());
     core.handle_timeout(1_000); // attempt 1 abandoned

@@ -418,15 +418,12 @@ impl StateMachineTest for RealCore {
     type Reference = Reference;
 
     fn init_test(model: &Model) -> Coordinator {
-        Coordinator::new(Config {
-            max_replays_per_request: model.max_replays,
-            max_retries: 0,
-            refresh_window: RefreshWindow {
-                max_refreshes: 10_000,
-                window_ms: 1,
-            },
-            ..Config::default()
-        })
+        Coordinator::new(
+            Config::default()
+                .with_max_replays_per_request(model.max_replays)
+                .with_max_retries(0)
+                .with_refresh_window(RefreshWindow::new(10_000, 1)),
+        )
         .expect("valid config")
     }
 
@@ -443,7 +440,7 @@ impl StateMachineTest for RealCore {
                 credentials: credentials(access, refresh),
             },
             Step::Submit { replayable } => Input::Submit {
-                options: RequestOptions { replayable },
+                options: RequestOptions::default().with_replayable(replayable),
             },
             Step::Respond { id, status } => Input::Response {
                 id: RequestId(id),

@@ -6,11 +6,7 @@ use reauth::{
 
 #[test]
 fn counters_match_a_known_session() {
-    let mut core = Coordinator::new(Config {
-        max_retries: 1,
-        ..Config::default()
-    })
-    .expect("valid");
+    let mut core = Coordinator::new(Config::default().with_max_retries(1)).expect("valid");
     core.submit(0, RequestOptions::default()); // not logged in
     core.login(0, Credentials::new("a1").with_refresh_token("r1"))
         .expect("login");

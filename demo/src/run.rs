@@ -70,17 +70,12 @@ impl Report {
 /// The reauth configuration the demo uses: defaults, except a refresh window sized for
 /// 1–2 second tokens and a quick backoff.
 pub fn reauth_config() -> Config {
-    Config {
-        refresh_window: RefreshWindow {
-            max_refreshes: 50,
-            window_ms: 10_000,
-        },
-        initial_backoff_ms: 50,
-        max_backoff_ms: 1_000,
-        max_retries: 8,
-        refresh_timeout_ms: 3_000,
-        ..Config::default()
-    }
+    Config::default()
+        .with_refresh_window(RefreshWindow::new(50, 10_000))
+        .with_initial_backoff_ms(50)
+        .with_max_backoff_ms(1_000)
+        .with_max_retries(8)
+        .with_refresh_timeout_ms(3_000)
 }
 
 /// The server knobs for `load`.

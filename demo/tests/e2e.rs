@@ -16,12 +16,10 @@ async fn start(config: ServerConfig) -> Server {
 }
 
 fn config() -> Config {
-    Config {
-        initial_backoff_ms: 20,
-        max_backoff_ms: 200,
-        max_retries: 8,
-        ..reauth_demo::run::reauth_config()
-    }
+    reauth_demo::run::reauth_config()
+        .with_initial_backoff_ms(20)
+        .with_max_backoff_ms(200)
+        .with_max_retries(8)
 }
 
 async fn logged_in(server: &Server, config: Config) -> Arc<ReauthClient> {
@@ -145,14 +143,7 @@ async fn a_flaky_token_endpoint_backs_off_and_never_logs_out() {
     .await;
     // 60% of calls fail: give the cycle enough retries that exhaustion (0.6^31) cannot
     // happen; the point here is backoff without logout.
-    let client = logged_in(
-        &server,
-        Config {
-            max_retries: 30,
-            ..config()
-        },
-    )
-    .await;
+    let client = logged_in(&server, config().with_max_retries(30)).await;
     for _ in 0..5 {
         server.revoke_access_tokens();
         let outcomes = burst(&client, 16).await;

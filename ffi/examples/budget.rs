@@ -64,10 +64,7 @@ fn allocations() -> u64 {
 
 /// A config that lets a storm of any size wait.
 fn storm_config() -> Config {
-    Config {
-        max_pending: 1_000_000,
-        ..Config::default()
-    }
+    Config::default().with_max_pending(1_000_000)
 }
 
 fn logged_in(config: Config) -> Coordinator {

@@ -157,21 +157,22 @@ pub struct reauth_config {
 impl reauth_config {
     fn to_config(self) -> Option<Config> {
         let statuses = self.refresh_statuses.get(..self.refresh_statuses_len)?;
-        Some(Config {
-            refresh_statuses: statuses.to_vec(),
-            expiry_skew_ms: self.expiry_skew_ms,
-            max_replays_per_request: self.max_replays_per_request,
-            refresh_window: RefreshWindow {
-                max_refreshes: self.refresh_window_max_refreshes,
-                window_ms: self.refresh_window_ms,
-            },
-            initial_backoff_ms: self.initial_backoff_ms,
-            max_backoff_ms: self.max_backoff_ms,
-            max_retries: self.max_retries,
-            refresh_timeout_ms: self.refresh_timeout_ms,
-            max_pending: self.max_pending,
-            max_wait_ms: self.max_wait_ms,
-        })
+        Some(
+            Config::default()
+                .with_refresh_statuses(statuses.to_vec())
+                .with_expiry_skew_ms(self.expiry_skew_ms)
+                .with_max_replays_per_request(self.max_replays_per_request)
+                .with_refresh_window(RefreshWindow::new(
+                    self.refresh_window_max_refreshes,
+                    self.refresh_window_ms,
+                ))
+                .with_initial_backoff_ms(self.initial_backoff_ms)
+                .with_max_backoff_ms(self.max_backoff_ms)
+                .with_max_retries(self.max_retries)
+                .with_refresh_timeout_ms(self.refresh_timeout_ms)
+                .with_max_pending(self.max_pending)
+                .with_max_wait_ms(self.max_wait_ms),
+        )
     }
 }
 
@@ -652,7 +653,7 @@ pub unsafe extern "C" fn reauth_submit(
         // SAFETY: forwarded caller contract.
         let id = unsafe {
             input(coordinator, out_commands, |c| {
-                Ok(c.submit(now, RequestOptions { replayable }))
+                Ok(c.submit(now, RequestOptions::default().with_replayable(replayable)))
             })
         }?;
         // SAFETY: non-NULL and writable (caller's contract).

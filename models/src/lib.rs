@@ -145,21 +145,17 @@ const MAX_WAIT_MS: u64 = 1_500;
 impl Bounds {
     /// The coordinator configuration these bounds imply.
     pub fn config(&self) -> Config {
-        Config {
-            refresh_statuses: vec![401],
-            expiry_skew_ms: 2_000,
-            max_replays_per_request: self.replays,
-            refresh_window: RefreshWindow {
-                max_refreshes: self.cycles,
-                window_ms: 1_000_000,
-            },
-            initial_backoff_ms: BACKOFF_MS,
-            max_backoff_ms: BACKOFF_MS * 4,
-            max_retries: self.retries,
-            refresh_timeout_ms: REFRESH_TIMEOUT_MS,
-            max_pending: self.max_pending,
-            max_wait_ms: MAX_WAIT_MS,
-        }
+        Config::default()
+            .with_refresh_statuses(vec![401])
+            .with_expiry_skew_ms(2_000)
+            .with_max_replays_per_request(self.replays)
+            .with_refresh_window(RefreshWindow::new(self.cycles, 1_000_000))
+            .with_initial_backoff_ms(BACKOFF_MS)
+            .with_max_backoff_ms(BACKOFF_MS * 4)
+            .with_max_retries(self.retries)
+            .with_refresh_timeout_ms(REFRESH_TIMEOUT_MS)
+            .with_max_pending(self.max_pending)
+            .with_max_wait_ms(MAX_WAIT_MS)
     }
 }
 
@@ -342,9 +338,8 @@ impl RefreshModel {
         let now = state.now;
         let input = match action {
             Action::Submit => Input::Submit {
-                options: RequestOptions {
-                    replayable: !(self.bounds.one_shot && state.submitted == 0),
-                },
+                options: RequestOptions::default()
+                    .with_replayable(!(self.bounds.one_shot && state.submitted == 0)),
             },
             Action::Respond { id, status } => Input::Response {
                 id: *id,

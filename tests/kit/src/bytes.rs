@@ -37,25 +37,24 @@ impl Reader<'_> {
 pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
     let mut b = Reader(data);
     let backoff = 1 + u64::from(b.u8()) * 4;
-    let config = Config {
-        refresh_statuses: if b.u8() % 2 == 0 {
+    let config = Config::default()
+        .with_refresh_statuses(if b.u8() % 2 == 0 {
             vec![401]
         } else {
             vec![401, 403]
-        },
-        expiry_skew_ms: u64::from(b.u16()),
-        max_replays_per_request: u32::from(b.u8() % 4),
-        refresh_window: RefreshWindow {
-            max_refreshes: 1 + u32::from(b.u8() % 6),
-            window_ms: 1 + u64::from(b.u16()) * 4,
-        },
-        initial_backoff_ms: backoff,
-        max_backoff_ms: backoff * (1 + u64::from(b.u8() % 16)),
-        max_retries: u32::from(b.u8() % 5),
-        refresh_timeout_ms: 1 + u64::from(b.u16()),
-        max_pending: 1 + u32::from(b.u8() % 16),
-        max_wait_ms: 1 + u64::from(b.u16()) * 2,
-    };
+        })
+        .with_expiry_skew_ms(u64::from(b.u16()))
+        .with_max_replays_per_request(u32::from(b.u8() % 4))
+        .with_refresh_window(RefreshWindow::new(
+            1 + u32::from(b.u8() % 6),
+            1 + u64::from(b.u16()) * 4,
+        ))
+        .with_initial_backoff_ms(backoff)
+        .with_max_backoff_ms(backoff * (1 + u64::from(b.u8() % 16)))
+        .with_max_retries(u32::from(b.u8() % 5))
+        .with_refresh_timeout_ms(1 + u64::from(b.u16()))
+        .with_max_pending(1 + u32::from(b.u8() % 16))
+        .with_max_wait_ms(1 + u64::from(b.u16()) * 2);
     let mut actions = Vec::new();
     while !b.0.is_empty() && actions.len() < max_actions {
         actions.push(match b.u8() % 16 {

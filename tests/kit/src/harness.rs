@@ -153,7 +153,7 @@ impl Harness {
                 Input::Login { credentials: c }
             }
             HostAction::Submit { replayable } => Input::Submit {
-                options: RequestOptions { replayable },
+                options: RequestOptions::default().with_replayable(replayable),
             },
             HostAction::Burst { n } => {
                 for _ in 0..n {
