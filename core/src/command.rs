@@ -258,3 +258,107 @@ pub enum RefreshFailure {
         retry_after_ms: Option<u64>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_names_are_distinct_snake_case_and_displayed() {
+        let names: Vec<&str> = FailReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "not_logged_in",
+                "logged_out",
+                "refresh_rejected",
+                "refresh_unavailable",
+                "excessive_refresh",
+                "unauthorized",
+                "queue_full",
+                "wait_timeout"
+            ]
+        );
+        for r in FailReason::ALL {
+            assert_eq!(r.to_string(), r.as_str());
+        }
+        let logouts = [
+            LogoutReason::Requested,
+            LogoutReason::RefreshRejected,
+            LogoutReason::NoRefreshToken,
+            LogoutReason::ExcessiveRefresh,
+        ];
+        let names: Vec<String> = logouts.iter().map(|r| r.to_string()).collect();
+        assert_eq!(
+            names,
+            [
+                "requested",
+                "refresh_rejected",
+                "no_refresh_token",
+                "excessive_refresh"
+            ]
+        );
+        assert_eq!(RequestId(7).to_string(), "7");
+    }
+
+    #[test]
+    fn commands_know_their_request_and_whether_they_end_it() {
+        let token = Secret::new("t");
+        let cases = [
+            (
+                Command::Send {
+                    id: RequestId(1),
+                    access_token: token.clone(),
+                    generation: Generation(1),
+                },
+                Some(1),
+                false,
+            ),
+            (
+                Command::Replay {
+                    id: RequestId(2),
+                    access_token: token.clone(),
+                    generation: Generation(1),
+                },
+                Some(2),
+                false,
+            ),
+            (
+                Command::Refresh {
+                    attempt: AttemptId(1),
+                    refresh_token: token.clone(),
+                },
+                None,
+                false,
+            ),
+            (
+                Command::StoreCredentials {
+                    credentials: Credentials::new("a"),
+                    generation: Generation(2),
+                },
+                None,
+                false,
+            ),
+            (Command::Complete { id: RequestId(3) }, Some(3), true),
+            (
+                Command::Fail {
+                    id: RequestId(4),
+                    reason: FailReason::QueueFull,
+                },
+                Some(4),
+                true,
+            ),
+            (
+                Command::Logout {
+                    reason: LogoutReason::Requested,
+                },
+                None,
+                false,
+            ),
+        ];
+        for (command, id, terminal) in cases {
+            assert_eq!(command.request_id().map(|r| r.0), id, "{command:?}");
+            assert_eq!(command.is_terminal(), terminal, "{command:?}");
+        }
+    }
+}

@@ -447,7 +447,10 @@ reauth_status reauth_commands_get(const reauth_commands *commands,
                                   size_t index,
                                   reauth_command *out);
 
-// Frees a command list (NULL does nothing). Token pointers from it become invalid.
+// Frees a command list (NULL does nothing). Token pointers from it become invalid, and
+// the tokens it held are wiped once nothing else holds them. The library may keep the
+// list's memory for the calling thread's next list, so a thread that frees each list
+// before its next call allocates nothing per call. Freeing a list twice is undefined.
 void reauth_commands_free(reauth_commands *commands);
 
 #ifdef __cplusplus

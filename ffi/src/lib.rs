@@ -958,7 +958,10 @@ pub unsafe extern "C" fn reauth_commands_get(
     })
 }
 
-/// Frees a command list (NULL does nothing). Token pointers from it become invalid.
+/// Frees a command list (NULL does nothing). Token pointers from it become invalid, and
+/// the tokens it held are wiped once nothing else holds them. The library may keep the
+/// list's memory for the calling thread's next list, so a thread that frees each list
+/// before its next call allocates nothing per call. Freeing a list twice is undefined.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_commands_free(commands: *mut reauth_commands) {
     if commands.is_null() {
