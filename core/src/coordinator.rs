@@ -227,6 +227,8 @@ struct Ending {
 #[derive(Clone, Debug)]
 struct Engine {
     config: Config,
+    /// `config.refresh_statuses` as a bit set (one test per response instead of a scan).
+    refresh_statuses: StatusSet,
     /// Largest `now` seen; earlier times are clamped to it.
     now: Timestamp,
     next_request: u64,
@@ -246,6 +248,7 @@ impl Coordinator {
         Ok(Coordinator {
             phase: Phase::LoggedOut,
             engine: Engine {
+                refresh_statuses: StatusSet::of(&config.refresh_statuses),
                 config,
                 now: 0,
                 next_request: 1,
@@ -486,7 +489,7 @@ impl Coordinator {
         };
         engine.advance(now);
 
-        if !engine.config.is_refresh_status(status) {
+        if !engine.refresh_statuses.contains(status) {
             engine.complete(id);
             return Ok(());
         }
@@ -1012,6 +1015,29 @@ impl Outbox {
     }
 }
 
+/// A set of HTTP statuses in 400..=655 (validated refresh statuses are in 400..=599).
+#[derive(Clone, Copy, Debug, Default)]
+struct StatusSet([u64; 4]);
+
+impl StatusSet {
+    fn of(statuses: &[u16]) -> Self {
+        let mut set = StatusSet::default();
+        for &status in statuses {
+            if let Some(bit) = status.checked_sub(400).filter(|b| *b < 256) {
+                set.0[usize::from(bit / 64)] |= 1 << (bit % 64);
+            }
+        }
+        set
+    }
+
+    fn contains(self, status: u16) -> bool {
+        match status.checked_sub(400).filter(|b| *b < 256) {
+            Some(bit) => self.0[usize::from(bit / 64)] & (1 << (bit % 64)) != 0,
+            None => false,
+        }
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Link {
     Prev,
@@ -1045,17 +1071,19 @@ impl Requests {
     }
 
     fn get(&self, id: RequestId) -> Option<&Request> {
-        match id.0.checked_sub(self.base) {
-            Some(index) => self.slots.get(usize::try_from(index).ok()?)?.as_ref(),
-            None => self.stragglers.get(&id.0),
+        if id.0 < self.base {
+            return self.stragglers.get(&id.0);
         }
+        let index = usize::try_from(id.0 - self.base).ok()?;
+        self.slots.get(index)?.as_ref()
     }
 
     fn get_mut(&mut self, id: RequestId) -> Option<&mut Request> {
-        match id.0.checked_sub(self.base) {
-            Some(index) => self.slots.get_mut(usize::try_from(index).ok()?)?.as_mut(),
-            None => self.stragglers.get_mut(&id.0),
+        if id.0 < self.base {
+            return self.stragglers.get_mut(&id.0);
         }
+        let index = usize::try_from(id.0 - self.base).ok()?;
+        self.slots.get_mut(index)?.as_mut()
     }
 
     /// Inserts or replaces `id`'s entry. New ids are never smaller than any id seen.
