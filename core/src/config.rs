@@ -256,6 +256,41 @@ mod tests {
         );
     }
 
+    #[test]
+    fn limits_are_inclusive() {
+        let sixteen = Config::default().with_refresh_statuses((400..416).collect::<Vec<u16>>());
+        assert_eq!(
+            sixteen.validate(),
+            Ok(()),
+            "16 refresh statuses are allowed"
+        );
+        let edges = Config::default()
+            .with_refresh_statuses([400, 599])
+            .with_max_pending(1_000_000)
+            .with_max_retries(100)
+            .with_max_replays_per_request(16)
+            .with_expiry_skew_ms(DAY_MS)
+            .with_max_backoff_ms(DAY_MS)
+            .with_initial_backoff_ms(DAY_MS)
+            .with_refresh_timeout_ms(DAY_MS)
+            .with_max_wait_ms(DAY_MS)
+            .with_refresh_window(RefreshWindow::new(10_000, DAY_MS));
+        assert_eq!(edges.validate(), Ok(()));
+        let lowest = Config::default()
+            .with_max_pending(1)
+            .with_max_retries(0)
+            .with_max_replays_per_request(0)
+            .with_expiry_skew_ms(0)
+            .with_initial_backoff_ms(1)
+            .with_max_backoff_ms(1)
+            .with_refresh_timeout_ms(1)
+            .with_max_wait_ms(1)
+            .with_refresh_window(RefreshWindow::new(1, 1));
+        assert_eq!(lowest.validate(), Ok(()));
+        assert!(Config::default().is_refresh_status(401));
+        assert!(!Config::default().is_refresh_status(403));
+    }
+
     type Mutation = fn(&mut Config);
 
     #[test]

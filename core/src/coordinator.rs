@@ -1176,8 +1176,11 @@ impl Requests {
 
 impl Hash for Coordinator {
     /// Hashes the behavioural state canonically: the clock, the counters that name future
-    /// ids, the session (generations, deadlines, cycle, window, waiting order) and every
-    /// open request. Statistics, undrained commands and token texts are left out.
+    /// ids, the session (generations, deadlines, cycle, window, waiting order) and the
+    /// open requests. Statistics, undrained commands and token texts are left out, and so
+    /// are request ids: the open requests go in as a multiset of their records, so two
+    /// coordinators that differ only by a renaming of open requests hash alike (requests
+    /// are interchangeable — a model checker's symmetry reduction).
     fn hash<H: Hasher>(&self, state: &mut H) {
         let e = &self.engine;
         (e.now, e.next_request, e.next_generation, e.next_attempt).hash(state);
@@ -1189,20 +1192,25 @@ impl Hash for Coordinator {
                 let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
                 (refresh, s.cycle, s.adoptable_from, &s.window).hash(state);
                 let mut id = s.waiting.head;
-                while let Some(RequestState::Waiting { deadline, next, .. }) =
-                    e.requests.get(RequestId(id)).map(|r| r.state)
-                {
-                    (id, deadline).hash(state);
+                while let Some(r) = e.requests.get(RequestId(id)) {
+                    let RequestState::Waiting { deadline, next, .. } = r.state else {
+                        break;
+                    };
+                    (deadline, r.replayable, r.sent, r.replays).hash(state);
                     id = next;
                 }
             }
         }
-        for (id, r) in e.requests.iter() {
-            (id, r.replayable, r.sent, r.replays).hash(state);
-            if let RequestState::InFlight { generation } = r.state {
-                generation.hash(state);
+        let records = e.requests.iter().fold(0u64, |sum, (_, r)| {
+            let mut h = std::hash::DefaultHasher::new();
+            (r.replayable, r.sent, r.replays).hash(&mut h);
+            match r.state {
+                RequestState::InFlight { generation } => generation.hash(&mut h),
+                RequestState::Waiting { deadline, .. } => (u64::MAX, deadline).hash(&mut h),
             }
-        }
+            sum.wrapping_add(h.finish())
+        });
+        (e.requests.len(), records).hash(state);
     }
 }
 

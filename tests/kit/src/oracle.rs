@@ -142,6 +142,13 @@ impl std::fmt::Debug for Oracle {
     }
 }
 
+/// One value's hash, for order-independent sums.
+pub(crate) fn digest(value: &impl Hash) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    value.hash(&mut h);
+    h.finish()
+}
+
 fn text(s: &reauth::Secret) -> String {
     s.expose().to_owned()
 }
@@ -214,18 +221,29 @@ impl Oracle {
     /// on, so that a model checker which merges two histories with equal fingerprints
     /// loses no violation. History that can no longer affect a verdict is left out: ended
     /// requests, the generation of a superseded 401 (a replay needs a new 401 first),
-    /// counters the core's own fingerprint already holds. Token texts are not hashed.
+    /// counters the core's own hash already holds. Token texts are not hashed.
+    ///
+    /// Request ids are not hashed either: open requests are fed in as a multiset of their
+    /// records (sent, generation in flight, replays, place and deadline in the waiting
+    /// list), so two states that differ only by a renaming of open requests fingerprint
+    /// alike. Requests are interchangeable — every action and every check treats each
+    /// open request alike — so this is a sound symmetry reduction.
     pub fn fingerprint<H: Hasher>(&self, state: &mut H) {
+        let mut records = 0u64;
         for id in self.open() {
             let replays = self.replays.get(&id).copied().unwrap_or(0);
-            (
-                id,
+            let waiting = self.waiting.iter().position(|(w, _)| *w == id);
+            let deadline = waiting.and_then(|i| self.waiting.get(i)).map(|(_, t)| *t);
+            let record = (
                 self.sent.contains(&id),
                 self.in_flight.get(&id),
                 replays,
-            )
-                .hash(state);
+                waiting,
+                deadline,
+            );
+            records = records.wrapping_add(digest(&record));
         }
+        (self.open_count(), records).hash(state);
         let current_bad = self.generation.is_some_and(|g| self.bad.contains(&g));
         (
             self.logged_in,
@@ -244,7 +262,7 @@ impl Oracle {
             .collect();
         adoptable.hash(state);
         self.cycle_starts.hash(state);
-        (self.cycle, &self.waiting, self.session_start).hash(state);
+        (self.cycle, self.waiting.len(), self.session_start).hash(state);
         self.now.hash(state);
     }
 
