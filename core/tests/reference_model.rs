@@ -8,7 +8,7 @@
 //! (2, 7, 10 backoff, 11 deadline, 15) are covered by the transcripts and by the
 //! observer in `guarantees.rs`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use proptest::prelude::*;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};
@@ -17,35 +17,6 @@ use reauth::{
     RefreshFailure, RefreshWindow, RequestId, RequestOptions,
 };
 use reauth_testkit::transcript::CommandRecord;
-
-#[derive(Clone, Debug)]
-struct Req {
-    replayable: bool,
-    sent: bool,
-    replays: u32,
-    epoch: u64,
-    in_flight: Option<u64>,
-}
-
-#[derive(Clone, Debug)]
-struct Model {
-    max_replays: u32,
-    logged_in: bool,
-    generation: u64,
-    next_generation: u64,
-    access: String,
-    refresh: Option<String>,
-    known_bad: bool,
-    active: Option<u64>,
-    next_attempt: u64,
-    adoptable_from: u64,
-    next_id: u64,
-    epoch: u64,
-    queue: Vec<u64>,
-    reqs: BTreeMap<u64, Req>,
-    tokens: u64,
-    expected: Vec<CommandRecord>,
-}
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -78,103 +49,169 @@ enum Step {
     Logout,
 }
 
+/// Where a request is, in the contract's words.
+#[derive(Clone, Debug, PartialEq)]
+enum Place {
+    /// Waiting for a refresh (§7.2, 7.3, 7.5).
+    Waiting,
+    /// Sent with this generation during this session; a response is due.
+    Sent { generation: u64, session: u64 },
+}
+
+#[derive(Clone, Debug)]
+struct Request {
+    replayable: bool,
+    /// Whether it ever went out: its next transmission is a `Replay`.
+    went_out: bool,
+    replays: u32,
+    place: Place,
+}
+
+/// The state as the contract describes it. Deliberately not the core's shape: generations
+/// are known bad as a *set* (§4.6), every attempt remembers the session and generation it
+/// started from (§7.11, "staleness, precisely"), sessions are numbered, and a request's
+/// place is an enum.
+#[derive(Clone, Debug)]
+struct Model {
+    max_replays: u32,
+    /// The current session's number, or `None` when logged out (§7.12).
+    session: Option<u64>,
+    sessions_started: u64,
+    generation: u64,
+    generations_issued: u64,
+    access: String,
+    refresh: Option<String>,
+    bad: BTreeSet<u64>,
+    /// Attempt → (session, generation) it started from.
+    attempts: BTreeMap<u64, (u64, u64)>,
+    /// The attempt whose result counts as the refresh's outcome (§7.11).
+    active: Option<u64>,
+    requests: BTreeMap<u64, Request>,
+    /// FIFO order of the waiting requests.
+    waiting: Vec<u64>,
+    ids_issued: u64,
+    tokens: u64,
+    expected: Vec<CommandRecord>,
+}
+
 impl Model {
-    fn emit(&mut self, c: CommandRecord) {
+    fn out(&mut self, c: CommandRecord) {
         self.expected.push(c);
     }
 
-    fn transmit(&mut self, id: u64) {
-        let (generation, access, epoch) = (self.generation, self.access.clone(), self.epoch);
-        let r = self.reqs.get_mut(&id).expect("open");
-        r.in_flight = Some(generation);
-        r.epoch = epoch;
-        let c = if r.sent {
+    /// The token must not be used: its generation is known bad (§4.6, G3).
+    fn token_unusable(&self) -> bool {
+        self.bad.contains(&self.generation)
+    }
+
+    /// Sends or replays `id` with the current token.
+    fn go_out(&mut self, id: u64) {
+        let (generation, session) = (self.generation, self.session.unwrap_or(0));
+        let access = self.access.clone();
+        let r = self.requests.get_mut(&id).expect("open");
+        r.place = Place::Sent {
+            generation,
+            session,
+        };
+        let replay = std::mem::replace(&mut r.went_out, true);
+        let (id, generation) = (RequestId(id), Generation(generation));
+        self.out(if replay {
             CommandRecord::Replay {
-                id: RequestId(id),
+                id,
                 access_token: access,
-                generation: Generation(generation),
+                generation,
             }
         } else {
             CommandRecord::Send {
-                id: RequestId(id),
+                id,
                 access_token: access,
-                generation: Generation(generation),
+                generation,
             }
-        };
-        r.sent = true;
-        self.emit(c);
+        });
     }
 
-    fn dispatch(&mut self, id: u64) {
+    /// Rules 1–3 and 5 for a request that wants to go out now.
+    fn wants_out(&mut self, id: u64) {
         if self.active.is_some() {
-            self.queue.push(id);
-        } else if self.known_bad {
-            self.queue.push(id);
-            self.start_cycle();
+            // Rule 3: a refresh runs (no backoff in this model): join it.
+            self.wait(id);
+        } else if self.token_unusable() {
+            // Rules 2 and 5: wait, and one refresh starts.
+            self.wait(id);
+            self.refresh_needed();
         } else {
-            self.transmit(id);
+            // Rule 1.
+            self.go_out(id);
         }
     }
 
-    fn start_cycle(&mut self) {
-        match self.refresh.clone() {
-            None => self.end(LogoutReason::NoRefreshToken, FailReason::LoggedOut),
-            Some(token) => {
-                let attempt = self.next_attempt;
-                self.next_attempt += 1;
-                self.active = Some(attempt);
-                self.emit(CommandRecord::Refresh {
-                    attempt: AttemptId(attempt),
-                    refresh_token: token,
-                });
-            }
-        }
+    fn wait(&mut self, id: u64) {
+        self.requests.get_mut(&id).expect("open").place = Place::Waiting;
+        self.waiting.push(id);
     }
 
-    fn fail(&mut self, id: u64, reason: FailReason) {
-        self.reqs.remove(&id);
-        self.emit(CommandRecord::Fail {
+    /// A refresh is needed and none runs: rule 13 without a refresh token, else a new
+    /// attempt (the window never fills in this model).
+    fn refresh_needed(&mut self) {
+        let Some(token) = self.refresh.clone() else {
+            self.session_ends(LogoutReason::NoRefreshToken, FailReason::LoggedOut);
+            return;
+        };
+        let attempt = self.attempts.len() as u64 + 1;
+        let session = self.session.expect("a refresh is needed only in a session");
+        self.attempts.insert(attempt, (session, self.generation));
+        self.active = Some(attempt);
+        self.out(CommandRecord::Refresh {
+            attempt: AttemptId(attempt),
+            refresh_token: token,
+        });
+    }
+
+    fn ends(&mut self, id: u64, reason: FailReason) {
+        self.requests.remove(&id);
+        self.out(CommandRecord::Fail {
             id: RequestId(id),
             reason,
         });
     }
 
-    fn fail_queue(&mut self, reason: FailReason) {
-        for id in std::mem::take(&mut self.queue) {
-            self.fail(id, reason);
+    fn every_waiting_request_fails(&mut self, reason: FailReason) {
+        for id in std::mem::take(&mut self.waiting) {
+            self.ends(id, reason);
         }
     }
 
-    fn release(&mut self) {
-        for id in std::mem::take(&mut self.queue) {
-            self.transmit(id);
+    fn every_waiting_request_goes_out(&mut self) {
+        for id in std::mem::take(&mut self.waiting) {
+            self.go_out(id);
         }
     }
 
-    fn end(&mut self, reason: LogoutReason, fail: FailReason) {
-        self.fail_queue(fail);
-        self.logged_in = false;
-        self.epoch += 1;
+    /// Rules 9, 12, 13: the waiting fail, then the logout.
+    fn session_ends(&mut self, reason: LogoutReason, fail: FailReason) {
+        self.every_waiting_request_fails(fail);
+        self.session = None;
         self.active = None;
-        self.adoptable_from = self.next_attempt;
-        self.emit(CommandRecord::Logout { reason });
+        self.out(CommandRecord::Logout { reason });
     }
 
-    fn install(&mut self, access: String, refresh: Option<String>) {
-        self.logged_in = true;
-        self.generation = self.next_generation;
-        self.next_generation += 1;
+    /// New credentials (login or an adopted refresh): a new generation, no refresh runs.
+    fn new_credentials(&mut self, access: String, refresh: Option<String>) {
+        if self.session.is_none() {
+            self.sessions_started += 1;
+            self.session = Some(self.sessions_started);
+        }
+        self.generations_issued += 1;
+        self.generation = self.generations_issued;
         self.access = access;
         self.refresh = refresh;
-        self.known_bad = false;
         self.active = None;
-        self.adoptable_from = self.next_attempt;
     }
 
-    fn in_flight(&self) -> Vec<u64> {
-        self.reqs
+    fn sent_ids(&self) -> Vec<u64> {
+        self.requests
             .iter()
-            .filter(|(_, r)| r.in_flight.is_some())
+            .filter(|(_, r)| matches!(r.place, Place::Sent { .. }))
             .map(|(&id, _)| id)
             .collect()
     }
@@ -190,19 +227,18 @@ impl ReferenceStateMachine for Reference {
         (0u32..3)
             .prop_map(|max_replays| Model {
                 max_replays,
-                logged_in: false,
+                session: None,
+                sessions_started: 0,
                 generation: 0,
-                next_generation: 1,
+                generations_issued: 0,
                 access: String::new(),
                 refresh: None,
-                known_bad: false,
+                bad: BTreeSet::new(),
+                attempts: BTreeMap::new(),
                 active: None,
-                next_attempt: 1,
-                adoptable_from: 1,
-                next_id: 1,
-                epoch: 0,
-                queue: Vec::new(),
-                reqs: BTreeMap::new(),
+                requests: BTreeMap::new(),
+                waiting: Vec::new(),
+                ids_issued: 0,
                 tokens: 0,
                 expected: Vec::new(),
             })
@@ -213,8 +249,8 @@ impl ReferenceStateMachine for Reference {
         let t = s.tokens + 1;
         let access = format!("a{t}");
         let refresh = format!("r{t}");
-        let in_flight = s.in_flight();
-        let open: Vec<u64> = s.reqs.keys().copied().collect();
+        let in_flight = s.sent_ids();
+        let open: Vec<u64> = s.requests.keys().copied().collect();
         let mut options: Vec<(u32, BoxedStrategy<Step>)> = vec![
             (
                 2,
@@ -236,7 +272,7 @@ impl ReferenceStateMachine for Reference {
         ];
         let (a2, r2) = (format!("a{t}"), format!("r{t}"));
         let active = s.active;
-        let issued = s.next_attempt;
+        let issued = s.attempts.len() as u64 + 1;
         if issued > 1 {
             // Results for the active attempt mostly, for older ones sometimes.
             options.push((
@@ -294,11 +330,14 @@ impl ReferenceStateMachine for Reference {
 
     fn preconditions(s: &Model, step: &Step) -> bool {
         match step {
-            Step::Respond { id, .. } => s.reqs.get(id).is_some_and(|r| r.in_flight.is_some()),
-            Step::Cancel { id } => s.reqs.contains_key(id),
+            Step::Respond { id, .. } => s
+                .requests
+                .get(id)
+                .is_some_and(|r| matches!(r.place, Place::Sent { .. })),
+            Step::Cancel { id } => s.requests.contains_key(id),
             Step::RefreshOk { attempt, .. }
             | Step::Rejected { attempt }
-            | Step::Transient { attempt } => *attempt >= 1 && *attempt < s.next_attempt,
+            | Step::Transient { attempt } => s.attempts.contains_key(attempt),
             _ => true,
         }
     }
@@ -308,57 +347,66 @@ impl ReferenceStateMachine for Reference {
         s.tokens += 1;
         match step.clone() {
             Step::Login { access, refresh } => {
-                s.install(access, refresh);
-                s.release();
+                // §5 login: new credentials; a running refresh becomes stale; the waiting
+                // go out with the new token.
+                s.new_credentials(access, refresh);
+                s.every_waiting_request_goes_out();
             }
             Step::Submit { replayable } => {
-                let id = s.next_id;
-                s.next_id += 1;
-                if !s.logged_in {
-                    s.emit(CommandRecord::Fail {
+                s.ids_issued += 1;
+                let id = s.ids_issued;
+                if s.session.is_none() {
+                    // Rule 16.
+                    s.out(CommandRecord::Fail {
                         id: RequestId(id),
                         reason: FailReason::NotLoggedIn,
                     });
                 } else {
-                    let epoch = s.epoch;
-                    s.reqs.insert(
+                    s.requests.insert(
                         id,
-                        Req {
+                        Request {
                             replayable,
-                            sent: false,
+                            went_out: false,
                             replays: 0,
-                            epoch,
-                            in_flight: None,
+                            place: Place::Waiting,
                         },
                     );
-                    s.dispatch(id);
+                    s.wants_out(id);
                 }
             }
             Step::Respond { id, status } => {
-                let r = s.reqs.get_mut(&id).expect("precondition: in flight");
-                let g = r.in_flight.take().expect("precondition: in flight");
-                let (replayable, replays, epoch) = (r.replayable, r.replays, r.epoch);
+                let r = s.requests.get(&id).expect("precondition: sent").clone();
+                let Place::Sent {
+                    generation,
+                    session,
+                } = r.place
+                else {
+                    unreachable!("precondition: sent")
+                };
                 if status != 401 {
-                    s.reqs.remove(&id);
-                    s.emit(CommandRecord::Complete { id: RequestId(id) });
-                } else if !s.logged_in || epoch != s.epoch {
-                    s.fail(id, FailReason::LoggedOut);
+                    s.requests.remove(&id);
+                    s.out(CommandRecord::Complete { id: RequestId(id) });
+                } else if s.session != Some(session) {
+                    // Rule 12: a 401 from a session that ended.
+                    s.ends(id, FailReason::LoggedOut);
                 } else {
-                    let current = g == s.generation;
+                    let current = generation == s.generation;
                     if current {
-                        s.known_bad = true;
+                        s.bad.insert(generation); // rule 5
                     }
-                    if !replayable {
-                        s.reqs.remove(&id);
-                        s.emit(CommandRecord::Complete { id: RequestId(id) });
+                    if !r.replayable {
+                        // Rule 14.
+                        s.requests.remove(&id);
+                        s.out(CommandRecord::Complete { id: RequestId(id) });
                         if current && s.active.is_none() {
-                            s.start_cycle();
+                            s.refresh_needed();
                         }
-                    } else if replays >= s.max_replays {
-                        s.fail(id, FailReason::Unauthorized);
+                    } else if r.replays >= s.max_replays {
+                        s.ends(id, FailReason::Unauthorized); // rule 6
                     } else {
-                        s.reqs.get_mut(&id).expect("open").replays += 1;
-                        s.dispatch(id);
+                        // Rules 4 and 5.
+                        s.requests.get_mut(&id).expect("open").replays += 1;
+                        s.wants_out(id);
                     }
                 }
             }
@@ -367,43 +415,49 @@ impl ReferenceStateMachine for Reference {
                 access,
                 refresh,
             } => {
-                if s.logged_in && attempt >= s.adoptable_from {
-                    let refresh = refresh.or(s.refresh.clone());
-                    s.install(access.clone(), refresh.clone());
+                // Rule 11, precisely: adopted iff its session still runs and its
+                // generation is still current.
+                let (session, generation) = s.attempts[&attempt];
+                if s.session == Some(session) && s.generation == generation {
+                    let refresh = refresh.or(s.refresh.clone()); // rule 8 / §4.4
+                    s.new_credentials(access.clone(), refresh.clone());
                     let generation = Generation(s.generation);
-                    s.emit(CommandRecord::StoreCredentials {
+                    s.out(CommandRecord::StoreCredentials {
                         generation,
                         access_token: access,
                         refresh_token: refresh,
                         expires_in_ms: None,
                     });
-                    s.release();
+                    s.every_waiting_request_goes_out();
                 }
             }
             Step::Rejected { attempt } => {
                 if s.active == Some(attempt) {
-                    s.end(LogoutReason::RefreshRejected, FailReason::RefreshRejected);
+                    // Rule 9.
+                    s.session_ends(LogoutReason::RefreshRejected, FailReason::RefreshRejected);
                 }
             }
             Step::Transient { attempt } => {
                 if s.active == Some(attempt) {
+                    // Rule 10 with no retries left: the cycle gives up, the session stays,
+                    // the generation stays known bad.
                     s.active = None;
-                    s.known_bad = true;
-                    s.fail_queue(FailReason::RefreshUnavailable);
+                    s.bad.insert(s.generation);
+                    s.every_waiting_request_fails(FailReason::RefreshUnavailable);
                 }
             }
             Step::Cancel { id } => {
-                s.reqs.remove(&id);
-                s.queue.retain(|&q| q != id);
+                s.requests.remove(&id);
+                s.waiting.retain(|&w| w != id);
             }
             Step::ForceRefresh => {
-                if s.logged_in && s.active.is_none() {
-                    s.known_bad = true;
+                if s.session.is_some() && s.active.is_none() {
+                    s.bad.insert(s.generation);
                 }
             }
             Step::Logout => {
-                if s.logged_in {
-                    s.end(LogoutReason::Requested, FailReason::LoggedOut);
+                if s.session.is_some() {
+                    s.session_ends(LogoutReason::Requested, FailReason::LoggedOut);
                 }
             }
         }
@@ -482,12 +536,15 @@ impl StateMachineTest for RealCore {
     }
 
     fn check_invariants(core: &Coordinator, model: &Model) {
-        assert_eq!(core.is_logged_in(), model.logged_in);
-        assert_eq!(core.open_requests(), model.reqs.len());
-        assert_eq!(core.waiting(), model.queue.len());
+        assert_eq!(core.is_logged_in(), model.session.is_some());
+        assert_eq!(core.open_requests(), model.requests.len());
+        assert_eq!(core.waiting(), model.waiting.len());
         assert_eq!(core.active_attempt().map(|a| a.0), model.active);
         let in_flight: Vec<u64> = core.in_flight_ids().iter().map(|id| id.0).collect();
-        assert_eq!(in_flight, model.in_flight());
+        assert_eq!(in_flight, model.sent_ids());
+        if model.session.is_some() {
+            assert_eq!(core.generation(), Some(Generation(model.generation)));
+        }
     }
 }
 
