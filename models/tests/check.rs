@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        175_490,
+        82_541,
         &[
             "logout during a refresh",
             "queue full",
@@ -56,7 +56,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        91_695,
+        83_124,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -68,7 +68,7 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        23_756,
+        20_286,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -80,7 +80,7 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        87_237,
+        61_804,
         &["logout during a refresh", "queue full"],
     );
 }
