@@ -73,6 +73,8 @@ pub struct Oracle {
     submitted: HashSet<RequestId>,
     terminal: HashSet<RequestId>,
     cancelled: HashSet<RequestId>,
+    /// Submitted, neither ended nor cancelled (kept in order, for cheap listing).
+    open: BTreeSet<RequestId>,
     sent: HashSet<RequestId>,
     /// Request → generation of its last Send/Replay, until its response is reported.
     in_flight: BTreeMap<RequestId, Generation>,
@@ -164,19 +166,12 @@ impl Oracle {
 
     /// Requests the host still expects a terminal command for, in increasing order.
     pub fn open(&self) -> Vec<RequestId> {
-        let mut v: Vec<RequestId> = self
-            .submitted
-            .iter()
-            .filter(|id| !self.terminal.contains(id) && !self.cancelled.contains(id))
-            .copied()
-            .collect();
-        v.sort();
-        v
+        self.open.iter().copied().collect()
     }
 
     /// How many requests the host still expects a terminal command for.
     pub fn open_count(&self) -> usize {
-        self.submitted.len() - self.terminal.len() - self.cancelled.len()
+        self.open.len()
     }
 
     /// The oldest request sent and not yet answered.
@@ -332,6 +327,7 @@ impl Oracle {
                     .copied()
                     .flatten()
                     .ok_or("submit gave no id")?;
+                self.open.insert(id);
                 if !self.submitted.insert(id) {
                     return Err(format!("submit reused id {id}"));
                 }
@@ -364,6 +360,7 @@ impl Oracle {
             Input::Cancel { id } => {
                 self.in_flight.remove(id);
                 self.waiting.retain(|(w, _)| w != id);
+                self.open.remove(id);
                 if !self.cancelled.insert(*id) || self.terminal.contains(id) {
                     return Err(format!("core accepted cancel of ended request {id}"));
                 }
@@ -562,6 +559,7 @@ impl Oracle {
                 Command::Complete { id } => {
                     self.check_open(*id, command)?;
                     self.terminal.insert(*id);
+                    self.open.remove(id);
                     self.in_flight.remove(id);
                 }
                 Command::Fail { id, reason } => {
@@ -569,6 +567,7 @@ impl Oracle {
                     let waited = self.take_waiting(*id, command)?;
                     self.check_fail_reason(input, current, *id, *reason, waited, end, logout)?;
                     self.terminal.insert(*id);
+                    self.open.remove(id);
                     self.in_flight.remove(id);
                 }
                 Command::Logout { .. } => {
