@@ -70,10 +70,13 @@
 //! ```
 //!
 //! Hosts with many threads use [`SharedCoordinator`], which returns each input's batch
-//! from the call itself.
+//! from the call itself, or appends it to a batch the thread reuses
+//! ([`SharedCoordinator::run_into`]: no allocation per call). The exact call order is
+//! stated once, on [`Coordinator`].
 //!
-//! The full behaviour contract (rules and guarantees) is `docs/contract.md`; the conformance
-//! transcripts in `tests/vectors/` show every rule as data.
+//! The full behaviour contract is `docs/contract.md` in the repository: every rule
+//! (§7.1–7.16) and guarantee (G1–G11) cited in this crate's documentation is numbered
+//! there, and the conformance transcripts in `tests/vectors/` show every rule as data.
 
 #![forbid(unsafe_code)]
 
