@@ -291,6 +291,35 @@ mod tests {
         assert!(!Config::default().is_refresh_status(403));
     }
 
+    #[test]
+    fn each_setter_sets_its_field() {
+        let c = Config::default()
+            .with_refresh_statuses([403])
+            .with_expiry_skew_ms(1)
+            .with_max_replays_per_request(2)
+            .with_refresh_window(RefreshWindow::new(3, 4))
+            .with_initial_backoff_ms(5)
+            .with_max_backoff_ms(6)
+            .with_max_retries(7)
+            .with_refresh_timeout_ms(8)
+            .with_max_pending(9)
+            .with_max_wait_ms(10);
+        assert_eq!(c.refresh_statuses, [403]);
+        assert_eq!((c.expiry_skew_ms, c.max_replays_per_request), (1, 2));
+        assert_eq!(
+            (c.refresh_window.max_refreshes, c.refresh_window.window_ms),
+            (3, 4)
+        );
+        assert_eq!(
+            (c.initial_backoff_ms, c.max_backoff_ms, c.max_retries),
+            (5, 6, 7)
+        );
+        assert_eq!(
+            (c.refresh_timeout_ms, c.max_pending, c.max_wait_ms),
+            (8, 9, 10)
+        );
+    }
+
     type Mutation = fn(&mut Config);
 
     #[test]

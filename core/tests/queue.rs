@@ -185,6 +185,18 @@ fn refresh_counters_count_rejections_timeouts_and_ignored_results() {
     );
     assert_eq!((s.refresh_results_ignored, s.refresh_attempts), (1, 2));
     assert_eq!(s.failed.get(FailReason::RefreshRejected), 1);
+    // Results after the logout are ignored and counted: a success and a failure.
+    core.handle_refresh_succeeded(1_800, AttemptId(2), Credentials::new("late"))
+        .expect("ignored");
+    core.handle_refresh_failed(
+        1_900,
+        AttemptId(1),
+        RefreshFailure::Transient {
+            retry_after_ms: None,
+        },
+    )
+    .expect("ignored");
+    assert_eq!(core.stats().refresh_results_ignored, 3);
     assert!(drain(&mut core).contains(&Command::Fail {
         id,
         reason: FailReason::RefreshRejected
