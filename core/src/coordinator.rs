@@ -1297,6 +1297,44 @@ mod tests {
     }
 
     #[test]
+    fn status_set_holds_exactly_its_statuses() {
+        let set = StatusSet::of(&[400, 401, 463, 464, 599, 655, 656, 399, 200]);
+        let members: Vec<u16> = (0..=700).filter(|&s| set.contains(s)).collect();
+        assert_eq!(members, [400, 401, 463, 464, 599, 655]);
+    }
+
+    #[test]
+    fn drained_queues_give_their_memory_back() {
+        let mut core = Coordinator::new(Config::default().with_max_pending(1_000)).expect("valid");
+        core.login(0, Credentials::new("at").with_refresh_token("rt"))
+            .expect("login");
+        let ids: Vec<RequestId> = (0..100)
+            .map(|_| core.submit(1, RequestOptions::default()))
+            .collect();
+        assert!(core.engine.commands.buffer.capacity() >= 100);
+        while core.poll_command().is_some() {}
+        assert!(
+            core.engine.commands.buffer.capacity() <= SMALL,
+            "poll_command shrinks"
+        );
+        for id in &ids {
+            core.handle_response(2, *id, 200).expect("200");
+        }
+        let mut batch = Vec::new();
+        core.drain_commands_into(&mut batch);
+        assert_eq!(batch.len(), 100);
+        assert!(core.engine.commands.buffer.capacity() <= LARGE);
+        assert!(
+            core.engine.requests.slots.capacity() <= SMALL,
+            "the ring shrinks"
+        );
+        // A batch of one is handed over without reversing anything.
+        let id = core.submit(3, RequestOptions::default());
+        assert_eq!(core.poll_command().and_then(|c| c.request_id()), Some(id));
+        assert!(!core.engine.commands.reversed);
+    }
+
+    #[test]
     fn a_long_run_of_unused_ids_does_not_fill_the_ring() {
         let mut t = Requests::default();
         t.put(RequestId(1), waiting(1));
