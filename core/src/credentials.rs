@@ -211,6 +211,18 @@ mod tests {
     }
 
     #[test]
+    fn length_is_safe_to_read() {
+        let s = Secret::new("abcd");
+        assert_eq!((s.len(), s.is_empty()), (4, false));
+        let empty = Secret::new("");
+        assert_eq!((empty.len(), empty.is_empty()), (0, true));
+        assert_eq!(Secret::from(String::from("xy")).expose(), "xy");
+        assert_eq!(Secret::from("xyz").expose(), "xyz");
+        assert_eq!(TokenKind::Refresh.to_string(), "refresh token");
+        assert_eq!(TokenKind::Access.to_string(), "access token");
+    }
+
+    #[test]
     fn validation_rejects_bad_tokens_without_echoing_them() {
         assert_eq!(
             Credentials::new("").validate(),
