@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use zeroize::Zeroize;
+use zeroize::Zeroizing;
 
 /// The longest token the core accepts, in bytes. Real access and refresh tokens (JWTs
 /// included) are a few KiB at most; anything larger is a host bug.
@@ -18,37 +18,28 @@ pub const MAX_TOKEN_LEN: usize = 64 * 1024;
 /// Read the token with [`Secret::expose`] only where it is put on the wire or into
 /// secure storage.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(Arc<SecretBytes>);
-
-#[derive(PartialEq, Eq)]
-struct SecretBytes(String);
-
-impl Drop for SecretBytes {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
+pub struct Secret(Arc<Zeroizing<String>>);
 
 impl Secret {
     /// Wraps a token. The string is moved, not copied.
     pub fn new(token: impl Into<String>) -> Self {
-        Secret(Arc::new(SecretBytes(token.into())))
+        Secret(Arc::new(Zeroizing::new(token.into())))
     }
 
     /// The token text. Call it only to send the token or to store it securely; never log
     /// the result.
     pub fn expose(&self) -> &str {
-        &self.0.0
+        &self.0
     }
 
     /// Length of the token in bytes (safe to log).
     pub fn len(&self) -> usize {
-        self.0.0.len()
+        self.0.len()
     }
 
     /// Whether the token is empty (an empty token is rejected by every input).
     pub fn is_empty(&self) -> bool {
-        self.0.0.is_empty()
+        self.0.is_empty()
     }
 
     /// Checks what every token must satisfy: non-empty, at most [`MAX_TOKEN_LEN`] bytes,

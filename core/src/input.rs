@@ -101,3 +101,50 @@ impl Coordinator {
         Ok(None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_the_json_types() {
+        let id = RequestId(1);
+        let attempt = AttemptId(1);
+        let inputs = [
+            Input::Login {
+                credentials: Credentials::new("a"),
+            },
+            Input::Submit {
+                options: RequestOptions::default(),
+            },
+            Input::Response { id, status: 200 },
+            Input::RefreshSucceeded {
+                attempt,
+                credentials: Credentials::new("a"),
+            },
+            Input::RefreshFailed {
+                attempt,
+                failure: RefreshFailure::Rejected,
+            },
+            Input::Timeout,
+            Input::Cancel { id },
+            Input::ForceRefresh,
+            Input::Logout,
+        ];
+        let names: Vec<&str> = inputs.iter().map(Input::name).collect();
+        assert_eq!(
+            names,
+            [
+                "login",
+                "submit",
+                "response",
+                "refresh_succeeded",
+                "refresh_failed",
+                "timeout",
+                "cancel",
+                "force_refresh",
+                "logout"
+            ]
+        );
+    }
+}

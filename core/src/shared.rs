@@ -227,6 +227,79 @@ mod tests {
     }
 
     #[test]
+    fn every_typed_method_applies_its_input_and_returns_its_batch() {
+        use crate::command::{AttemptId, FailReason, LogoutReason};
+        let shared = SharedCoordinator::new(
+            Config::default()
+                .with_max_retries(1)
+                .with_max_wait_ms(50_000),
+        )
+        .expect("valid config");
+        assert_eq!(shared.poll_timeout(), Ok(None));
+        assert!(
+            shared
+                .login(0, Credentials::new("at").with_refresh_token("rt"))
+                .expect("login")
+                .is_empty()
+        );
+        let (a, sent) = shared.submit(1, RequestOptions::default()).expect("submit");
+        assert!(matches!(sent.as_slice(), [Command::Send { id, .. }] if *id == a));
+        let refresh = shared.handle_response(2, a, 401).expect("401");
+        assert!(matches!(refresh.as_slice(), [Command::Refresh { .. }]));
+        assert_eq!(shared.poll_timeout(), Ok(Some(2 + 30_000)));
+        let waiting = shared
+            .apply(
+                3,
+                Input::Submit {
+                    options: RequestOptions::default(),
+                },
+            )
+            .expect("apply");
+        let b = waiting.0.expect("submit gives an id");
+        assert!(waiting.1.is_empty(), "it waits for the refresh");
+        assert!(shared.cancel(4, b).expect("cancel").is_empty());
+        let backoff = shared
+            .handle_refresh_failed(
+                5,
+                AttemptId(1),
+                RefreshFailure::Transient {
+                    retry_after_ms: None,
+                },
+            )
+            .expect("transient");
+        assert!(backoff.is_empty());
+        let retry = shared.handle_timeout(10_000).expect("timeout");
+        assert!(
+            matches!(retry.as_slice(), [Command::Refresh { attempt, .. }] if *attempt == AttemptId(2))
+        );
+        let released = shared
+            .handle_refresh_succeeded(10_001, AttemptId(2), Credentials::new("at-2"))
+            .expect("adopted");
+        assert!(matches!(
+            released.as_slice(),
+            [Command::StoreCredentials { .. }, Command::Replay { id, .. }] if *id == a
+        ));
+        assert!(shared.force_refresh(10_002).expect("force").is_empty());
+        let (c, _) = shared
+            .submit(10_003, RequestOptions::default())
+            .expect("submit");
+        let ended = shared.logout(10_004).expect("logout");
+        assert_eq!(
+            ended,
+            [
+                Command::Fail {
+                    id: c,
+                    reason: FailReason::LoggedOut
+                },
+                Command::Logout {
+                    reason: LogoutReason::Requested
+                }
+            ]
+        );
+        assert_eq!(shared.stats().expect("stats").logouts, 1);
+    }
+
+    #[test]
     fn each_thread_gets_exactly_its_own_batch() {
         let shared = Arc::new(SharedCoordinator::new(Config::default()).expect("valid config"));
         shared
