@@ -34,12 +34,12 @@ fn cycle(c: &mut Criterion) {
         b.iter(|| support::rust_cycle(&shared, &mut batch))
     });
 
-    let (co, list) = support::c_coordinator();
+    let co = support::c_coordinator();
     group.bench_function("c abi: reauth_submit + reauth_handle_response", |b| {
-        b.iter(|| support::c_cycle(co, list))
+        b.iter(|| support::c_cycle(co))
     });
     group.finish();
-    support::c_free(co, list);
+    support::c_free(co);
 }
 
 criterion_group!(benches, cycle);

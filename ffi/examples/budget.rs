@@ -144,9 +144,9 @@ fn count(what: &str, n: u64) {
             (0..n).for_each(|_| support::rust_cycle(&shared, &mut batch));
         }
         "c" => {
-            let (co, out) = support::c_coordinator();
-            (0..n).for_each(|_| support::c_cycle(co, out));
-            support::c_free(co, out);
+            let co = support::c_coordinator();
+            (0..n).for_each(|_| support::c_cycle(co));
+            support::c_free(co);
         }
         "in-flight" | "storm" => {
             let mut core = logged_in(storm_config());
@@ -283,9 +283,9 @@ fn table(check: bool) -> ExitCode {
         || support::rust_cycle(&shared_coordinator, &mut batch),
         10_000,
     );
-    let (c_co, c_out) = support::c_coordinator();
-    let c_allocs = allocations_per(|| support::c_cycle(c_co, c_out), 10_000);
-    support::c_free(c_co, c_out);
+    let c_co = support::c_coordinator();
+    let c_allocs = allocations_per(|| support::c_cycle(c_co), 10_000);
+    support::c_free(c_co);
     rows.push(row(
         "allocations per cycle (Coordinator / Shared / C)",
         format!("{core_allocs} / {shared_allocs} / {c_allocs}"),
@@ -356,7 +356,7 @@ fn table(check: bool) -> ExitCode {
     let waiting = 100_000u64;
     let mut core = logged_in(storm_config());
     core.force_refresh(1);
-    let first = core.submit(1, RequestOptions::default());
+    let _ = core.submit(1, RequestOptions::default());
     core.drain_commands().for_each(drop);
     let before = live();
     for _ in 1..waiting {
@@ -364,7 +364,6 @@ fn table(check: bool) -> ExitCode {
     }
     assert_eq!(core.waiting() as u64, waiting);
     let per_waiting = (live() - before) as f64 / (waiting - 1) as f64;
-    let _ = first;
     drop(core);
     rows.push(row(
         "heap per waiting request (100k waiting)",

@@ -39,9 +39,8 @@ pub fn rust_cycle(shared: &SharedCoordinator, batch: &mut Vec<reauth::Command>) 
     batch.clear();
 }
 
-/// A logged-in coordinator created through the C ABI, and an (empty) command list
-/// pointer for [`c_cycle`]; free both with [`c_free`].
-pub fn c_coordinator() -> (*mut reauth_coordinator, *mut reauth_commands) {
+/// A logged-in coordinator created through the C ABI; free it with [`c_free`].
+pub fn c_coordinator() -> *mut reauth_coordinator {
     let mut config = std::mem::MaybeUninit::<reauth_config>::uninit();
     let mut co: *mut reauth_coordinator = std::ptr::null_mut();
     let (at, rt) = (b"at-1", b"rt-1");
@@ -67,12 +66,12 @@ pub fn c_coordinator() -> (*mut reauth_coordinator, *mut reauth_commands) {
         );
         reauth_commands_free(out);
     }
-    (co, std::ptr::null_mut())
+    co
 }
 
 /// One cycle through the C ABI, reading the Send as a C host would and freeing each
 /// list before the next call (as the header recommends).
-pub fn c_cycle(co: *mut reauth_coordinator, _unused: *mut reauth_commands) {
+pub fn c_cycle(co: *mut reauth_coordinator) {
     let mut id = 0u64;
     let mut out = std::ptr::null_mut();
     let mut command = std::mem::MaybeUninit::<reauth_command>::uninit();
@@ -89,10 +88,7 @@ pub fn c_cycle(co: *mut reauth_coordinator, _unused: *mut reauth_commands) {
 }
 
 /// Frees what [`c_coordinator`] made.
-pub fn c_free(co: *mut reauth_coordinator, commands: *mut reauth_commands) {
+pub fn c_free(co: *mut reauth_coordinator) {
     // SAFETY: created by `c_coordinator`, freed once.
-    unsafe {
-        reauth_commands_free(commands);
-        reauth_coordinator_free(co);
-    }
+    unsafe { reauth_coordinator_free(co) };
 }
