@@ -112,7 +112,9 @@ impl Host {
 
     fn submit(&mut self, n: usize) {
         for _ in 0..n {
-            self.core.submit(self.now, RequestOptions::default());
+            self.core
+                .submit(self.now, RequestOptions::default())
+                .expect("submit");
         }
         self.drain();
     }
@@ -165,7 +167,7 @@ impl Host {
         if let Some(at) = self.core.poll_timeout() {
             println!("  (timer fires after {} ms)", at.saturating_sub(self.now));
             self.now = self.now.max(at);
-            self.core.handle_timeout(self.now);
+            self.core.handle_timeout(self.now).expect("handle_timeout");
             self.drain();
         }
     }
@@ -210,7 +212,7 @@ fn main() {
     println!(
         "\n4. A push says the token was revoked (force_refresh), and the token endpoint\n   is unreachable for a moment: back off and retry, never log out."
     );
-    host.core.force_refresh(host.now);
+    host.core.force_refresh(host.now).expect("force_refresh");
     host.submit(2);
     host.serve(&mut server, false);
     host.wait_for_timer();

@@ -7,6 +7,15 @@ use crate::credentials::{Credentials, Secret};
 /// Milliseconds on a monotonic clock chosen by the host. The core never reads a clock.
 pub type Timestamp = u64;
 
+/// The end of the clock: the largest `now` an input may carry (2^53 − 1 ms, about
+/// 285 000 years; also the largest integer a JSON number or a double holds exactly).
+/// A larger `now` — typically a clock helper's error value such as `(uint64_t)-1` — is
+/// refused with [`InputError::InvalidTime`](crate::InputError::InvalidTime) and changes
+/// nothing, so one bad sample can neither stop the clock nor switch a guard off. Every
+/// deadline the core computes stays far below `u64::MAX`: time arithmetic never
+/// overflows (contract §3.5).
+pub const MAX_TIMESTAMP: Timestamp = (1 << 53) - 1;
+
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*

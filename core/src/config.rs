@@ -30,6 +30,11 @@ pub struct Config {
     /// Refresh this long before the access token expires. The skew applied to one token is
     /// at most half its lifetime, so short-lived tokens are still used. Default 30 000.
     pub expiry_skew_ms: u64,
+    /// A refresh started only because the token reached its expiry skew counts in the
+    /// refresh window (rule 7) when the token it replaces arrived less than this long ago:
+    /// a server that keeps handing out tokens that are already expiring is a loop, a
+    /// token that lived its life is not. Default 500.
+    pub min_token_age_ms: u64,
     /// How many times one request may be replayed after a 401. Default 1.
     pub max_replays_per_request: u32,
     /// At most this many refresh cycles may start within a sliding window.
@@ -88,6 +93,7 @@ impl Default for Config {
         Config {
             refresh_statuses: vec![401],
             expiry_skew_ms: 30_000,
+            min_token_age_ms: 500,
             max_replays_per_request: 1,
             refresh_window: RefreshWindow::default(),
             initial_backoff_ms: 500,
@@ -112,6 +118,14 @@ impl Config {
     #[must_use]
     pub fn with_expiry_skew_ms(mut self, value: u64) -> Self {
         self.expiry_skew_ms = value;
+        self
+    }
+
+    /// Sets [`min_token_age_ms`](Self::min_token_age_ms): below this age an expiry-driven
+    /// refresh counts in the refresh window.
+    #[must_use]
+    pub fn with_min_token_age_ms(mut self, value: u64) -> Self {
+        self.min_token_age_ms = value;
         self
     }
 
@@ -189,6 +203,7 @@ impl Config {
             }
         }
         range("expiry_skew_ms", self.expiry_skew_ms, 0, DAY_MS)?;
+        range("min_token_age_ms", self.min_token_age_ms, 0, DAY_MS)?;
         range(
             "max_replays_per_request",
             self.max_replays_per_request.into(),

@@ -42,8 +42,8 @@ use std::collections::{BTreeMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use crate::command::{
-    AttemptId, Command, FailReason, Generation, LogoutReason, RefreshFailure, RequestId,
-    RequestOptions, Timestamp,
+    AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,
+    RequestId, RequestOptions, Timestamp,
 };
 use crate::config::Config;
 use crate::credentials::{Credentials, Secret};
@@ -113,6 +113,10 @@ pub enum Fault {
     AcceptAfterLogout,
     /// Rule 6 / G5 broken: the per-request replay budget is ignored.
     NoReplayBudget,
+    /// Rule 7 broken the v1 way: every refresh cycle counts in the window, also one that
+    /// only replaces a token that lived its life, so short-lived tokens log a healthy
+    /// session out.
+    WindowCountsExpiry,
 }
 
 /// Logged out, or a session with everything that exists only during one.
@@ -133,11 +137,14 @@ struct Session {
     first_generation: Generation,
     /// The generation whose credentials brought the current refresh token (for `Hash`).
     refresh_token_from: Generation,
+    /// When the current credentials arrived.
+    received_at: Timestamp,
+    /// When the access token expires; `None` if it never does.
+    expires_at: Option<Timestamp>,
     /// From this time on the token is inside its expiry skew; `None` if it never expires.
     refresh_at: Option<Timestamp>,
-    /// A request got a refresh status with this generation, the host forced a refresh, or
-    /// a cycle gave up: the token must not be sent again (G3).
-    known_bad: bool,
+    /// Why the current token must not be sent again (G3), if it must not.
+    bad: Option<Bad>,
     cycle: Cycle,
     /// Attempts numbered from here on were issued with the current generation: their
     /// success is adopted (rule 11). Moves on every generation change.
@@ -149,9 +156,45 @@ struct Session {
 }
 
 impl Session {
-    fn needs_refresh(&self, now: Timestamp) -> bool {
-        self.known_bad || self.refresh_at.is_some_and(|at| now >= at)
+    /// Whether the current token may not be sent at `now`, and why (§4.6, rules 2, 13).
+    fn need(&self, now: Timestamp) -> Option<Trigger> {
+        match self.bad {
+            Some(Bad::Refused) => Some(Trigger::Refused),
+            Some(Bad::GaveUp) => Some(Trigger::Retry),
+            None => {
+                // Rule 13: without a refresh token the skew buys nothing, so the token is
+                // used until it expires.
+                let at = if self.refresh_token.is_some() {
+                    self.refresh_at
+                } else {
+                    self.expires_at
+                };
+                at.is_some_and(|at| now >= at).then_some(Trigger::Expiry)
+            }
+        }
     }
+}
+
+/// Why a generation is known bad (§4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Bad {
+    /// A request sent with it got a refresh status, or the host forced a refresh.
+    Refused,
+    /// The last refresh cycle gave up (rule 10).
+    GaveUp,
+}
+
+/// What a refresh cycle is started for; decides whether it counts in the window (rule 7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Trigger {
+    /// The token was refused (or forced bad): counts.
+    Refused,
+    /// The token reached its expiry skew: counts only if it arrived less than
+    /// `min_token_age_ms` ago.
+    Expiry,
+    /// The previous cycle gave up on a network problem: never counts (a network problem
+    /// never logs out).
+    Retry,
 }
 
 /// The refresh cycle. `InFlight` and `Backoff` are "a refresh is running" (rule 3).
@@ -390,6 +433,7 @@ impl Coordinator {
     /// ignored); waiting requests go out with the new token. Emits no `StoreCredentials`:
     /// the host already holds these credentials.
     pub fn login(&mut self, now: Timestamp, credentials: Credentials) -> Result<(), InputError> {
+        check_time(now)?;
         credentials.validate()?;
         self.engine.advance(now);
         self.install(credentials);
@@ -399,8 +443,14 @@ impl Coordinator {
 
     /// A request wants to go out; returns its id. Emits `Send` at once when the token is
     /// fresh; queues it (and starts one refresh if none runs) when the token is known bad
-    /// or inside its expiry skew; `Fail { NotLoggedIn }` without a session.
-    pub fn submit(&mut self, now: Timestamp, options: RequestOptions) -> RequestId {
+    /// or inside its expiry skew; `Fail { NotLoggedIn }` without a session. The only error
+    /// is a `now` past [`MAX_TIMESTAMP`].
+    pub fn submit(
+        &mut self,
+        now: Timestamp,
+        options: RequestOptions,
+    ) -> Result<RequestId, InputError> {
+        check_time(now)?;
         let engine = &mut self.engine;
         engine.advance(now);
         let id = RequestId(engine.next_request);
@@ -409,7 +459,7 @@ impl Coordinator {
         let Phase::LoggedIn(session) = &mut self.phase else {
             // Rule 16.
             engine.fail(id, FailReason::NotLoggedIn);
-            return id;
+            return Ok(id);
         };
         let request = Request {
             replayable: options.replayable,
@@ -421,13 +471,14 @@ impl Coordinator {
         };
         let ending = engine.dispatch(session, id, request);
         self.finish(ending);
-        id
+        Ok(id)
     }
 
     /// The caller no longer wants `id`. A waiting request is dropped silently; one in
     /// flight is forgotten (its late response is `Err(UnknownRequest)`, which the host may
     /// ignore). Never cancels a refresh.
     pub fn cancel(&mut self, now: Timestamp, id: RequestId) -> Result<(), InputError> {
+        check_time(now)?;
         let request = *self
             .engine
             .requests
@@ -447,24 +498,28 @@ impl Coordinator {
     /// The host knows the token is bad (a push said it was revoked): the next request
     /// waits for a refresh instead of using it. Does nothing while logged out or while a
     /// refresh already runs (its result replaces the token anyway).
-    pub fn force_refresh(&mut self, now: Timestamp) {
+    pub fn force_refresh(&mut self, now: Timestamp) -> Result<(), InputError> {
+        check_time(now)?;
         self.engine.advance(now);
         if let Phase::LoggedIn(session) = &mut self.phase
             && !session.cycle.is_running()
         {
-            session.known_bad = true;
+            session.bad = Some(Bad::Refused);
         }
+        Ok(())
     }
 
     /// The user logs out: waiting requests `Fail { LoggedOut }`, then `Logout { Requested }`.
     /// Requests in flight still get their response (`Complete`, or `Fail { LoggedOut }`
     /// for a 401). Does nothing when already logged out.
-    pub fn logout(&mut self, now: Timestamp) {
+    pub fn logout(&mut self, now: Timestamp) -> Result<(), InputError> {
+        check_time(now)?;
         self.engine.advance(now);
         self.end_session(Ending {
             reason: LogoutReason::Requested,
             fail: FailReason::LoggedOut,
         });
+        Ok(())
     }
 
     // ----- handle_*: things that happened ---------------------------------------------
@@ -476,6 +531,7 @@ impl Coordinator {
         id: RequestId,
         status: u16,
     ) -> Result<(), InputError> {
+        check_time(now)?;
         if !(100..=599).contains(&status) {
             return Err(InputError::InvalidStatus(status));
         }
@@ -505,13 +561,13 @@ impl Coordinator {
         let current = generation == session.generation || fault!(engine, NoGenerationCheck);
         if current {
             // Rule 5 / G3: never send this generation again.
-            session.known_bad = true;
+            session.bad = Some(Bad::Refused);
         }
         if !request.replayable {
             // Rule 14: the caller gets the 401; a refresh still starts for the others.
             engine.complete(id);
             if current && !session.cycle.is_running() {
-                let ending = engine.start_cycle(session);
+                let ending = engine.start_cycle(session, Trigger::Refused);
                 self.finish(ending);
             }
             return Ok(());
@@ -543,6 +599,7 @@ impl Coordinator {
         attempt: AttemptId,
         credentials: Credentials,
     ) -> Result<(), InputError> {
+        check_time(now)?;
         self.engine.check_attempt(attempt)?;
         credentials.validate()?;
         self.engine.advance(now);
@@ -579,6 +636,7 @@ impl Coordinator {
         attempt: AttemptId,
         failure: RefreshFailure,
     ) -> Result<(), InputError> {
+        check_time(now)?;
         self.engine.check_attempt(attempt)?;
         let engine = &mut self.engine;
         engine.advance(now);
@@ -621,11 +679,12 @@ impl Coordinator {
     /// Time passed: fails requests that waited past `max_wait_ms` (FIFO), then fires the
     /// refresh deadline (a transient failure) or the end of a backoff (the next
     /// `Refresh`). Early or repeated calls are harmless.
-    pub fn handle_timeout(&mut self, now: Timestamp) {
+    pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), InputError> {
+        check_time(now)?;
         let engine = &mut self.engine;
         engine.advance(now);
         let Phase::LoggedIn(session) = &mut self.phase else {
-            return;
+            return Ok(());
         };
         // Rule 15: waiting too long. The list is in deadline order.
         while engine
@@ -654,6 +713,7 @@ impl Coordinator {
             }
             _ => {}
         }
+        Ok(())
     }
 
     // ----- transitions on the phase ------------------------------------------------------
@@ -664,11 +724,15 @@ impl Coordinator {
         let engine = &mut self.engine;
         let generation = Generation(engine.next_generation);
         engine.next_generation += 1;
-        let refresh_at = credentials.expires_in_ms.map(|lifetime| {
+        let now = engine.now;
+        // §3.5: a lifetime past the end of the clock is cut there, so no sum overflows.
+        let lifetime = credentials.expires_in_ms.map(|l| l.min(MAX_TIMESTAMP));
+        let expires_at = lifetime.map(|lifetime| deadline(now, lifetime));
+        let refresh_at = lifetime.map(|lifetime| {
             // Rule 2: the skew is at most half the lifetime, so short-lived tokens are
             // still used.
             let skew = engine.config.expiry_skew_ms.min(lifetime / 2);
-            engine.now.saturating_add(lifetime - skew)
+            deadline(now, lifetime - skew)
         });
         let adoptable_from = engine.next_attempt;
         match &mut self.phase {
@@ -679,8 +743,10 @@ impl Coordinator {
                 session.access_token = credentials.access_token;
                 session.refresh_token = credentials.refresh_token;
                 session.generation = generation;
+                session.received_at = now;
+                session.expires_at = expires_at;
                 session.refresh_at = refresh_at;
-                session.known_bad = false;
+                session.bad = None;
                 session.cycle = Cycle::Idle;
                 session.adoptable_from = adoptable_from;
             }
@@ -691,8 +757,10 @@ impl Coordinator {
                     generation,
                     first_generation: generation,
                     refresh_token_from: generation,
+                    received_at: now,
+                    expires_at,
                     refresh_at,
-                    known_bad: false,
+                    bad: None,
                     cycle: Cycle::Idle,
                     adoptable_from,
                     window: VecDeque::new(),
@@ -729,6 +797,22 @@ impl Coordinator {
     }
 }
 
+/// §3.5: `duration` after `now`, or the end of the clock if that comes first. Both are at
+/// most `MAX_TIMESTAMP`, so the sum cannot overflow, and a deadline past the end of the
+/// clock fires at its end instead of never.
+fn deadline(now: Timestamp, duration: u64) -> Timestamp {
+    (now + duration.min(MAX_TIMESTAMP)).min(MAX_TIMESTAMP)
+}
+
+/// §3.5: a `now` past the end of the clock is refused (G9: nothing changes).
+fn check_time(now: Timestamp) -> Result<(), InputError> {
+    if now > MAX_TIMESTAMP {
+        Err(InputError::InvalidTime(now))
+    } else {
+        Ok(())
+    }
+}
+
 impl Engine {
     fn advance(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
@@ -752,14 +836,16 @@ impl Engine {
         if session.cycle.is_running() {
             // Rule 3: join the running refresh.
             self.wait(session, id, request);
-            if fault!(self, SecondRefreshWhileRunning) && session.needs_refresh(self.now) {
-                return self.start_cycle(session);
+            if fault!(self, SecondRefreshWhileRunning)
+                && let Some(trigger) = session.need(self.now)
+            {
+                return self.start_cycle(session, trigger);
             }
             None
-        } else if session.needs_refresh(self.now) {
+        } else if let Some(trigger) = session.need(self.now) {
             // Rule 2 (and rule 5 for a 401, whose generation is now known bad).
             self.wait(session, id, request);
-            self.start_cycle(session)
+            self.start_cycle(session, trigger)
         } else {
             // Rule 1.
             self.transmit(session, id, request);
@@ -798,7 +884,7 @@ impl Engine {
         }
         let tail = session.waiting.tail;
         request.state = RequestState::Waiting {
-            deadline: self.now.saturating_add(self.config.max_wait_ms),
+            deadline: deadline(self.now, self.config.max_wait_ms),
             prev: tail,
             next: 0,
         };
@@ -866,7 +952,7 @@ impl Engine {
     }
 
     /// Starts a refresh cycle (rules 2, 5, 7, 13). The caller checked none is running.
-    fn start_cycle(&mut self, session: &mut Session) -> Option<Ending> {
+    fn start_cycle(&mut self, session: &mut Session, trigger: Trigger) -> Option<Ending> {
         if session.refresh_token.is_none() {
             // Rule 13.
             return Some(Ending {
@@ -874,22 +960,30 @@ impl Engine {
                 fail: FailReason::LoggedOut,
             });
         }
-        // Rule 7: at most `max_refreshes` cycles start within any window.
+        // Rule 7: at most `max_refreshes` cycles that look like a loop start within any
+        // window. Every `now` is at or after every start time kept (the clock is clamped).
         let window_ms = self.config.refresh_window.window_ms;
         while session
             .window
             .front()
-            .is_some_and(|&t| t.saturating_add(window_ms) <= self.now)
+            .is_some_and(|&t| self.now - t >= window_ms)
         {
             session.window.pop_front();
         }
-        if session.window.len() >= self.config.refresh_window.max_refreshes as usize {
-            return Some(Ending {
-                reason: LogoutReason::ExcessiveRefresh,
-                fail: FailReason::ExcessiveRefresh,
-            });
+        let counts = match trigger {
+            Trigger::Refused => true,
+            Trigger::Expiry => self.now - session.received_at < self.config.min_token_age_ms,
+            Trigger::Retry => false,
+        } || fault!(self, WindowCountsExpiry);
+        if counts {
+            if session.window.len() >= self.config.refresh_window.max_refreshes as usize {
+                return Some(Ending {
+                    reason: LogoutReason::ExcessiveRefresh,
+                    fail: FailReason::ExcessiveRefresh,
+                });
+            }
+            session.window.push_back(self.now);
         }
-        session.window.push_back(self.now);
         self.stats.refresh_cycles += 1;
         self.issue_attempt(session, 0)
     }
@@ -909,7 +1003,7 @@ impl Engine {
         session.cycle = Cycle::InFlight {
             attempt,
             retries,
-            deadline: self.now.saturating_add(self.config.refresh_timeout_ms),
+            deadline: deadline(self.now, self.config.refresh_timeout_ms),
         };
         self.stats.refresh_attempts += 1;
         self.commands.push_back(Command::Refresh {
@@ -930,7 +1024,7 @@ impl Engine {
         if retries >= self.config.max_retries {
             session.cycle = Cycle::Idle;
             // G3: the next need starts a new cycle; nothing is sent with this token.
-            session.known_bad = true;
+            session.bad = Some(Bad::GaveUp);
             self.fail_waiting(session, FailReason::RefreshUnavailable);
             return;
         }
@@ -943,7 +1037,7 @@ impl Engine {
             .min(self.config.max_backoff_ms);
         session.cycle = Cycle::Backoff {
             retries: retries + 1,
-            until: self.now.saturating_add(delay),
+            until: deadline(self.now, delay),
         };
     }
 
@@ -1189,7 +1283,12 @@ impl Hash for Coordinator {
             Phase::LoggedOut => 0u8.hash(state),
             Phase::LoggedIn(s) => {
                 1u8.hash(state);
-                (s.generation, s.first_generation, s.refresh_at, s.known_bad).hash(state);
+                (s.generation, s.first_generation, s.refresh_at, s.bad).hash(state);
+                // The token's age matters only while it is below `min_token_age_ms`
+                // (rule 7), so older ages hash alike.
+                let age = (e.now - s.received_at).min(e.config.min_token_age_ms);
+                let expires = s.refresh_token.is_none().then_some(s.expires_at);
+                (age, expires).hash(state);
                 let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
                 (refresh, s.cycle, s.adoptable_from, &s.window).hash(state);
                 let mut id = s.waiting.head;
@@ -1270,8 +1369,8 @@ mod tests {
         core.login(0, Credentials::new("at-1").with_refresh_token("rt-1"))
             .expect("login");
         for (i, rotate) in rotations.into_iter().enumerate() {
-            core.force_refresh(1);
-            let id = core.submit(1, RequestOptions::default());
+            core.force_refresh(1).expect("force_refresh");
+            let id = core.submit(1, RequestOptions::default()).expect("submit");
             let attempt = core.active_attempt().expect("a refresh runs");
             let mut credentials = Credentials::new(format!("at-{}", i + 2));
             if rotate {
@@ -1309,7 +1408,7 @@ mod tests {
         core.login(0, Credentials::new("at").with_refresh_token("rt"))
             .expect("login");
         let ids: Vec<RequestId> = (0..100)
-            .map(|_| core.submit(1, RequestOptions::default()))
+            .map(|_| core.submit(1, RequestOptions::default()).expect("submit"))
             .collect();
         assert!(core.engine.commands.buffer.capacity() >= 100);
         while core.poll_command().is_some() {}
@@ -1329,7 +1428,7 @@ mod tests {
             "the ring shrinks"
         );
         // A batch of one is handed over without reversing anything.
-        let id = core.submit(3, RequestOptions::default());
+        let id = core.submit(3, RequestOptions::default()).expect("submit");
         assert_eq!(core.poll_command().and_then(|c| c.request_id()), Some(id));
         assert!(!core.engine.commands.reversed);
     }

@@ -1,6 +1,6 @@
 //! Errors: host misuse. Protocol outcomes are commands, never errors.
 
-use crate::command::{AttemptId, RequestId};
+use crate::command::{AttemptId, RequestId, Timestamp};
 use crate::credentials::CredentialsError;
 
 /// The host called an input wrongly. **On `Err`, nothing changed**: no state, no
@@ -27,6 +27,10 @@ pub enum InputError {
     /// failure of the caller's request instead of calling `handle_response`.
     #[error("invalid http status {0}")]
     InvalidStatus(u16),
+    /// `now` is past [`MAX_TIMESTAMP`](crate::MAX_TIMESTAMP): the host's clock returned an
+    /// error value or is not in milliseconds.
+    #[error("time {0} is past the end of the clock (MAX_TIMESTAMP)")]
+    InvalidTime(Timestamp),
 }
 
 impl InputError {
@@ -38,6 +42,7 @@ impl InputError {
             InputError::UnknownAttempt(_) => "unknown_attempt",
             InputError::InvalidCredentials(_) => "invalid_credentials",
             InputError::InvalidStatus(_) => "invalid_status",
+            InputError::InvalidTime(_) => "invalid_time",
         }
     }
 }

@@ -84,7 +84,7 @@ impl Coordinator {
     pub fn apply(&mut self, now: Timestamp, input: Input) -> Result<Option<RequestId>, InputError> {
         match input {
             Input::Login { credentials } => self.login(now, credentials)?,
-            Input::Submit { options } => return Ok(Some(self.submit(now, options))),
+            Input::Submit { options } => return self.submit(now, options).map(Some),
             Input::Response { id, status } => self.handle_response(now, id, status)?,
             Input::RefreshSucceeded {
                 attempt,
@@ -93,10 +93,10 @@ impl Coordinator {
             Input::RefreshFailed { attempt, failure } => {
                 self.handle_refresh_failed(now, attempt, failure)?
             }
-            Input::Timeout => self.handle_timeout(now),
+            Input::Timeout => self.handle_timeout(now)?,
             Input::Cancel { id } => self.cancel(now, id)?,
-            Input::ForceRefresh => self.force_refresh(now),
-            Input::Logout => self.logout(now),
+            Input::ForceRefresh => self.force_refresh(now)?,
+            Input::Logout => self.logout(now)?,
         }
         Ok(None)
     }

@@ -35,8 +35,8 @@
 //! core.login(0, Credentials::new("at-1").with_refresh_token("rt-1"))?;
 //!
 //! // Two requests go out with the first token.
-//! let a = core.submit(10, RequestOptions::default());
-//! let b = core.submit(11, RequestOptions::default());
+//! let a = core.submit(10, RequestOptions::default())?;
+//! let b = core.submit(11, RequestOptions::default())?;
 //! let mut out = Vec::new();
 //! while let Some(command) = core.poll_command() {
 //!     out.push(command); // a real host sends the HTTP request here
@@ -91,8 +91,8 @@ mod stats;
 mod sync;
 
 pub use command::{
-    AttemptId, Command, FailReason, Generation, LogoutReason, RefreshFailure, RequestId,
-    RequestOptions, Timestamp,
+    AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,
+    RequestId, RequestOptions, Timestamp,
 };
 pub use config::{Config, RefreshWindow};
 pub use coordinator::Coordinator;

@@ -74,7 +74,7 @@ impl SharedCoordinator {
     /// let shared = SharedCoordinator::new(Config::default())?;
     /// let mut batch = Vec::with_capacity(16);
     /// shared.run_into(&mut batch, |core| core.login(0, Credentials::new("at")))??;
-    /// let id = shared.run_into(&mut batch, |core| core.submit(1, RequestOptions::default()))?;
+    /// let id = shared.run_into(&mut batch, |core| core.submit(1, RequestOptions::default()))??;
     /// assert_eq!(batch[0].request_id(), Some(id)); // its Send
     /// batch.clear();
     /// shared.run_into(&mut batch, |core| core.handle_response(2, id, 200))??;
@@ -113,7 +113,7 @@ impl SharedCoordinator {
         now: Timestamp,
         options: RequestOptions,
     ) -> Result<(RequestId, Batch), SharedError> {
-        self.run(|c| Ok(c.submit(now, options)))
+        self.run(|c| c.submit(now, options))
     }
 
     /// [`Coordinator::handle_response`] under the lock.
@@ -151,11 +151,7 @@ impl SharedCoordinator {
 
     /// [`Coordinator::handle_timeout`] under the lock.
     pub fn handle_timeout(&self, now: Timestamp) -> Result<Batch, SharedError> {
-        self.run(|c| {
-            c.handle_timeout(now);
-            Ok(())
-        })
-        .map(|(_, b)| b)
+        self.run(|c| c.handle_timeout(now)).map(|(_, b)| b)
     }
 
     /// [`Coordinator::cancel`] under the lock.
@@ -165,20 +161,12 @@ impl SharedCoordinator {
 
     /// [`Coordinator::force_refresh`] under the lock.
     pub fn force_refresh(&self, now: Timestamp) -> Result<Batch, SharedError> {
-        self.run(|c| {
-            c.force_refresh(now);
-            Ok(())
-        })
-        .map(|(_, b)| b)
+        self.run(|c| c.force_refresh(now)).map(|(_, b)| b)
     }
 
     /// [`Coordinator::logout`] under the lock.
     pub fn logout(&self, now: Timestamp) -> Result<Batch, SharedError> {
-        self.run(|c| {
-            c.logout(now);
-            Ok(())
-        })
-        .map(|(_, b)| b)
+        self.run(|c| c.logout(now)).map(|(_, b)| b)
     }
 
     /// [`Coordinator::poll_timeout`]: when to call `handle_timeout` next.

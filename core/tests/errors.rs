@@ -4,8 +4,8 @@
 
 use reauth::{
     AttemptId, Command, Config, ConfigError, Coordinator, Credentials, CredentialsError, Input,
-    InputError, RefreshFailure, RequestId, RequestOptions, SharedCoordinator, SharedError,
-    TokenKind,
+    InputError, MAX_TIMESTAMP, RefreshFailure, RequestId, RequestOptions, SharedCoordinator,
+    SharedError, TokenKind,
 };
 use reauth_testkit::oracle::Snapshot;
 
@@ -20,8 +20,8 @@ fn busy() -> (Coordinator, RequestId, RequestId, AttemptId) {
             .with_expires_in_ms(600_000),
     )
     .expect("login");
-    let waiting = core.submit(10, RequestOptions::default());
-    let in_flight = core.submit(11, RequestOptions::default());
+    let waiting = core.submit(10, RequestOptions::default()).expect("submit");
+    let in_flight = core.submit(11, RequestOptions::default()).expect("submit");
     core.handle_response(20, waiting, 401).expect("401");
     let commands: Vec<Command> = core.drain_commands().collect();
     let attempt = commands
@@ -43,6 +43,49 @@ fn refused(input: Input, want: InputError) {
     assert_eq!(got, want, "{input:?}");
     assert_eq!(core.poll_command(), None, "{input:?} emitted a command");
     assert_eq!(Snapshot::of(&core), before, "{input:?} changed state");
+}
+
+#[test]
+fn a_time_past_the_end_of_the_clock_changes_nothing() {
+    // §3.5: every input refuses it, whatever else it carries.
+    for at in [MAX_TIMESTAMP + 1, u64::MAX] {
+        let (mut core, waiting, in_flight, attempt) = busy();
+        let inputs = [
+            Input::Submit {
+                options: RequestOptions::default(),
+            },
+            Input::Timeout,
+            Input::ForceRefresh,
+            Input::Logout,
+            Input::Cancel { id: waiting },
+            Input::Response {
+                id: in_flight,
+                status: 401,
+            },
+            Input::Login {
+                credentials: Credentials::new("at-9"),
+            },
+            Input::RefreshSucceeded {
+                attempt,
+                credentials: Credentials::new("at-9"),
+            },
+            Input::RefreshFailed {
+                attempt,
+                failure: RefreshFailure::Rejected,
+            },
+        ];
+        for input in inputs {
+            let before = Snapshot::of(&core);
+            let got = core.apply(at, input.clone()).expect_err("must be refused");
+            assert_eq!(got, InputError::InvalidTime(at), "{input:?}");
+            assert_eq!(got.kind(), "invalid_time");
+            assert_eq!(core.poll_command(), None, "{input:?} emitted a command");
+            assert_eq!(Snapshot::of(&core), before, "{input:?} changed state");
+        }
+        // The end of the clock itself is a valid time.
+        core.handle_timeout(MAX_TIMESTAMP).expect("valid");
+        assert_eq!(core.now(), MAX_TIMESTAMP);
+    }
 }
 
 #[test]

@@ -6,7 +6,7 @@
 //! Cases: `PROPTEST_CASES` (default 1 000 per property).
 
 use proptest::prelude::*;
-use reauth::{Command, Config, Input, RefreshWindow};
+use reauth::{Command, Config, Input, MAX_TIMESTAMP, RefreshWindow};
 use reauth_testkit::harness::{Harness, HostAction as Action};
 
 fn cases() -> u32 {
@@ -24,6 +24,7 @@ fn config() -> impl Strategy<Value = Config> {
         (1u32..6, 500u64..60_000),
         (1u64..1_000, 0u32..4),
         (50u64..5_000, 1u32..8, 100u64..20_000),
+        0u64..3_000,
     )
         .prop_map(
             |(
@@ -33,6 +34,7 @@ fn config() -> impl Strategy<Value = Config> {
                 (max_refreshes, window_ms),
                 (backoff, retries),
                 (timeout, pending, wait),
+                min_age,
             )| {
                 Config::default()
                     .with_refresh_statuses(statuses)
@@ -45,12 +47,45 @@ fn config() -> impl Strategy<Value = Config> {
                     .with_refresh_timeout_ms(timeout)
                     .with_max_pending(pending)
                     .with_max_wait_ms(wait)
+                    .with_min_token_age_ms(min_age)
             },
         )
 }
 
+/// A token lifetime: none, short (expiry refreshes, the window), or anything in `u64`
+/// (§3.5: lifetimes past the end of the clock).
+fn lifetime() -> impl Strategy<Value = Option<u64>> + Clone {
+    prop_oneof![
+        2 => Just(None),
+        6 => (0u64..20_000).prop_map(Some),
+        1 => any::<u64>().prop_map(Some),
+        1 => Just(Some(u64::MAX)),
+    ]
+}
+
+/// How far the host's clock moves: mostly milliseconds, sometimes any jump up to the end
+/// of the clock (§3.5).
+fn tick() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        12 => 0u64..8_000,
+        1 => any::<u64>(),
+        1 => (MAX_TIMESTAMP - 100_000)..=MAX_TIMESTAMP,
+    ]
+}
+
+/// A `now` a broken clock helper returns: past the end of the clock (refused) or any
+/// value at all.
+fn bad_clock() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        Just(u64::MAX),
+        Just(MAX_TIMESTAMP + 1),
+        (MAX_TIMESTAMP + 1)..=u64::MAX,
+        any::<u64>(),
+    ]
+}
+
 fn action() -> impl Strategy<Value = Action> {
-    let expires = prop_oneof![Just(None), (0u64..20_000).prop_map(Some)];
+    let expires = lifetime();
     prop_oneof![
         2 => (prop::bool::weighted(0.9), expires.clone())
             .prop_map(|(refresh, expires)| Action::Login { refresh, expires }),
@@ -63,9 +98,10 @@ fn action() -> impl Strategy<Value = Action> {
         5 => (any::<usize>(), any::<bool>(), expires, prop::bool::weighted(0.95))
             .prop_map(|(pick, rotate, expires, valid)| Action::RefreshOk { pick, rotate, expires, valid }),
         1 => any::<usize>().prop_map(|pick| Action::RefreshRejected { pick }),
-        3 => (any::<usize>(), prop_oneof![Just(None), (0u64..100_000).prop_map(Some)])
+        3 => (any::<usize>(), prop_oneof![Just(None), (0u64..100_000).prop_map(Some), any::<u64>().prop_map(Some)])
             .prop_map(|(pick, retry_after)| Action::RefreshTransient { pick, retry_after }),
-        4 => (0u64..8_000).prop_map(|ms| Action::Tick { ms }),
+        4 => tick().prop_map(|ms| Action::Tick { ms }),
+        1 => (bad_clock(), any::<bool>()).prop_map(|(at, submit)| Action::BadClock { at, submit }),
         1 => (0u64..5_000).prop_map(|ms| Action::Backwards { ms }),
         4 => Just(Action::Timeout),
         2 => any::<usize>().prop_map(|pick| Action::Cancel { pick }),
@@ -104,7 +140,7 @@ proptest! {
     #[test]
     fn guarantees_hold_in_long_logged_in_sessions(
         config in config(),
-        expires in prop_oneof![Just(None), (1_000u64..20_000).prop_map(Some)],
+        expires in prop_oneof![Just(None), (1_000u64..20_000).prop_map(Some), any::<u64>().prop_map(Some)],
         actions in prop::collection::vec(action(), 50..300),
     ) {
         let mut h = Harness::new(config).expect("generated configs are valid");

@@ -24,9 +24,12 @@ fn cancelling_most_waiting_requests_keeps_the_rest_in_fifo_order() {
             .with_max_pending(10_000)
             .with_refresh_timeout_ms(100_000),
     );
-    core.force_refresh(1);
+    core.force_refresh(1).expect("force_refresh");
     let ids: Vec<RequestId> = (0..1_000)
-        .map(|i| core.submit(2 + i, RequestOptions::default()))
+        .map(|i| {
+            core.submit(2 + i, RequestOptions::default())
+                .expect("submit")
+        })
         .collect();
     let batch = drain(&mut core);
     assert!(
@@ -74,16 +77,16 @@ fn waiting_requests_time_out_oldest_first_and_cancelled_ones_never_fire() {
             .with_max_wait_ms(1_000)
             .with_refresh_timeout_ms(100_000),
     );
-    core.force_refresh(0);
-    let a = core.submit(10, RequestOptions::default());
-    let b = core.submit(20, RequestOptions::default());
-    let c = core.submit(30, RequestOptions::default());
+    core.force_refresh(0).expect("force_refresh");
+    let a = core.submit(10, RequestOptions::default()).expect("submit");
+    let b = core.submit(20, RequestOptions::default()).expect("submit");
+    let c = core.submit(30, RequestOptions::default()).expect("submit");
     drain(&mut core);
     core.cancel(15, a).expect("cancel");
     assert_eq!(core.poll_timeout(), Some(1_020), "b is now the oldest");
-    core.handle_timeout(1_019);
+    core.handle_timeout(1_019).expect("handle_timeout");
     assert!(drain(&mut core).is_empty(), "early: nothing fires");
-    core.handle_timeout(1_025);
+    core.handle_timeout(1_025).expect("handle_timeout");
     assert_eq!(
         drain(&mut core),
         [Command::Fail {
@@ -92,7 +95,7 @@ fn waiting_requests_time_out_oldest_first_and_cancelled_ones_never_fire() {
         }]
     );
     assert_eq!(core.poll_timeout(), Some(1_030));
-    core.handle_timeout(5_000);
+    core.handle_timeout(5_000).expect("handle_timeout");
     assert_eq!(
         drain(&mut core),
         [Command::Fail {
@@ -107,10 +110,12 @@ fn waiting_requests_time_out_oldest_first_and_cancelled_ones_never_fire() {
 #[test]
 fn a_request_left_in_flight_survives_ten_thousand_newer_ones() {
     let mut core = logged_in(Config::default());
-    let straggler = core.submit(1, RequestOptions::default());
+    let straggler = core.submit(1, RequestOptions::default()).expect("submit");
     drain(&mut core);
     for t in 0..10_000 {
-        let id = core.submit(2 + t, RequestOptions::default());
+        let id = core
+            .submit(2 + t, RequestOptions::default())
+            .expect("submit");
         drain(&mut core);
         core.handle_response(2 + t, id, 200).expect("200");
         drain(&mut core);
@@ -134,9 +139,9 @@ fn getters_follow_the_session() {
     core.login(500, Credentials::new("at").with_refresh_token("rt"))
         .expect("login");
     assert_eq!(core.now(), 500);
-    core.handle_timeout(400);
+    core.handle_timeout(400).expect("handle_timeout");
     assert_eq!(core.now(), 500, "time never goes back");
-    let id = core.submit(600, RequestOptions::default());
+    let id = core.submit(600, RequestOptions::default()).expect("submit");
     assert!(core.is_in_flight(id));
     assert!(!core.is_in_flight(RequestId(id.0 + 1)));
     core.handle_response(700, id, 401).expect("401");
@@ -159,7 +164,7 @@ fn getters_follow_the_session() {
         Some(5_800),
         "Retry-After wins over 500 ms"
     );
-    core.logout(900);
+    core.logout(900).expect("logout");
     assert!(!core.is_refreshing() && core.generation().is_none());
 }
 
@@ -170,10 +175,10 @@ fn refresh_counters_count_rejections_timeouts_and_ignored_results() {
             .with_refresh_timeout_ms(1_000)
             .with_max_retries(1),
     );
-    core.force_refresh(0);
-    let id = core.submit(0, RequestOptions::default());
-    core.handle_timeout(1_000); // attempt 1 abandoned
-    core.handle_timeout(1_500); // backoff over: attempt 2
+    core.force_refresh(0).expect("force_refresh");
+    let id = core.submit(0, RequestOptions::default()).expect("submit");
+    core.handle_timeout(1_000).expect("handle_timeout"); // attempt 1 abandoned
+    core.handle_timeout(1_500).expect("handle_timeout"); // backoff over: attempt 2
     core.handle_refresh_failed(1_600, AttemptId(1), RefreshFailure::Rejected)
         .expect("late failure of an abandoned attempt: ignored");
     core.handle_refresh_failed(1_700, AttemptId(2), RefreshFailure::Rejected)

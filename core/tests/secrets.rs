@@ -29,7 +29,7 @@ fn no_public_type_prints_a_token() {
 
     let mut core = Coordinator::new(Config::default()).expect("valid");
     core.login(0, credentials.clone()).expect("login");
-    let id = core.submit(1, RequestOptions::default());
+    let id = core.submit(1, RequestOptions::default()).expect("submit");
     core.handle_response(2, id, 401).expect("401");
     let attempt = core.active_attempt().expect("refreshing");
     core.handle_refresh_succeeded(
@@ -67,8 +67,8 @@ fn tokens_are_shared_not_copied() {
     let mut core = Coordinator::new(Config::default()).expect("valid");
     core.login(0, Credentials::new(ACCESS).with_refresh_token(REFRESH))
         .expect("login");
-    let a = core.submit(1, RequestOptions::default());
-    let b = core.submit(1, RequestOptions::default());
+    let a = core.submit(1, RequestOptions::default()).expect("submit");
+    let b = core.submit(1, RequestOptions::default()).expect("submit");
     let tokens: Vec<Secret> = core
         .drain_commands()
         .filter_map(|c| match c {

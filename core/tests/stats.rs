@@ -7,12 +7,12 @@ use reauth::{
 #[test]
 fn counters_match_a_known_session() {
     let mut core = Coordinator::new(Config::default().with_max_retries(1)).expect("valid");
-    core.submit(0, RequestOptions::default()); // not logged in
+    core.submit(0, RequestOptions::default()).expect("submit"); // not logged in
     core.login(0, Credentials::new("a1").with_refresh_token("r1"))
         .expect("login");
-    let a = core.submit(1, RequestOptions::default());
-    let b = core.submit(1, RequestOptions::default());
-    let c = core.submit(1, RequestOptions::default());
+    let a = core.submit(1, RequestOptions::default()).expect("submit");
+    let b = core.submit(1, RequestOptions::default()).expect("submit");
+    let c = core.submit(1, RequestOptions::default()).expect("submit");
     core.handle_response(2, a, 401).expect("401");
     core.handle_response(2, b, 401).expect("401");
     core.handle_response(2, c, 500).expect("500");
@@ -24,14 +24,14 @@ fn counters_match_a_known_session() {
         },
     )
     .expect("transient");
-    core.handle_timeout(10_000); // backoff over: attempt 2
+    core.handle_timeout(10_000).expect("handle_timeout"); // backoff over: attempt 2
     core.handle_refresh_succeeded(10_001, reauth::AttemptId(2), Credentials::new("a2"))
         .expect("adopted");
     core.handle_refresh_failed(10_002, reauth::AttemptId(1), RefreshFailure::Rejected)
         .expect("stale: ignored");
     core.handle_response(10_003, a, 200).expect("200");
     core.cancel(10_004, b).expect("cancel");
-    core.logout(10_005);
+    core.logout(10_005).expect("logout");
     let commands: Vec<Command> = core.drain_commands().collect();
     assert_eq!(commands.len(), 12, "{commands:#?}");
 

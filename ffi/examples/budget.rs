@@ -76,7 +76,7 @@ fn logged_in(config: Config) -> Coordinator {
 
 /// One request cycle on the bare core: submit → Send → 200 → Complete.
 fn core_cycle(core: &mut Coordinator) {
-    let id = core.submit(1, RequestOptions::default());
+    let id = core.submit(1, RequestOptions::default()).expect("submit");
     std::hint::black_box(core.poll_command());
     core.handle_response(2, id, 200).expect("response");
     std::hint::black_box(core.poll_command());
@@ -86,7 +86,7 @@ fn core_cycle(core: &mut Coordinator) {
 fn submit_all(core: &mut Coordinator, n: u64, ids: &mut Vec<reauth::RequestId>) {
     ids.clear();
     for _ in 0..n {
-        ids.push(core.submit(10, RequestOptions::default()));
+        ids.push(core.submit(10, RequestOptions::default()).expect("submit"));
         std::hint::black_box(core.poll_command());
     }
 }
@@ -355,12 +355,12 @@ fn table(check: bool) -> ExitCode {
     // Heap per waiting request: a refresh runs, N requests wait for it.
     let waiting = 100_000u64;
     let mut core = logged_in(storm_config());
-    core.force_refresh(1);
-    let _ = core.submit(1, RequestOptions::default());
+    core.force_refresh(1).expect("force_refresh");
+    let _ = core.submit(1, RequestOptions::default()).expect("submit");
     core.drain_commands().for_each(drop);
     let before = live();
     for _ in 1..waiting {
-        let _ = core.submit(2, RequestOptions::default());
+        let _ = core.submit(2, RequestOptions::default()).expect("submit");
     }
     assert_eq!(core.waiting() as u64, waiting);
     let per_waiting = (live() - before) as f64 / (waiting - 1) as f64;

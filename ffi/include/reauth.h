@@ -37,6 +37,10 @@
 // The most refresh statuses a `reauth_config` can hold.
 #define REAUTH_MAX_REFRESH_STATUSES 16
 
+// The largest `now` any input accepts (2^53 - 1 ms); a larger one is
+// `REAUTH_STATUS_INVALID_TIME` and changes nothing.
+#define REAUTH_MAX_TIMESTAMP 9007199254740991
+
 // The result of every fallible call. The numbers are stable and never reused.
 typedef enum {
   // Success; out-parameters were written.
@@ -69,6 +73,9 @@ typedef enum {
   // A bug in reauth: the call panicked and was stopped at the boundary. The handle is
   // now poisoned. Please report it.
   REAUTH_STATUS_PANIC = 12,
+  // `now` is past `REAUTH_MAX_TIMESTAMP` (2^53 - 1 ms): the clock returned an error
+  // value such as `(uint64_t)-1`, or is not in milliseconds.
+  REAUTH_STATUS_INVALID_TIME = 13,
 } reauth_status;
 
 // What a command asks the host to do.
@@ -166,6 +173,9 @@ typedef struct {
   uint32_t max_pending;
   // A request waits at most this long for a refresh. Default 60000.
   uint64_t max_wait_ms;
+  // An expiry-driven refresh counts in the refresh window when the token it replaces
+  // arrived less than this long ago (rule 7). Default 500.
+  uint64_t min_token_age_ms;
 } reauth_config;
 
 // Credentials, as the token endpoint returned them (or as stored at login). Tokens are
@@ -299,7 +309,8 @@ void reauth_coordinator_free(reauth_coordinator *coordinator);
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_login(const reauth_coordinator *coordinator,
                            uint64_t now,
                            const reauth_credentials *credentials,
@@ -312,7 +323,8 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_submit(const reauth_coordinator *coordinator,
                             uint64_t now,
                             bool replayable,
@@ -328,7 +340,8 @@ reauth_status reauth_submit(const reauth_coordinator *coordinator,
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
                                      uint64_t now,
                                      uint64_t id,
@@ -344,7 +357,8 @@ reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordinator,
                                               uint64_t now,
                                               uint64_t attempt,
@@ -358,7 +372,8 @@ reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordina
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinator,
                                              uint64_t now,
                                              uint64_t attempt,
@@ -371,7 +386,8 @@ reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinat
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordinator,
                                               uint64_t now,
                                               uint64_t attempt,
@@ -386,7 +402,8 @@ reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordina
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
                                     uint64_t now,
                                     reauth_commands **out_commands);
@@ -398,7 +415,8 @@ reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_cancel(const reauth_coordinator *coordinator,
                             uint64_t now,
                             uint64_t id,
@@ -410,7 +428,8 @@ reauth_status reauth_cancel(const reauth_coordinator *coordinator,
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_force_refresh(const reauth_coordinator *coordinator,
                                    uint64_t now,
                                    reauth_commands **out_commands);
@@ -421,7 +440,8 @@ reauth_status reauth_force_refresh(const reauth_coordinator *coordinator,
 // `*out_commands` receives a new list owned by the caller (free it with
 // `reauth_commands_free`); on error nothing is written and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_logout(const reauth_coordinator *coordinator,
                             uint64_t now,
                             reauth_commands **out_commands);

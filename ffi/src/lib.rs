@@ -60,6 +60,9 @@ pub enum reauth_status {
     /// A bug in reauth: the call panicked and was stopped at the boundary. The handle is
     /// now poisoned. Please report it.
     REAUTH_STATUS_PANIC = 12,
+    /// `now` is past `REAUTH_MAX_TIMESTAMP` (2^53 - 1 ms): the clock returned an error
+    /// value such as `(uint64_t)-1`, or is not in milliseconds.
+    REAUTH_STATUS_INVALID_TIME = 13,
 }
 
 impl From<InputError> for reauth_status {
@@ -70,6 +73,7 @@ impl From<InputError> for reauth_status {
             InputError::UnknownAttempt(_) => reauth_status::REAUTH_STATUS_UNKNOWN_ATTEMPT,
             InputError::InvalidCredentials(_) => reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS,
             InputError::InvalidStatus(_) => reauth_status::REAUTH_STATUS_INVALID_STATUS,
+            InputError::InvalidTime(_) => reauth_status::REAUTH_STATUS_INVALID_TIME,
             // A future variant the ABI does not know yet: the closest stable meaning.
             _ => reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS,
         }
@@ -103,6 +107,9 @@ pub extern "C" fn reauth_status_message(status: u32) -> *const c_char {
         10 => c"command index out of range",
         11 => c"the coordinator is poisoned by an earlier panic",
         12 => c"internal error: a panic was stopped at the FFI boundary",
+        13 => {
+            c"invalid time: now is past REAUTH_MAX_TIMESTAMP (the clock returned an error value?)"
+        }
         _ => c"unknown status",
     };
     text.as_ptr()
@@ -121,6 +128,11 @@ pub extern "C" fn reauth_version() -> *const c_char {
 
 /// The most refresh statuses a `reauth_config` can hold.
 pub const REAUTH_MAX_REFRESH_STATUSES: usize = 16;
+
+/// The largest `now` any input accepts (2^53 - 1 ms); a larger one is
+/// `REAUTH_STATUS_INVALID_TIME` and changes nothing.
+pub const REAUTH_MAX_TIMESTAMP: u64 = 9_007_199_254_740_991;
+const _: () = assert!(REAUTH_MAX_TIMESTAMP == reauth::MAX_TIMESTAMP);
 
 /// Configuration. Fill it with `reauth_config_default`, change fields, pass it to
 /// `reauth_coordinator_new`. Ranges are checked there (`REAUTH_STATUS_INVALID_CONFIG`).
@@ -152,6 +164,9 @@ pub struct reauth_config {
     pub max_pending: u32,
     /// A request waits at most this long for a refresh. Default 60000.
     pub max_wait_ms: u64,
+    /// An expiry-driven refresh counts in the refresh window when the token it replaces
+    /// arrived less than this long ago (rule 7). Default 500.
+    pub min_token_age_ms: u64,
 }
 
 impl reauth_config {
@@ -171,7 +186,8 @@ impl reauth_config {
                 .with_max_retries(self.max_retries)
                 .with_refresh_timeout_ms(self.refresh_timeout_ms)
                 .with_max_pending(self.max_pending)
-                .with_max_wait_ms(self.max_wait_ms),
+                .with_max_wait_ms(self.max_wait_ms)
+                .with_min_token_age_ms(self.min_token_age_ms),
         )
     }
 }
@@ -199,6 +215,7 @@ pub unsafe extern "C" fn reauth_config_default(out: *mut reauth_config) {
             refresh_timeout_ms: d.refresh_timeout_ms,
             max_pending: d.max_pending,
             max_wait_ms: d.max_wait_ms,
+            min_token_age_ms: d.min_token_age_ms,
         };
         // SAFETY: `out` is non-NULL and, by the caller's contract, points to writable
         // memory for one `reauth_config`.
@@ -615,7 +632,8 @@ pub unsafe extern "C" fn reauth_coordinator_free(coordinator: *mut reauth_coordi
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_login(
     coordinator: *const reauth_coordinator,
@@ -639,7 +657,8 @@ pub unsafe extern "C" fn reauth_login(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_submit(
     coordinator: *const reauth_coordinator,
@@ -653,7 +672,7 @@ pub unsafe extern "C" fn reauth_submit(
         // SAFETY: forwarded caller contract.
         let id = unsafe {
             input(coordinator, out_commands, |c| {
-                Ok(c.submit(now, RequestOptions::default().with_replayable(replayable)))
+                Ok(c.submit(now, RequestOptions::default().with_replayable(replayable))?)
             })
         }?;
         // SAFETY: non-NULL and writable (caller's contract).
@@ -671,7 +690,8 @@ pub unsafe extern "C" fn reauth_submit(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_response(
     coordinator: *const reauth_coordinator,
@@ -699,7 +719,8 @@ pub unsafe extern "C" fn reauth_handle_response(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
     coordinator: *const reauth_coordinator,
@@ -724,7 +745,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_rejected(
     coordinator: *const reauth_coordinator,
@@ -747,7 +769,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_transient(
     coordinator: *const reauth_coordinator,
@@ -775,7 +798,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_timeout(
     coordinator: *const reauth_coordinator,
@@ -783,12 +807,7 @@ pub unsafe extern "C" fn reauth_handle_timeout(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        run(coordinator, out_commands, |c| {
-            c.handle_timeout(now);
-            Ok(())
-        })
-    }
+    unsafe { run(coordinator, out_commands, |c| Ok(c.handle_timeout(now)?)) }
 }
 
 /// The caller no longer wants request `id`. A waiting request is dropped; an in-flight
@@ -798,7 +817,8 @@ pub unsafe extern "C" fn reauth_handle_timeout(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_cancel(
     coordinator: *const reauth_coordinator,
@@ -820,7 +840,8 @@ pub unsafe extern "C" fn reauth_cancel(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_force_refresh(
     coordinator: *const reauth_coordinator,
@@ -828,12 +849,7 @@ pub unsafe extern "C" fn reauth_force_refresh(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        run(coordinator, out_commands, |c| {
-            c.force_refresh(now);
-            Ok(())
-        })
-    }
+    unsafe { run(coordinator, out_commands, |c| Ok(c.force_refresh(now)?)) }
 }
 
 /// The user logs out: waiting requests fail, then a LOGOUT command.
@@ -842,7 +858,8 @@ pub unsafe extern "C" fn reauth_force_refresh(
 /// `*out_commands` receives a new list owned by the caller (free it with
 /// `reauth_commands_free`); on error nothing is written and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_logout(
     coordinator: *const reauth_coordinator,
@@ -850,12 +867,7 @@ pub unsafe extern "C" fn reauth_logout(
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe {
-        run(coordinator, out_commands, |c| {
-            c.logout(now);
-            Ok(())
-        })
-    }
+    unsafe { run(coordinator, out_commands, |c| Ok(c.logout(now)?)) }
 }
 
 /// Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)

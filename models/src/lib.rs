@@ -148,6 +148,9 @@ impl Bounds {
         Config::default()
             .with_refresh_statuses(vec![401])
             .with_expiry_skew_ms(2_000)
+            // Ages that matter stay 0 and 1 (a smaller state space); the property tests
+            // draw the age limit freely.
+            .with_min_token_age_ms(1)
             .with_max_replays_per_request(self.replays)
             .with_refresh_window(RefreshWindow::new(self.cycles, 1_000_000))
             .with_initial_backoff_ms(BACKOFF_MS)
@@ -269,6 +272,9 @@ impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.core.hash(h);
         self.oracle.fingerprint(h);
+        // Cycles that do not count in the window (after a give-up, on expiry) are
+        // bounded by the model through this count (`RefreshModel::actions`).
+        self.core.stats().refresh_cycles.hash(h);
         (self.now, self.submitted, &self.owed).hash(h);
         (
             self.logouts,
@@ -501,6 +507,14 @@ impl Model for RefreshModel {
             return;
         }
         let b = &self.bounds;
+        // The window bounds the cycles that look like a loop; cycles after a give-up or
+        // on expiry do not count in it (rule 7), so the model bounds all cycles by the
+        // window's size: once that many have started it explores no further (the state
+        // itself is still checked; an input that would exceed the window logs out
+        // without starting a cycle, so that logout stays reachable).
+        if state.core.stats().refresh_cycles > u64::from(b.cycles) {
+            return;
+        }
         if state.submitted < b.requests {
             actions.push(Action::Submit);
         }

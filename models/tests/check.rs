@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        82_541,
+        101_778,
         &[
             "logout during a refresh",
             "queue full",
@@ -56,7 +56,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        83_124,
+        54_967,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -68,7 +68,7 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        20_286,
+        25_464,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -80,7 +80,7 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        61_804,
+        120_760,
         &["logout during a refresh", "queue full"],
     );
 }

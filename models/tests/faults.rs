@@ -24,8 +24,12 @@ fn small() -> Bounds {
 }
 
 fn finds(fault: Fault, property: &str) {
+    finds_within(small(), fault, property);
+}
+
+fn finds_within(bounds: Bounds, fault: Fault, property: &str) {
     // One thread: strict breadth-first order, so the counterexample is a shortest one.
-    let report = check_with_fault(small(), fault, 1);
+    let report = check_with_fault(bounds, fault, 1);
     let found = report
         .counterexamples
         .iter()
@@ -68,4 +72,20 @@ fn late_result_after_logout_breaks_logout_finality() {
 #[test]
 fn ignoring_the_replay_budget_breaks_boundedness() {
     finds(Fault::NoReplayBudget, "G5 bounded");
+}
+
+#[test]
+fn counting_expiry_refreshes_in_the_window_logs_a_healthy_session_out() {
+    // A token that lived its life is refreshed; two refusals later the faulty window is
+    // full and logs out, which rule 7 does not allow.
+    let bounds = Bounds {
+        expiries: 1,
+        sessions: 0,
+        ..small()
+    };
+    finds_within(
+        bounds,
+        Fault::WindowCountsExpiry,
+        "every other rule the oracle checks",
+    );
 }

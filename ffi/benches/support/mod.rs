@@ -27,7 +27,9 @@ pub fn rust_coordinator() -> SharedCoordinator {
 /// One cycle through the Rust wrapper, reusing the caller's `batch`.
 pub fn rust_cycle(shared: &SharedCoordinator, batch: &mut Vec<reauth::Command>) {
     let id = shared
-        .run_into(batch, |c| c.submit(1, RequestOptions::default()))
+        .run_into(batch, |c| {
+            c.submit(1, RequestOptions::default()).expect("submit")
+        })
         .expect("submit");
     black_box(&batch);
     batch.clear();

@@ -8,7 +8,8 @@
 /* Declared here, not in the public header: exported only by `--features testing`. */
 reauth_status reauth_testing_panic(const reauth_coordinator *coordinator);
 
-static int seen[13];
+#define STATUSES 14 /* REAUTH_STATUS_OK ..= REAUTH_STATUS_INVALID_TIME */
+static int seen[STATUSES];
 
 #define EXPECT(call, want)                                                     \
     do {                                                                       \
@@ -127,6 +128,12 @@ int main(void) {
     EXPECT(reauth_logout(NULL, 5, &o), REAUTH_STATUS_NULL_ARGUMENT);
     EXPECT(reauth_poll_timeout(co, NULL, &at_before), REAUTH_STATUS_NULL_ARGUMENT);
     EXPECT(reauth_get_stats(co, NULL), REAUTH_STATUS_NULL_ARGUMENT);
+    /* A clock helper's error value, and the first value past the end of the clock. */
+    EXPECT(reauth_handle_timeout(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_submit(co, REAUTH_MAX_TIMESTAMP + 1, true, &id, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_logout(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_force_refresh(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_handle_response(co, UINT64_MAX, id2, 200, &o), REAUTH_STATUS_INVALID_TIME);
     CHECK(o == SENTINEL && id == 77);
     same_stats(co, &before);
     bool has_after = false;
@@ -154,13 +161,13 @@ int main(void) {
 
     seen[REAUTH_STATUS_OK] = 1;
     int missing = 0;
-    for (int s = 0; s <= 12; s++) {
+    for (int s = 0; s < STATUSES; s++) {
         if (!seen[s]) {
             fprintf(stderr, "status %d (%s) never produced\n", s, reauth_status_message((unsigned)s));
             missing++;
         }
     }
     CHECK(missing == 0);
-    printf("C ABI errors: every one of the 13 statuses produced; errors change nothing\n");
+    printf("C ABI errors: every one of the %d statuses produced; errors change nothing\n", STATUSES);
     return 0;
 }

@@ -25,10 +25,18 @@ static char *read_file(const char *path) {
     return text;
 }
 
-static uint64_t num(const cJSON *obj, const char *key) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+/* A JSON number as uint64_t. cJSON keeps numbers as doubles: exact up to 2^53, and
+ * transcripts use larger values only for u64::MAX (which the double rounds to 2^64, out
+ * of uint64_t's range: converting it would be undefined), so saturate. */
+static uint64_t u64_of(const cJSON *v) {
     CHECK(cJSON_IsNumber(v));
+    if (v->valuedouble <= 0) return 0;
+    if (v->valuedouble >= 18446744073709551615.0) return UINT64_MAX;
     return (uint64_t)v->valuedouble;
+}
+
+static uint64_t num(const cJSON *obj, const char *key) {
+    return u64_of(cJSON_GetObjectItemCaseSensitive(obj, key));
 }
 
 static const char *str(const cJSON *obj, const char *key) {
@@ -38,8 +46,12 @@ static const char *str(const cJSON *obj, const char *key) {
 
 static reauth_credentials json_creds(const cJSON *c) {
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(c, "expires_in_ms");
-    long long expires = cJSON_IsNumber(e) ? (long long)e->valuedouble : -1;
-    return creds(str(c, "access_token"), str(c, "refresh_token"), expires);
+    reauth_credentials out = creds(str(c, "access_token"), str(c, "refresh_token"), -1);
+    if (cJSON_IsNumber(e)) {
+        out.has_expires_in = true;
+        out.expires_in_ms = u64_of(e);
+    }
+    return out;
 }
 
 static const char *const FAIL_NAMES[] = {
@@ -55,6 +67,7 @@ static reauth_status status_of(const char *kind) {
         {"unknown_attempt", REAUTH_STATUS_UNKNOWN_ATTEMPT},
         {"invalid_credentials", REAUTH_STATUS_INVALID_CREDENTIALS},
         {"invalid_status", REAUTH_STATUS_INVALID_STATUS},
+        {"invalid_time", REAUTH_STATUS_INVALID_TIME},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
         if (strcmp(table[i].name, kind) == 0) return table[i].status;
@@ -109,7 +122,7 @@ static int matches(const reauth_command *c, const cJSON *e) {
     if (strcmp(type, "store_credentials") == 0) {
         const char *refresh = str(e, "refresh_token");
         const cJSON *exp = cJSON_GetObjectItemCaseSensitive(e, "expires_in_ms");
-        int exp_ok = cJSON_IsNumber(exp) ? (c->has_expires_in && c->expires_in_ms == (uint64_t)exp->valuedouble)
+        int exp_ok = cJSON_IsNumber(exp) ? (c->has_expires_in && c->expires_in_ms == u64_of(exp))
                                          : !c->has_expires_in;
         int refresh_ok = refresh ? token_is(c->refresh_token, c->refresh_token_len, refresh)
                                  : c->refresh_token == NULL;
@@ -153,7 +166,7 @@ static reauth_status apply(reauth_coordinator *co, uint64_t at, const cJSON *inp
         const cJSON *ra = cJSON_GetObjectItemCaseSensitive(t, "retry_after_ms");
         bool has = cJSON_IsNumber(ra);
         return reauth_handle_refresh_transient(co, at, num(input, "attempt"), has,
-                                               has ? (uint64_t)ra->valuedouble : 0, out);
+                                               has ? u64_of(ra) : 0, out);
     }
     if (strcmp(type, "timeout") == 0) return reauth_handle_timeout(co, at, out);
     if (strcmp(type, "cancel") == 0) return reauth_cancel(co, at, num(input, "id"), out);
@@ -220,7 +233,7 @@ static int replay(const char *path) {
             }
         }
         const cJSON *want_id = cJSON_GetObjectItemCaseSensitive(step, "id");
-        if (cJSON_IsNumber(want_id) && id != (uint64_t)want_id->valuedouble) {
+        if (cJSON_IsNumber(want_id) && id != u64_of(want_id)) {
             fprintf(stderr, "%s step %d: id %llu, want %.0f\n", path, index, (unsigned long long)id,
                     want_id->valuedouble);
             failures++;
@@ -230,7 +243,7 @@ static int replay(const char *path) {
             bool has = false;
             uint64_t when = 0;
             CHECK_OK(reauth_poll_timeout(co, &has, &when));
-            int ok = cJSON_IsNull(timeout) ? !has : (has && when == (uint64_t)timeout->valuedouble);
+            int ok = cJSON_IsNull(timeout) ? !has : (has && when == u64_of(timeout));
             if (!ok) {
                 fprintf(stderr, "%s step %d: poll_timeout has=%d at=%llu differs\n", path, index, has,
                         (unsigned long long)when);

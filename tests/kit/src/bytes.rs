@@ -25,9 +25,14 @@ impl Reader<'_> {
     fn u32(&mut self) -> u64 {
         u64::from(self.u16()) | (u64::from(self.u16()) << 16)
     }
+    fn u64(&mut self) -> u64 {
+        self.u32() | (self.u32() << 32)
+    }
+    /// A lifetime: none, up to a minute, or anything up to `u64::MAX`.
     fn expires(&mut self) -> Option<u64> {
-        match self.u8() % 3 {
+        match self.u8() % 4 {
             0 => None,
+            3 => Some(self.u64()),
             _ => Some(u64::from(self.u16())),
         }
     }
@@ -54,7 +59,8 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
         .with_max_retries(u32::from(b.u8() % 5))
         .with_refresh_timeout_ms(1 + u64::from(b.u16()))
         .with_max_pending(1 + u32::from(b.u8() % 16))
-        .with_max_wait_ms(1 + u64::from(b.u16()) * 2);
+        .with_max_wait_ms(1 + u64::from(b.u16()) * 2)
+        .with_min_token_age_ms(u64::from(b.u8()) * 8);
     let mut actions = Vec::new();
     while !b.0.is_empty() && actions.len() < max_actions {
         actions.push(match b.u8() % 16 {
@@ -93,11 +99,17 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
             13 => HostAction::Backwards {
                 ms: u64::from(b.u16()),
             },
-            14 => match b.u8() % 4 {
+            14 => match b.u8() % 5 {
                 0 => HostAction::ForceRefresh,
                 1 => HostAction::Logout,
-                _ => HostAction::Cancel {
+                2 => HostAction::Cancel {
                     pick: b.u8().into(),
+                },
+                // Huge jumps, up to the end of the clock, and clock error values (§3.5).
+                3 => HostAction::Tick { ms: b.u64() },
+                _ => HostAction::BadClock {
+                    at: b.u64(),
+                    submit: b.u8() % 2 == 0,
                 },
             },
             _ => HostAction::Timeout,
@@ -129,11 +141,16 @@ pub fn encode(config: &Config, actions: &[HostAction]) -> Vec<u8> {
     u16(&mut out, config.refresh_timeout_ms.saturating_sub(1));
     out.push((config.max_pending.saturating_sub(1) % 16) as u8);
     u16(&mut out, config.max_wait_ms.saturating_sub(1) / 2);
+    out.push((config.min_token_age_ms / 8).min(255) as u8);
     let expires = |out: &mut Vec<u8>, e: Option<u64>| match e {
         None => out.push(0),
-        Some(v) => {
+        Some(v) if v <= 65_535 => {
             out.push(1);
             u16(out, v);
+        }
+        Some(v) => {
+            out.push(3);
+            out.extend_from_slice(&v.to_le_bytes());
         }
     };
     for a in actions {
@@ -184,9 +201,18 @@ pub fn encode(config: &Config, actions: &[HostAction]) -> Vec<u8> {
                     }
                 }
             }
-            HostAction::Tick { ms } => {
+            HostAction::Tick { ms } if ms <= 65_535 => {
                 out.push(12);
                 u16(&mut out, ms);
+            }
+            HostAction::Tick { ms } => {
+                out.extend([14, 3]);
+                out.extend_from_slice(&ms.to_le_bytes());
+            }
+            HostAction::BadClock { at, submit } => {
+                out.extend([14, 4]);
+                out.extend_from_slice(&at.to_le_bytes());
+                out.push(if submit { 0 } else { 1 });
             }
             HostAction::Backwards { ms } => {
                 out.push(13);

@@ -2,8 +2,8 @@
 //! drives a coordinator and an [`Oracle`] with it.
 
 use reauth::{
-    AttemptId, Command, Config, Coordinator, Credentials, Input, RefreshFailure, RequestId,
-    RequestOptions, Timestamp,
+    AttemptId, Command, Config, Coordinator, Credentials, Input, MAX_TIMESTAMP, RefreshFailure,
+    RequestId, RequestOptions, Timestamp,
 };
 
 use crate::oracle::{Oracle, Snapshot};
@@ -50,6 +50,13 @@ pub enum HostAction {
     },
     Backwards {
         ms: u64,
+    },
+    /// One input (a timeout, or a submit) at `at` without moving the host's clock: a
+    /// clock helper's error value such as `u64::MAX`; past `MAX_TIMESTAMP` it must be
+    /// refused and change nothing (§3.5, G9).
+    BadClock {
+        at: u64,
+        submit: bool,
     },
     Timeout,
     Cancel {
@@ -204,7 +211,19 @@ impl Harness {
                 },
             },
             HostAction::Tick { ms } => {
-                self.clock += ms;
+                // Any jump, up to the end of the clock (§3.5).
+                self.clock = self.clock.saturating_add(ms).min(MAX_TIMESTAMP);
+                return Ok(());
+            }
+            HostAction::BadClock { at, submit } => {
+                let input = if submit {
+                    Input::Submit {
+                        options: RequestOptions::default(),
+                    }
+                } else {
+                    Input::Timeout
+                };
+                self.input(at, input)?;
                 return Ok(());
             }
             HostAction::Backwards { ms } => {

@@ -24,7 +24,7 @@ use std::hash::{Hash, Hasher};
 
 use reauth::{
     AttemptId, Command, Config, Coordinator, FailReason, Generation, Input, InputError,
-    LogoutReason, RefreshFailure, RequestId, Stats, Timestamp,
+    LogoutReason, MAX_TIMESTAMP, RefreshFailure, RequestId, Stats, Timestamp,
 };
 
 /// The observable state that an `Err` must leave untouched (G9). Take it just before each
@@ -87,6 +87,12 @@ pub struct Oracle {
     access_token: Option<String>,
     refresh_token: Option<String>,
     refresh_at: Option<Timestamp>,
+    /// When the current credentials arrived, and when their access token expires.
+    received_at: Timestamp,
+    expires_at: Option<Timestamp>,
+    /// Why the current generation needs a refresh, as the command stream and the inputs
+    /// show it (decides whether its cycle counts in the window, rule 7).
+    mark: Option<Mark>,
     /// The attempt the host believes is running, and its deadline.
     active: Option<(AttemptId, Timestamp)>,
     attempts: HashMap<AttemptId, (Option<Generation>, u64)>,
@@ -119,6 +125,15 @@ struct CycleBook {
     backoff_until: Option<Timestamp>,
 }
 
+/// Why the current generation may not be sent (§4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Mark {
+    /// A current-generation refusal or a forced refresh: its cycle counts in the window.
+    Refused,
+    /// The last cycle gave up on transient failures: the next cycle does not count.
+    GaveUp,
+}
+
 /// What a refresh result or a timeout did to the active attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AttemptEnd {
@@ -142,6 +157,11 @@ impl std::fmt::Debug for Oracle {
             .field("active", &self.active)
             .finish_non_exhaustive()
     }
+}
+
+/// `ms` after `now`, or the end of the clock if that comes first (§3.5).
+fn now_plus(now: Timestamp, ms: u64) -> Timestamp {
+    now.saturating_add(ms).min(MAX_TIMESTAMP)
 }
 
 /// One value's hash, for order-independent sums.
@@ -247,6 +267,9 @@ impl Oracle {
             self.refresh_at,
         )
             .hash(state);
+        let age = (self.now - self.received_at).min(self.config.min_token_age_ms);
+        let expires = self.refresh_token.is_none().then_some(self.expires_at);
+        (age, expires, self.mark).hash(state);
         (current_bad, self.forced, self.epoch).hash(state);
         (self.active, self.max_attempt).hash(state);
         let adoptable: BTreeSet<AttemptId> = self
@@ -313,7 +336,7 @@ impl Oracle {
                 self.cycle = None;
                 self.access_token = Some(text(&credentials.access_token));
                 self.refresh_token = credentials.refresh_token.as_ref().map(text);
-                self.refresh_at = self.deadline_of(credentials.expires_in_ms);
+                self.set_lifetime(credentials.expires_in_ms);
                 let g = core.generation().ok_or("login did not log in")?;
                 if !logged_in_before {
                     self.session_start = Some(g);
@@ -349,6 +372,9 @@ impl Oracle {
                     .ok_or(format!("core accepted a response for {id}, not in flight"))?;
                 if self.config.is_refresh_status(*status) {
                     self.bad.insert(g);
+                    if logged_in_before && generation_before == Some(g) {
+                        self.mark = Some(Mark::Refused);
+                    }
                     self.last_401.insert(*id, g);
                     stale_401 = logged_in_before && generation_before.is_some_and(|c| g < c);
                     let same_session = self.session_start.is_some_and(|start| g >= start);
@@ -365,7 +391,10 @@ impl Oracle {
                     return Err(format!("core accepted cancel of ended request {id}"));
                 }
             }
-            Input::ForceRefresh if self.logged_in => self.forced = true,
+            Input::ForceRefresh if self.logged_in && self.cycle.is_none() => {
+                self.forced = true;
+                self.mark = Some(Mark::Refused);
+            }
             Input::RefreshFailed { attempt, failure }
                 if self.active.is_some_and(|(a, _)| a == *attempt) =>
             {
@@ -414,7 +443,7 @@ impl Oracle {
                 _ => false,
             });
             if !handled {
-                let until = self.now.saturating_add(self.config.max_wait_ms);
+                let until = self.later(self.config.max_wait_ms);
                 self.waiting.push_back((id, until));
             }
         }
@@ -487,9 +516,7 @@ impl Oracle {
                         if !self.sent.insert(*id) {
                             return Err(format!("{command:?}: Send twice"));
                         }
-                        if matches!(input, Input::Submit { .. })
-                            && self.refresh_at.is_some_and(|t| self.now >= t)
-                        {
+                        if matches!(input, Input::Submit { .. }) && self.expiring() {
                             return Err(format!("G3: {command:?} inside the expiry skew"));
                         }
                     }
@@ -515,10 +542,7 @@ impl Oracle {
                     self.max_attempt = attempt.0;
                     self.attempts
                         .insert(*attempt, (self.generation, self.epoch));
-                    self.active = Some((
-                        *attempt,
-                        self.now.saturating_add(self.config.refresh_timeout_ms),
-                    ));
+                    self.active = Some((*attempt, self.later(self.config.refresh_timeout_ms)));
                     self.start_attempt(command)?;
                 }
                 Command::StoreCredentials {
@@ -551,7 +575,7 @@ impl Oracle {
                     }
                     self.access_token = Some(text(&credentials.access_token));
                     self.refresh_token = want_refresh;
-                    self.refresh_at = self.deadline_of(credentials.expires_in_ms);
+                    self.set_lifetime(credentials.expires_in_ms);
                     self.active = None;
                     self.cycle = None;
                     self.new_generation(*generation)?;
@@ -611,7 +635,7 @@ impl Oracle {
         match end {
             AttemptEnd::Backoff(delay) if self.logged_in => {
                 if let Some(cycle) = &mut self.cycle {
-                    cycle.backoff_until = Some(self.now.saturating_add(delay));
+                    cycle.backoff_until = Some(now_plus(self.now, delay));
                 }
             }
             AttemptEnd::GiveUp => {
@@ -619,6 +643,7 @@ impl Oracle {
                 self.cycle = None;
                 if let Some(g) = self.generation {
                     self.bad.insert(g);
+                    self.mark = Some(Mark::GaveUp);
                 }
             }
             _ => {}
@@ -627,7 +652,8 @@ impl Oracle {
             let current = generation_before.ok_or("a stale 401 implies a session")?;
             let token_needs_refresh = self.bad.contains(&current)
                 || self.forced
-                || refresh_at_before.is_some_and(|t| self.now >= t);
+                || refresh_at_before.is_some_and(|t| self.now >= t)
+                || self.expires_at.is_some_and(|t| self.now >= t);
             if !token_needs_refresh {
                 return Err(format!("rule 4: a stale 401 started a refresh: {batch:?}"));
             }
@@ -699,16 +725,25 @@ impl Oracle {
                 }
             }
             None => {
-                if self.recent_cycles() >= self.config.refresh_window.max_refreshes as usize {
-                    return Err(format!(
-                        "G5: {command:?} starts one cycle more than the window allows"
-                    ));
+                // Rule 7: a refusal counts, a retry after a give-up does not, an expiry
+                // counts only for a token younger than `min_token_age_ms`.
+                let counts = match self.mark {
+                    Some(Mark::Refused) => true,
+                    Some(Mark::GaveUp) => false,
+                    None => self.now - self.received_at < self.config.min_token_age_ms,
+                };
+                if counts {
+                    if self.recent_cycles() >= self.config.refresh_window.max_refreshes as usize {
+                        return Err(format!(
+                            "G5: {command:?} starts one cycle more than the window allows"
+                        ));
+                    }
+                    self.cycle_starts.push(self.now);
                 }
                 self.cycle = Some(CycleBook {
                     attempts: 1,
                     backoff_until: None,
                 });
-                self.cycle_starts.push(self.now);
                 self.cycles_seen += 1;
             }
         }
@@ -819,11 +854,30 @@ impl Oracle {
         }
     }
 
-    fn deadline_of(&self, expires_in_ms: Option<u64>) -> Option<Timestamp> {
-        expires_in_ms.map(|l| {
-            self.now
-                .saturating_add(l - self.config.expiry_skew_ms.min(l / 2))
-        })
+    /// New credentials arrived now with this lifetime (§4.5; a lifetime past the end of
+    /// the clock is cut there, §3.5).
+    fn set_lifetime(&mut self, expires_in_ms: Option<u64>) {
+        self.received_at = self.now;
+        self.expires_at = expires_in_ms.map(|l| self.later(l));
+        self.refresh_at =
+            expires_in_ms.map(|l| self.later(l - self.config.expiry_skew_ms.min(l / 2)));
+        self.mark = None;
+    }
+
+    /// `ms` from now, or the end of the clock (§3.5).
+    fn later(&self, ms: u64) -> Timestamp {
+        now_plus(self.now, ms)
+    }
+
+    /// Whether the current token may not be sent for its age: inside its skew, or —
+    /// without a refresh token, where the skew buys nothing — expired (rules 2, 13).
+    fn expiring(&self) -> bool {
+        let at = if self.refresh_token.is_some() {
+            self.refresh_at
+        } else {
+            self.expires_at
+        };
+        at.is_some_and(|t| self.now >= t)
     }
 
     fn new_generation(&mut self, g: Generation) -> Result<(), String> {
