@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        101_778,
+        86_126,
         &[
             "logout during a refresh",
             "queue full",
@@ -56,7 +56,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        54_967,
+        48_169,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -68,7 +68,7 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        25_464,
+        22_184,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -80,7 +80,7 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        120_760,
+        103_452,
         &["logout during a refresh", "queue full"],
     );
 }

@@ -109,8 +109,6 @@ pub struct Oracle {
     /// The running cycle, as the command stream shows it.
     cycle: Option<CycleBook>,
     cycles_seen: u64,
-    /// The host forced a refresh of the current generation.
-    forced: bool,
     /// Every token text ever handed to the core (G10).
     secrets: HashSet<String>,
     steps: u64,
@@ -157,11 +155,6 @@ impl std::fmt::Debug for Oracle {
             .field("active", &self.active)
             .finish_non_exhaustive()
     }
-}
-
-/// `ms` after `now`, or the end of the clock if that comes first (§3.5).
-fn now_plus(now: Timestamp, ms: u64) -> Timestamp {
-    now.saturating_add(ms).min(MAX_TIMESTAMP)
 }
 
 /// One value's hash, for order-independent sums.
@@ -270,7 +263,7 @@ impl Oracle {
         let age = (self.now - self.received_at).min(self.config.min_token_age_ms);
         let expires = self.refresh_token.is_none().then_some(self.expires_at);
         (age, expires, self.mark).hash(state);
-        (current_bad, self.forced, self.epoch).hash(state);
+        (current_bad, self.epoch).hash(state);
         (self.active, self.max_attempt).hash(state);
         let adoptable: BTreeSet<AttemptId> = self
             .attempts
@@ -300,7 +293,6 @@ impl Oracle {
         let logged_in_before = self.logged_in;
         let generation_before = self.generation;
         let epoch_before = self.epoch;
-        let refresh_at_before = self.refresh_at;
         match input {
             Input::Login { credentials } | Input::RefreshSucceeded { credentials, .. } => {
                 self.secrets.insert(text(&credentials.access_token));
@@ -392,7 +384,6 @@ impl Oracle {
                 }
             }
             Input::ForceRefresh if self.logged_in && self.cycle.is_none() => {
-                self.forced = true;
                 self.mark = Some(Mark::Refused);
             }
             Input::RefreshFailed { attempt, failure }
@@ -634,8 +625,9 @@ impl Oracle {
         }
         match end {
             AttemptEnd::Backoff(delay) if self.logged_in => {
+                let until = self.later(delay);
                 if let Some(cycle) = &mut self.cycle {
-                    cycle.backoff_until = Some(now_plus(self.now, delay));
+                    cycle.backoff_until = Some(until);
                 }
             }
             AttemptEnd::GiveUp => {
@@ -650,10 +642,8 @@ impl Oracle {
         }
         if refreshes > 0 && stale_401 {
             let current = generation_before.ok_or("a stale 401 implies a session")?;
-            let token_needs_refresh = self.bad.contains(&current)
-                || self.forced
-                || refresh_at_before.is_some_and(|t| self.now >= t)
-                || self.expires_at.is_some_and(|t| self.now >= t);
+            let token_needs_refresh =
+                self.bad.contains(&current) || self.mark.is_some() || self.expiring();
             if !token_needs_refresh {
                 return Err(format!("rule 4: a stale 401 started a refresh: {batch:?}"));
             }
@@ -864,9 +854,9 @@ impl Oracle {
         self.mark = None;
     }
 
-    /// `ms` from now, or the end of the clock (§3.5).
+    /// `ms` from now, or the end of the clock if that comes first (§3.5).
     fn later(&self, ms: u64) -> Timestamp {
-        now_plus(self.now, ms)
+        self.now.saturating_add(ms).min(MAX_TIMESTAMP)
     }
 
     /// Whether the current token may not be sent for its age: inside its skew, or —
@@ -889,7 +879,6 @@ impl Oracle {
         }
         self.max_generation = g.0;
         self.generation = Some(g);
-        self.forced = false;
         Ok(())
     }
 
