@@ -87,11 +87,22 @@ pub enum Command {
     /// Persist `credentials` in secure storage. Emitted before the `Send`/`Replay`
     /// commands a refresh releases. `refresh_token` is the one now in use (the previous
     /// one if the server did not rotate it).
+    ///
+    /// To restore the expiry after a restart or in another process (contract §12),
+    /// persist it as an absolute wall-clock time: `expires_at − now` (the `now` of the
+    /// input that produced this command) is the lifetime left, so store
+    /// `wall_clock_now + (expires_at − now)`; when loading, pass
+    /// `expires_in_ms = max(0, stored − wall_clock_now)` to `login`. Do not persist
+    /// `credentials.expires_in_ms`: it is the lifetime as the server stated it, which
+    /// makes a reloaded token look fresh again.
     StoreCredentials {
         /// The credentials to store.
         credentials: Credentials,
         /// Their generation.
         generation: Generation,
+        /// When the access token expires, on the host's clock (the same clock as `now`);
+        /// `None` if the server stated no lifetime. At most [`MAX_TIMESTAMP`].
+        expires_at: Option<Timestamp>,
     },
     /// Hand the response the host received for `id` to its caller as is. Terminal.
     Complete {
@@ -344,6 +355,7 @@ mod tests {
                 Command::StoreCredentials {
                     credentials: Credentials::new("a"),
                     generation: Generation(2),
+                    expires_at: None,
                 },
                 None,
                 false,

@@ -619,10 +619,12 @@ impl Coordinator {
             }
         };
         let generation = self.install(credentials.clone());
+        let expires_at = self.session().and_then(|s| s.expires_at);
         self.engine.stats.refresh_succeeded += 1;
         self.engine.commands.push_back(Command::StoreCredentials {
             credentials,
             generation,
+            expires_at,
         });
         self.release_waiting();
         Ok(())

@@ -427,6 +427,7 @@ impl ReferenceStateMachine for Reference {
                         access_token: access,
                         refresh_token: refresh,
                         expires_in_ms: None,
+                        expires_at: None,
                     });
                     s.every_waiting_request_goes_out();
                 }

@@ -51,6 +51,7 @@ fn no_public_type_prints_a_token() {
     let store = Command::StoreCredentials {
         credentials,
         generation: Generation(1),
+        expires_at: Some(60_000),
     };
     assert_clean("StoreCredentials", format!("{store:?}"));
 

@@ -88,7 +88,7 @@ typedef enum {
   // `attempt`.
   REAUTH_COMMAND_REFRESH = 3,
   // Persist the credentials: `token` (access), `refresh_token` (may be NULL),
-  // `expires_in_ms` (if `has_expires_in`), `generation`.
+  // `expires_at` (if `has_expires_at`; see there how to persist it), `generation`.
   REAUTH_COMMAND_STORE_CREDENTIALS = 4,
   // Hand the response received for `request_id` to its caller as is. Terminal.
   REAUTH_COMMAND_COMPLETE = 5,
@@ -259,8 +259,16 @@ typedef struct {
   size_t refresh_token_len;
   // STORE_CREDENTIALS: whether `expires_in_ms` is set.
   bool has_expires_in;
-  // STORE_CREDENTIALS: lifetime of the access token from the input's `now`.
+  // STORE_CREDENTIALS: lifetime of the access token as the server stated it. Do not
+  // persist it: see `expires_at`.
   uint64_t expires_in_ms;
+  // STORE_CREDENTIALS: whether `expires_at` is set (it is iff `has_expires_in`).
+  bool has_expires_at;
+  // STORE_CREDENTIALS: when the access token expires, on the clock of `now`. To
+  // persist the expiry, store `wall_clock_now + (expires_at - now)` (`now` as passed
+  // with the input that produced this command); when loading, log in with
+  // `expires_in_ms = stored - wall_clock_now` (0 if that is negative).
+  uint64_t expires_at;
 } reauth_command;
 
 #ifdef __cplusplus

@@ -272,7 +272,7 @@ pub enum reauth_command_kind {
     /// `attempt`.
     REAUTH_COMMAND_REFRESH = 3,
     /// Persist the credentials: `token` (access), `refresh_token` (may be NULL),
-    /// `expires_in_ms` (if `has_expires_in`), `generation`.
+    /// `expires_at` (if `has_expires_at`; see there how to persist it), `generation`.
     REAUTH_COMMAND_STORE_CREDENTIALS = 4,
     /// Hand the response received for `request_id` to its caller as is. Terminal.
     REAUTH_COMMAND_COMPLETE = 5,
@@ -350,8 +350,16 @@ pub struct reauth_command {
     pub refresh_token_len: usize,
     /// STORE_CREDENTIALS: whether `expires_in_ms` is set.
     pub has_expires_in: bool,
-    /// STORE_CREDENTIALS: lifetime of the access token from the input's `now`.
+    /// STORE_CREDENTIALS: lifetime of the access token as the server stated it. Do not
+    /// persist it: see `expires_at`.
     pub expires_in_ms: u64,
+    /// STORE_CREDENTIALS: whether `expires_at` is set (it is iff `has_expires_in`).
+    pub has_expires_at: bool,
+    /// STORE_CREDENTIALS: when the access token expires, on the clock of `now`. To
+    /// persist the expiry, store `wall_clock_now + (expires_at - now)` (`now` as passed
+    /// with the input that produced this command); when loading, log in with
+    /// `expires_in_ms = stored - wall_clock_now` (0 if that is negative).
+    pub expires_at: u64,
 }
 
 /// Counters since the coordinator was created.
@@ -1021,6 +1029,8 @@ fn to_c(command: &Command) -> reauth_command {
         refresh_token_len: 0,
         has_expires_in: false,
         expires_in_ms: 0,
+        has_expires_at: false,
+        expires_at: 0,
     };
     let bytes = |s: &reauth::Secret| (s.expose().as_ptr(), s.len());
     match command {
@@ -1054,6 +1064,7 @@ fn to_c(command: &Command) -> reauth_command {
         Command::StoreCredentials {
             credentials,
             generation,
+            expires_at,
         } => {
             c.kind = reauth_command_kind::REAUTH_COMMAND_STORE_CREDENTIALS;
             c.generation = generation.0;
@@ -1063,6 +1074,8 @@ fn to_c(command: &Command) -> reauth_command {
             }
             c.has_expires_in = credentials.expires_in_ms.is_some();
             c.expires_in_ms = credentials.expires_in_ms.unwrap_or(0);
+            c.has_expires_at = expires_at.is_some();
+            c.expires_at = expires_at.unwrap_or(0);
         }
         Command::Complete { id } => c.request_id = id.0,
         Command::Fail { id, reason } => {

@@ -124,10 +124,14 @@ static int matches(const reauth_command *c, const cJSON *e) {
         const cJSON *exp = cJSON_GetObjectItemCaseSensitive(e, "expires_in_ms");
         int exp_ok = cJSON_IsNumber(exp) ? (c->has_expires_in && c->expires_in_ms == u64_of(exp))
                                          : !c->has_expires_in;
+        const cJSON *at = cJSON_GetObjectItemCaseSensitive(e, "expires_at");
+        int at_ok = cJSON_IsNumber(at) ? (c->has_expires_at && c->expires_at == u64_of(at))
+                                       : !c->has_expires_at;
         int refresh_ok = refresh ? token_is(c->refresh_token, c->refresh_token_len, refresh)
                                  : c->refresh_token == NULL;
         return c->kind == REAUTH_COMMAND_STORE_CREDENTIALS && c->generation == num(e, "generation") &&
-               token_is(c->token, c->token_len, str(e, "access_token")) && refresh_ok && exp_ok;
+               token_is(c->token, c->token_len, str(e, "access_token")) && refresh_ok && exp_ok &&
+               at_ok;
     }
     if (strcmp(type, "complete") == 0)
         return c->kind == REAUTH_COMMAND_COMPLETE && c->request_id == num(e, "id");

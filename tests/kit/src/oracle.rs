@@ -539,6 +539,7 @@ impl Oracle {
                 Command::StoreCredentials {
                     credentials,
                     generation,
+                    expires_at,
                 } => {
                     if !logged_in_before {
                         return Err(format!(
@@ -567,6 +568,13 @@ impl Oracle {
                     self.access_token = Some(text(&credentials.access_token));
                     self.refresh_token = want_refresh;
                     self.set_lifetime(credentials.expires_in_ms);
+                    if *expires_at != self.expires_at {
+                        return Err(format!(
+                            "§6: StoreCredentials says the token expires at {expires_at:?}, \
+                             it expires at {:?}",
+                            self.expires_at
+                        ));
+                    }
                     self.active = None;
                     self.cycle = None;
                     self.new_generation(*generation)?;

@@ -91,6 +91,8 @@ pub enum CommandRecord {
         refresh_token: Option<String>,
         #[serde(default)]
         expires_in_ms: Option<u64>,
+        #[serde(default)]
+        expires_at: Option<Timestamp>,
     },
     Complete {
         id: RequestId,
@@ -136,6 +138,7 @@ impl CommandRecord {
             Command::StoreCredentials {
                 credentials,
                 generation,
+                expires_at,
             } => CommandRecord::StoreCredentials {
                 generation: *generation,
                 access_token: credentials.access_token.expose().to_owned(),
@@ -144,6 +147,7 @@ impl CommandRecord {
                     .as_ref()
                     .map(|t| t.expose().to_owned()),
                 expires_in_ms: credentials.expires_in_ms,
+                expires_at: *expires_at,
             },
             Command::Complete { id } => CommandRecord::Complete { id: *id },
             Command::Fail { id, reason } => CommandRecord::Fail {
@@ -192,9 +196,10 @@ impl fmt::Display for CommandRecord {
                 access_token,
                 refresh_token,
                 expires_in_ms,
+                expires_at,
             } => write!(
                 f,
-                "store_credentials {{ generation: {generation}, access_token: {access_token:?}, refresh_token: {refresh_token:?}, expires_in_ms: {expires_in_ms:?} }}"
+                "store_credentials {{ generation: {generation}, access_token: {access_token:?}, refresh_token: {refresh_token:?}, expires_in_ms: {expires_in_ms:?}, expires_at: {expires_at:?} }}"
             ),
             CommandRecord::Complete { id } => write!(f, "complete {{ id: {id} }}"),
             CommandRecord::Fail { id, reason } => {
