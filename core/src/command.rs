@@ -168,11 +168,14 @@ pub enum FailReason {
     QueueFull,
     /// The request waited longer than `max_wait_ms` for a refresh.
     WaitTimeout,
+    /// The host reported a transport error for it (no HTTP status: connection reset, DNS,
+    /// TLS); hand the caller the error the host got. The session is not affected.
+    Transport,
 }
 
 impl FailReason {
     /// Every reason, in declaration order.
-    pub const ALL: [FailReason; 8] = [
+    pub const ALL: [FailReason; 9] = [
         FailReason::NotLoggedIn,
         FailReason::LoggedOut,
         FailReason::RefreshRejected,
@@ -181,6 +184,7 @@ impl FailReason {
         FailReason::Unauthorized,
         FailReason::QueueFull,
         FailReason::WaitTimeout,
+        FailReason::Transport,
     ];
 
     /// A stable snake_case name (the same as in transcripts).
@@ -194,6 +198,7 @@ impl FailReason {
             FailReason::Unauthorized => "unauthorized",
             FailReason::QueueFull => "queue_full",
             FailReason::WaitTimeout => "wait_timeout",
+            FailReason::Transport => "transport",
         }
     }
 }
@@ -246,11 +251,20 @@ pub struct RequestOptions {
     /// `false` for a request whose body cannot be sent twice (a stream): on a 401 its
     /// caller gets the 401 (`Complete`) instead of a replay. Default `true`.
     pub replayable: bool,
+    /// `false` for a request whose refusal must not touch the session (rule 19): a call
+    /// to a public endpoint, or one whose 401/403 means "not allowed" rather than "token
+    /// expired". Its refresh status completes as is: no refresh starts, the token is not
+    /// marked bad. It still never goes out with a token known bad or inside its skew.
+    /// Default `true`.
+    pub refresh: bool,
 }
 
 impl Default for RequestOptions {
     fn default() -> Self {
-        RequestOptions { replayable: true }
+        RequestOptions {
+            replayable: true,
+            refresh: true,
+        }
     }
 }
 
@@ -259,6 +273,13 @@ impl RequestOptions {
     #[must_use]
     pub fn with_replayable(mut self, replayable: bool) -> Self {
         self.replayable = replayable;
+        self
+    }
+
+    /// Sets [`refresh`](Self::refresh): `false` opts this request out of refreshing.
+    #[must_use]
+    pub fn with_refresh(mut self, refresh: bool) -> Self {
+        self.refresh = refresh;
         self
     }
 }
@@ -296,7 +317,8 @@ mod tests {
                 "excessive_refresh",
                 "unauthorized",
                 "queue_full",
-                "wait_timeout"
+                "wait_timeout",
+                "transport"
             ]
         );
         for r in FailReason::ALL {

@@ -25,7 +25,8 @@ const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 #[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct Config {
     /// Statuses that mean "the access token was refused". Default `[401]`; some APIs add
-    /// 403. Each must be in 400..=599.
+    /// 403. Each must be in 400..=599, at most 16. Empty: no response ever starts a
+    /// refresh (tokens are still refreshed before they expire).
     pub refresh_statuses: Vec<u16>,
     /// Refresh this long before the access token expires. The skew applied to one token is
     /// at most half its lifetime, so short-lived tokens are still used. Default 30 000.
@@ -188,9 +189,6 @@ impl Config {
     /// Checks every field against its documented range. The ranges exclude only values
     /// that cannot be meant (a zero queue, a day-long backoff, a 2xx refresh status).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.refresh_statuses.is_empty() {
-            return Err(ConfigError::EmptyRefreshStatuses);
-        }
         if self.refresh_statuses.len() > 16 {
             return Err(ConfigError::TooManyRefreshStatuses);
         }
@@ -340,10 +338,6 @@ mod tests {
     #[test]
     fn absurd_values_are_refused() {
         let bad: Vec<(Mutation, ConfigError)> = vec![
-            (
-                |c| c.refresh_statuses.clear(),
-                ConfigError::EmptyRefreshStatuses,
-            ),
             (
                 |c| c.refresh_statuses = vec![200],
                 ConfigError::InvalidRefreshStatus(200),

@@ -119,10 +119,12 @@ pub enum Fault {
     WindowCountsExpiry,
 }
 
-/// Logged out, or a session with everything that exists only during one.
+/// Logged out, restoring (stored credentials are being read; requests wait for them), or
+/// a session with everything that exists only during one.
 #[derive(Clone, Debug)]
 enum Phase {
     LoggedOut,
+    Restoring(WaitList),
     LoggedIn(Session),
 }
 
@@ -239,6 +241,8 @@ struct WaitList {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Request {
     replayable: bool,
+    /// Whether a refresh status for it may start or wait for a refresh (rule 19).
+    refresh: bool,
     /// Whether it ever went out (decides `Send` versus `Replay`).
     sent: bool,
     replays: u8,
@@ -352,9 +356,19 @@ impl Coordinator {
         }
     }
 
-    /// Requests waiting for a refresh.
+    /// Requests waiting for a refresh, or for stored credentials while restoring.
     pub fn waiting(&self) -> usize {
-        self.session().map_or(0, |s| s.waiting.len as usize)
+        match &self.phase {
+            Phase::LoggedOut => 0,
+            Phase::Restoring(waiting) => waiting.len as usize,
+            Phase::LoggedIn(s) => s.waiting.len as usize,
+        }
+    }
+
+    /// Whether stored credentials are being restored ([`begin_restore`](Self::begin_restore)
+    /// was called and neither `login` nor [`restore_failed`](Self::restore_failed) yet).
+    pub fn is_restoring(&self) -> bool {
+        matches!(self.phase, Phase::Restoring(_))
     }
 
     /// Requests the core knows: waiting or awaiting a response.
@@ -389,7 +403,7 @@ impl Coordinator {
     fn session(&self) -> Option<&Session> {
         match &self.phase {
             Phase::LoggedIn(s) => Some(s),
-            Phase::LoggedOut => None,
+            Phase::LoggedOut | Phase::Restoring(_) => None,
         }
     }
 
@@ -418,8 +432,12 @@ impl Coordinator {
     /// spurious `handle_timeout` is harmless.
     #[must_use = "arm a timer for this deadline"]
     pub fn poll_timeout(&self) -> Option<Timestamp> {
-        let session = self.session()?;
-        let wait = self.engine.waiting_deadline(session);
+        let session = match &self.phase {
+            Phase::LoggedOut => return None,
+            Phase::Restoring(waiting) => return self.engine.waiting_deadline(waiting),
+            Phase::LoggedIn(session) => session,
+        };
+        let wait = self.engine.waiting_deadline(&session.waiting);
         match (session.cycle.deadline(), wait) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -430,21 +448,35 @@ impl Coordinator {
 
     /// Starts a session, or replaces the credentials from outside (re-login, another
     /// process rotated them). A running refresh becomes stale (its result will be
-    /// ignored); waiting requests go out with the new token. Emits no `StoreCredentials`:
-    /// the host already holds these credentials.
+    /// ignored); waiting requests go out with the new token (also those that waited while
+    /// restoring, rule 18) — unless it is already inside its expiry skew, in which case
+    /// they wait on and one `Refresh` starts. Emits no `StoreCredentials`: the host already
+    /// holds these credentials.
     pub fn login(&mut self, now: Timestamp, credentials: Credentials) -> Result<(), InputError> {
         check_time(now)?;
         credentials.validate()?;
         self.engine.advance(now);
         self.install(credentials);
-        self.release_waiting();
+        if let Phase::LoggedIn(session) = &mut self.phase {
+            match session.need(self.engine.now) {
+                // G3: a token that arrives already inside its skew (credentials restored
+                // after they expired in storage) is not sent; the waiting requests wait on
+                // for one refresh (rule 2).
+                Some(trigger) if session.waiting.len > 0 => {
+                    let ending = self.engine.start_cycle(session, trigger);
+                    self.finish(ending);
+                }
+                _ => self.engine.release_waiting(session),
+            }
+        }
         Ok(())
     }
 
     /// A request wants to go out; returns its id. Emits `Send` at once when the token is
     /// fresh; queues it (and starts one refresh if none runs) when the token is known bad
-    /// or inside its expiry skew; `Fail { NotLoggedIn }` without a session. The only error
-    /// is a `now` past [`MAX_TIMESTAMP`].
+    /// or inside its expiry skew; queues it while restoring (rule 18);
+    /// `Fail { NotLoggedIn }` without a session. The only error is a `now` past
+    /// [`MAX_TIMESTAMP`].
     pub fn submit(
         &mut self,
         now: Timestamp,
@@ -456,18 +488,27 @@ impl Coordinator {
         let id = RequestId(engine.next_request);
         engine.next_request += 1;
         engine.stats.submitted += 1;
-        let Phase::LoggedIn(session) = &mut self.phase else {
-            // Rule 16.
-            engine.fail(id, FailReason::NotLoggedIn);
-            return Ok(id);
-        };
         let request = Request {
             replayable: options.replayable,
+            refresh: options.refresh,
             sent: false,
             replays: 0,
             state: RequestState::InFlight {
-                generation: session.generation,
+                generation: Generation(0),
             },
+        };
+        let session = match &mut self.phase {
+            Phase::LoggedIn(session) => session,
+            Phase::Restoring(waiting) => {
+                // Rule 18: wait for the stored credentials.
+                engine.wait(waiting, id, request);
+                return Ok(id);
+            }
+            Phase::LoggedOut => {
+                // Rule 16.
+                engine.fail(id, FailReason::NotLoggedIn);
+                return Ok(id);
+            }
         };
         let ending = engine.dispatch(session, id, request);
         self.finish(ending);
@@ -485,10 +526,12 @@ impl Coordinator {
             .get(id)
             .ok_or(InputError::UnknownRequest(id))?;
         self.engine.advance(now);
-        if let (RequestState::Waiting { prev, next, .. }, Phase::LoggedIn(session)) =
-            (request.state, &mut self.phase)
-        {
-            self.engine.unlink(session, prev, next);
+        if let RequestState::Waiting { prev, next, .. } = request.state {
+            match &mut self.phase {
+                Phase::LoggedIn(session) => self.engine.unlink(&mut session.waiting, prev, next),
+                Phase::Restoring(waiting) => self.engine.unlink(waiting, prev, next),
+                Phase::LoggedOut => {}
+            }
         }
         self.engine.requests.remove(id);
         self.engine.stats.cancelled += 1;
@@ -511,7 +554,8 @@ impl Coordinator {
 
     /// The user logs out: waiting requests `Fail { LoggedOut }`, then `Logout { Requested }`.
     /// Requests in flight still get their response (`Complete`, or `Fail { LoggedOut }`
-    /// for a 401). Does nothing when already logged out.
+    /// for a 401). While restoring, it ends the restoring the same way (the host must not
+    /// log in with what it was reading). Does nothing when already logged out.
     pub fn logout(&mut self, now: Timestamp) -> Result<(), InputError> {
         check_time(now)?;
         self.engine.advance(now);
@@ -522,7 +566,59 @@ impl Coordinator {
         Ok(())
     }
 
+    /// The host starts reading stored credentials (an asynchronous keychain read at
+    /// start-up): until [`login`](Self::login) or [`restore_failed`](Self::restore_failed),
+    /// submitted requests wait for them instead of failing `NotLoggedIn` — at most
+    /// `max_pending` of them, each at most `max_wait_ms` (rule 18). Does nothing while a
+    /// session exists or a restore is already under way.
+    pub fn begin_restore(&mut self, now: Timestamp) -> Result<(), InputError> {
+        check_time(now)?;
+        self.engine.advance(now);
+        if let Phase::LoggedOut = self.phase {
+            self.phase = Phase::Restoring(WaitList::default());
+        }
+        Ok(())
+    }
+
+    /// Nothing was stored, or it could not be read: the requests that waited for it
+    /// `Fail { NotLoggedIn }`, FIFO, and the coordinator is logged out (no `Logout`: there
+    /// was no session). Does nothing unless restoring.
+    pub fn restore_failed(&mut self, now: Timestamp) -> Result<(), InputError> {
+        check_time(now)?;
+        self.engine.advance(now);
+        if let Phase::Restoring(mut waiting) = self.phase {
+            self.phase = Phase::LoggedOut;
+            self.engine
+                .fail_waiting(&mut waiting, FailReason::NotLoggedIn);
+        }
+        Ok(())
+    }
+
     // ----- handle_*: things that happened ---------------------------------------------
+
+    /// The last `Send`/`Replay` of `id` failed without an HTTP status (connection reset,
+    /// DNS, TLS, a timeout of the host's HTTP client): `Fail { Transport }` ends it, and
+    /// the host hands the caller the error it got (rule 17). Never retried by the core
+    /// (only the host knows whether the request is idempotent) and never a reason to
+    /// refresh.
+    pub fn handle_transport_error(
+        &mut self,
+        now: Timestamp,
+        id: RequestId,
+    ) -> Result<(), InputError> {
+        check_time(now)?;
+        let request = self
+            .engine
+            .requests
+            .get(id)
+            .ok_or(InputError::UnknownRequest(id))?;
+        if !matches!(request.state, RequestState::InFlight { .. }) {
+            return Err(InputError::NotInFlight(id));
+        }
+        self.engine.advance(now);
+        self.engine.fail(id, FailReason::Transport);
+        Ok(())
+    }
 
     /// The host got HTTP `status` for the last `Send`/`Replay` of `id`.
     pub fn handle_response(
@@ -550,6 +646,11 @@ impl Coordinator {
             return Ok(());
         }
         engine.stats.unauthorized_responses += 1;
+        if !request.refresh {
+            // Rule 19: the caller gets the refusal; no refresh, the token stays good.
+            engine.complete(id);
+            return Ok(());
+        }
         let session = match &mut self.phase {
             Phase::LoggedIn(s) if generation >= s.first_generation => s,
             _ => {
@@ -655,7 +756,7 @@ impl Coordinator {
                     return Ok(());
                 }
             },
-            Phase::LoggedOut => {
+            Phase::LoggedOut | Phase::Restoring(_) => {
                 engine.stats.refresh_results_ignored += 1;
                 return Ok(());
             }
@@ -685,19 +786,16 @@ impl Coordinator {
         check_time(now)?;
         let engine = &mut self.engine;
         engine.advance(now);
-        let Phase::LoggedIn(session) = &mut self.phase else {
-            return Ok(());
+        let session = match &mut self.phase {
+            Phase::LoggedIn(session) => session,
+            Phase::Restoring(waiting) => {
+                engine.expire_waiting(waiting);
+                return Ok(());
+            }
+            Phase::LoggedOut => return Ok(()),
         };
-        // Rule 15: waiting too long. The list is in deadline order.
-        while engine
-            .waiting_deadline(session)
-            .is_some_and(|deadline| deadline <= engine.now)
-        {
-            let Some((id, _)) = engine.pop_waiting(session) else {
-                break;
-            };
-            engine.fail(id, FailReason::WaitTimeout);
-        }
+        // Rule 15: waiting too long.
+        engine.expire_waiting(&mut session.waiting);
         match session.cycle {
             Cycle::InFlight {
                 retries, deadline, ..
@@ -752,7 +850,12 @@ impl Coordinator {
                 session.cycle = Cycle::Idle;
                 session.adoptable_from = adoptable_from;
             }
-            phase @ Phase::LoggedOut => {
+            phase @ (Phase::LoggedOut | Phase::Restoring(_)) => {
+                // Rule 18: requests that waited while restoring wait on in the session.
+                let waiting = match phase {
+                    Phase::Restoring(waiting) => *waiting,
+                    _ => WaitList::default(),
+                };
                 *phase = Phase::LoggedIn(Session {
                     access_token: credentials.access_token,
                     refresh_token: credentials.refresh_token,
@@ -766,7 +869,7 @@ impl Coordinator {
                     cycle: Cycle::Idle,
                     adoptable_from,
                     window: VecDeque::new(),
-                    waiting: WaitList::default(),
+                    waiting,
                 });
             }
         }
@@ -782,14 +885,18 @@ impl Coordinator {
 
     /// Ends the session, if any (rules 9, 12, 13, 7): waiting requests fail, then
     /// `Logout`. Dropping the session drops its tokens, which zeroizes them.
+    /// A `logout` while restoring ends the restoring the same way.
     fn end_session(&mut self, ending: Ending) {
-        if let Phase::LoggedIn(mut session) = std::mem::replace(&mut self.phase, Phase::LoggedOut) {
-            self.engine.fail_waiting(&mut session, ending.fail);
-            self.engine.stats.logouts += 1;
-            self.engine.commands.push_back(Command::Logout {
-                reason: ending.reason,
-            });
-        }
+        let mut waiting = match std::mem::replace(&mut self.phase, Phase::LoggedOut) {
+            Phase::LoggedIn(session) => session.waiting,
+            Phase::Restoring(waiting) => waiting,
+            Phase::LoggedOut => return,
+        };
+        self.engine.fail_waiting(&mut waiting, ending.fail);
+        self.engine.stats.logouts += 1;
+        self.engine.commands.push_back(Command::Logout {
+            reason: ending.reason,
+        });
     }
 
     fn finish(&mut self, ending: Option<Ending>) {
@@ -837,7 +944,7 @@ impl Engine {
     ) -> Option<Ending> {
         if session.cycle.is_running() {
             // Rule 3: join the running refresh.
-            self.wait(session, id, request);
+            self.wait(&mut session.waiting, id, request);
             if fault!(self, SecondRefreshWhileRunning)
                 && let Some(trigger) = session.need(self.now)
             {
@@ -846,7 +953,7 @@ impl Engine {
             None
         } else if let Some(trigger) = session.need(self.now) {
             // Rule 2 (and rule 5 for a 401, whose generation is now known bad).
-            self.wait(session, id, request);
+            self.wait(&mut session.waiting, id, request);
             self.start_cycle(session, trigger)
         } else {
             // Rule 1.
@@ -879,21 +986,21 @@ impl Engine {
     }
 
     /// Rule 15: appends `id` to the waiting list, or fails it with `QueueFull`.
-    fn wait(&mut self, session: &mut Session, id: RequestId, mut request: Request) {
-        if session.waiting.len >= self.config.max_pending {
+    fn wait(&mut self, waiting: &mut WaitList, id: RequestId, mut request: Request) {
+        if waiting.len >= self.config.max_pending {
             self.fail(id, FailReason::QueueFull);
             return;
         }
-        let tail = session.waiting.tail;
+        let tail = waiting.tail;
         request.state = RequestState::Waiting {
             deadline: deadline(self.now, self.config.max_wait_ms),
             prev: tail,
             next: 0,
         };
         self.requests.put(id, request);
-        self.set_link(tail, Link::Next, id.0, &mut session.waiting.head);
-        session.waiting.tail = id.0;
-        session.waiting.len += 1;
+        self.set_link(tail, Link::Next, id.0, &mut waiting.head);
+        waiting.tail = id.0;
+        waiting.len += 1;
     }
 
     /// Sets the `link` of waiting request `of` to `to`; `of == 0` stands for the list's
@@ -916,25 +1023,25 @@ impl Engine {
     }
 
     /// Takes the entry between `prev` and `next` out of the waiting list.
-    fn unlink(&mut self, session: &mut Session, prev: u64, next: u64) {
-        self.set_link(prev, Link::Next, next, &mut session.waiting.head);
-        self.set_link(next, Link::Prev, prev, &mut session.waiting.tail);
-        session.waiting.len -= 1;
+    fn unlink(&mut self, waiting: &mut WaitList, prev: u64, next: u64) {
+        self.set_link(prev, Link::Next, next, &mut waiting.head);
+        self.set_link(next, Link::Prev, prev, &mut waiting.tail);
+        waiting.len -= 1;
     }
 
     /// Removes the oldest waiting request from the list (it stays in the table).
-    fn pop_waiting(&mut self, session: &mut Session) -> Option<(RequestId, Request)> {
-        let id = RequestId(session.waiting.head);
+    fn pop_waiting(&mut self, waiting: &mut WaitList) -> Option<(RequestId, Request)> {
+        let id = RequestId(waiting.head);
         let request = *self.requests.get(id)?;
         let RequestState::Waiting { prev, next, .. } = request.state else {
             return None;
         };
-        self.unlink(session, prev, next);
+        self.unlink(waiting, prev, next);
         Some((id, request))
     }
 
-    fn waiting_deadline(&self, session: &Session) -> Option<Timestamp> {
-        match self.requests.get(RequestId(session.waiting.head))?.state {
+    fn waiting_deadline(&self, waiting: &WaitList) -> Option<Timestamp> {
+        match self.requests.get(RequestId(waiting.head))?.state {
             RequestState::Waiting { deadline, .. } => Some(deadline),
             RequestState::InFlight { .. } => None,
         }
@@ -942,14 +1049,28 @@ impl Engine {
 
     /// Rule 8: every waiting request goes out with the session's token, in FIFO order.
     fn release_waiting(&mut self, session: &mut Session) {
-        while let Some((id, request)) = self.pop_waiting(session) {
+        while let Some((id, request)) = self.pop_waiting(&mut session.waiting) {
             self.transmit(session, id, request);
         }
     }
 
-    fn fail_waiting(&mut self, session: &mut Session, reason: FailReason) {
-        while let Some((id, _)) = self.pop_waiting(session) {
+    fn fail_waiting(&mut self, waiting: &mut WaitList, reason: FailReason) {
+        while let Some((id, _)) = self.pop_waiting(waiting) {
             self.fail(id, reason);
+        }
+    }
+
+    /// Rule 15: fails the requests that waited past `max_wait_ms` (the list is in
+    /// deadline order).
+    fn expire_waiting(&mut self, waiting: &mut WaitList) {
+        while self
+            .waiting_deadline(waiting)
+            .is_some_and(|deadline| deadline <= self.now)
+        {
+            let Some((id, _)) = self.pop_waiting(waiting) else {
+                break;
+            };
+            self.fail(id, FailReason::WaitTimeout);
         }
     }
 
@@ -1027,7 +1148,7 @@ impl Engine {
             session.cycle = Cycle::Idle;
             // G3: the next need starts a new cycle; nothing is sent with this token.
             session.bad = Some(Bad::GaveUp);
-            self.fail_waiting(session, FailReason::RefreshUnavailable);
+            self.fail_waiting(&mut session.waiting, FailReason::RefreshUnavailable);
             return;
         }
         let exponential = self
@@ -1281,8 +1402,22 @@ impl Hash for Coordinator {
     fn hash<H: Hasher>(&self, state: &mut H) {
         let e = &self.engine;
         (e.now, e.next_request, e.next_generation, e.next_attempt).hash(state);
+        let hash_waiting = |waiting: &WaitList, state: &mut H| {
+            let mut id = waiting.head;
+            while let Some(r) = e.requests.get(RequestId(id)) {
+                let RequestState::Waiting { deadline, next, .. } = r.state else {
+                    break;
+                };
+                (deadline, r.replayable, r.refresh, r.sent, r.replays).hash(state);
+                id = next;
+            }
+        };
         match &self.phase {
             Phase::LoggedOut => 0u8.hash(state),
+            Phase::Restoring(waiting) => {
+                2u8.hash(state);
+                hash_waiting(waiting, state);
+            }
             Phase::LoggedIn(s) => {
                 1u8.hash(state);
                 (s.generation, s.first_generation, s.refresh_at, s.bad).hash(state);
@@ -1293,19 +1428,12 @@ impl Hash for Coordinator {
                 (age, expires).hash(state);
                 let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
                 (refresh, s.cycle, s.adoptable_from, &s.window).hash(state);
-                let mut id = s.waiting.head;
-                while let Some(r) = e.requests.get(RequestId(id)) {
-                    let RequestState::Waiting { deadline, next, .. } = r.state else {
-                        break;
-                    };
-                    (deadline, r.replayable, r.sent, r.replays).hash(state);
-                    id = next;
-                }
+                hash_waiting(&s.waiting, state);
             }
         }
         let records = e.requests.iter().fold(0u64, |sum, (_, r)| {
             let mut h = std::hash::DefaultHasher::new();
-            (r.replayable, r.sent, r.replays).hash(&mut h);
+            (r.replayable, r.refresh, r.sent, r.replays).hash(&mut h);
             match r.state {
                 RequestState::InFlight { generation } => generation.hash(&mut h),
                 RequestState::Waiting { deadline, .. } => (u64::MAX, deadline).hash(&mut h),
@@ -1323,6 +1451,7 @@ mod tests {
     fn waiting(deadline: Timestamp) -> Request {
         Request {
             replayable: true,
+            refresh: true,
             sent: false,
             replays: 0,
             state: RequestState::Waiting {

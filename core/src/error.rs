@@ -51,9 +51,6 @@ impl InputError {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// `refresh_statuses` is empty: give at least `[401]`.
-    #[error("refresh_statuses is empty")]
-    EmptyRefreshStatuses,
     /// `refresh_statuses` lists more than 16 statuses.
     #[error("refresh_statuses lists more than 16 statuses")]
     TooManyRefreshStatuses,

@@ -48,6 +48,11 @@ pub enum Input {
         /// How.
         failure: RefreshFailure,
     },
+    /// [`Coordinator::handle_transport_error`]
+    TransportError {
+        /// The request.
+        id: RequestId,
+    },
     /// [`Coordinator::handle_timeout`]
     Timeout,
     /// [`Coordinator::cancel`]
@@ -59,6 +64,10 @@ pub enum Input {
     ForceRefresh,
     /// [`Coordinator::logout`]
     Logout,
+    /// [`Coordinator::begin_restore`]
+    BeginRestore,
+    /// [`Coordinator::restore_failed`]
+    RestoreFailed,
 }
 
 impl Input {
@@ -70,10 +79,13 @@ impl Input {
             Input::Response { .. } => "response",
             Input::RefreshSucceeded { .. } => "refresh_succeeded",
             Input::RefreshFailed { .. } => "refresh_failed",
+            Input::TransportError { .. } => "transport_error",
             Input::Timeout => "timeout",
             Input::Cancel { .. } => "cancel",
             Input::ForceRefresh => "force_refresh",
             Input::Logout => "logout",
+            Input::BeginRestore => "begin_restore",
+            Input::RestoreFailed => "restore_failed",
         }
     }
 }
@@ -93,10 +105,13 @@ impl Coordinator {
             Input::RefreshFailed { attempt, failure } => {
                 self.handle_refresh_failed(now, attempt, failure)?
             }
+            Input::TransportError { id } => self.handle_transport_error(now, id)?,
             Input::Timeout => self.handle_timeout(now)?,
             Input::Cancel { id } => self.cancel(now, id)?,
             Input::ForceRefresh => self.force_refresh(now)?,
             Input::Logout => self.logout(now)?,
+            Input::BeginRestore => self.begin_restore(now)?,
+            Input::RestoreFailed => self.restore_failed(now)?,
         }
         Ok(None)
     }
@@ -126,10 +141,13 @@ mod tests {
                 attempt,
                 failure: RefreshFailure::Rejected,
             },
+            Input::TransportError { id },
             Input::Timeout,
             Input::Cancel { id },
             Input::ForceRefresh,
             Input::Logout,
+            Input::BeginRestore,
+            Input::RestoreFailed,
         ];
         let names: Vec<&str> = inputs.iter().map(Input::name).collect();
         assert_eq!(
@@ -140,10 +158,13 @@ mod tests {
                 "response",
                 "refresh_succeeded",
                 "refresh_failed",
+                "transport_error",
                 "timeout",
                 "cancel",
                 "force_refresh",
-                "logout"
+                "logout",
+                "begin_restore",
+                "restore_failed"
             ]
         );
     }

@@ -75,7 +75,7 @@
 //! stated once, on [`Coordinator`].
 //!
 //! The full behaviour contract is `docs/contract.md` in the repository: every rule
-//! (§7.1–7.16) and guarantee (G1–G11) cited in this crate's documentation is numbered
+//! (§7.1–7.19) and guarantee (G1–G11) cited in this crate's documentation is numbered
 //! there, and the conformance transcripts in `tests/vectors/` show every rule as data.
 
 #![forbid(unsafe_code)]

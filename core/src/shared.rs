@@ -154,6 +154,16 @@ impl SharedCoordinator {
         self.run(|c| c.handle_timeout(now)).map(|(_, b)| b)
     }
 
+    /// [`Coordinator::handle_transport_error`] under the lock.
+    pub fn handle_transport_error(
+        &self,
+        now: Timestamp,
+        id: RequestId,
+    ) -> Result<Batch, SharedError> {
+        self.run(|c| c.handle_transport_error(now, id))
+            .map(|(_, b)| b)
+    }
+
     /// [`Coordinator::cancel`] under the lock.
     pub fn cancel(&self, now: Timestamp, id: RequestId) -> Result<Batch, SharedError> {
         self.run(|c| c.cancel(now, id)).map(|(_, b)| b)
@@ -167,6 +177,16 @@ impl SharedCoordinator {
     /// [`Coordinator::logout`] under the lock.
     pub fn logout(&self, now: Timestamp) -> Result<Batch, SharedError> {
         self.run(|c| c.logout(now)).map(|(_, b)| b)
+    }
+
+    /// [`Coordinator::begin_restore`] under the lock.
+    pub fn begin_restore(&self, now: Timestamp) -> Result<Batch, SharedError> {
+        self.run(|c| c.begin_restore(now)).map(|(_, b)| b)
+    }
+
+    /// [`Coordinator::restore_failed`] under the lock.
+    pub fn restore_failed(&self, now: Timestamp) -> Result<Batch, SharedError> {
+        self.run(|c| c.restore_failed(now)).map(|(_, b)| b)
     }
 
     /// [`Coordinator::poll_timeout`]: when to call `handle_timeout` next.

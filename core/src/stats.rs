@@ -61,6 +61,8 @@ pub struct FailCounts {
     pub queue_full: u64,
     /// [`FailReason::WaitTimeout`]
     pub wait_timeout: u64,
+    /// [`FailReason::Transport`]: transport errors the host reported.
+    pub transport: u64,
 }
 
 impl FailCounts {
@@ -88,6 +90,7 @@ impl FailCounts {
             FailReason::Unauthorized => &self.unauthorized,
             FailReason::QueueFull => &self.queue_full,
             FailReason::WaitTimeout => &self.wait_timeout,
+            FailReason::Transport => &self.transport,
         }
     }
 
@@ -101,6 +104,7 @@ impl FailCounts {
             FailReason::Unauthorized => &mut self.unauthorized,
             FailReason::QueueFull => &mut self.queue_full,
             FailReason::WaitTimeout => &mut self.wait_timeout,
+            FailReason::Transport => &mut self.transport,
         }
     }
 }

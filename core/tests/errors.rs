@@ -226,8 +226,8 @@ fn shared_wrapper_reports_input_errors_and_changes_nothing() {
 fn absurd_configs_are_refused() {
     let cases: [(Config, &str); 5] = [
         (
-            Config::default().with_refresh_statuses(vec![]),
-            "refresh_statuses is empty",
+            Config::default().with_refresh_statuses((400..417).collect::<Vec<u16>>()),
+            "refresh_statuses lists more than 16 statuses",
         ),
         (
             Config::default().with_refresh_statuses(vec![302]),

@@ -18,7 +18,7 @@ fn cases() -> u32 {
 
 fn config() -> impl Strategy<Value = Config> {
     (
-        prop_oneof![Just(vec![401]), Just(vec![401, 403])],
+        prop_oneof![8 => Just(vec![401]), 8 => Just(vec![401, 403]), 1 => Just(vec![])],
         0u64..5_000,
         0u32..3,
         (1u32..6, 500u64..60_000),
@@ -89,7 +89,8 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         2 => (prop::bool::weighted(0.9), expires.clone())
             .prop_map(|(refresh, expires)| Action::Login { refresh, expires }),
-        10 => prop::bool::weighted(0.85).prop_map(|replayable| Action::Submit { replayable }),
+        10 => (prop::bool::weighted(0.85), prop::bool::weighted(0.9))
+            .prop_map(|(replayable, refresh)| Action::Submit { replayable, refresh }),
         1 => (1u8..40).prop_map(|n| Action::Burst { n }),
         12 => (any::<usize>(), prop_oneof![Just(200u16), Just(401), Just(403), Just(500)])
             .prop_map(|(pick, status)| Action::Respond { pick, status }),
@@ -107,6 +108,9 @@ fn action() -> impl Strategy<Value = Action> {
         2 => any::<usize>().prop_map(|pick| Action::Cancel { pick }),
         1 => Just(Action::ForceRefresh),
         1 => Just(Action::Logout),
+        2 => any::<usize>().prop_map(|pick| Action::TransportError { pick }),
+        1 => Just(Action::BeginRestore),
+        1 => Just(Action::RestoreFailed),
     ]
 }
 
@@ -177,6 +181,9 @@ fn random_hosts_reach_every_outcome() {
     let mut fails = BTreeSet::new();
     let mut logouts = BTreeSet::new();
     let (mut timeouts, mut ignored, mut late_adoptions) = (0, 0, 0);
+    // Rule 18: a login releases requests that waited while restoring; rule 19: a refusal
+    // of a request that opted out completes.
+    let (mut restored, mut opted_out) = (0, 0);
     for _ in 0..400 {
         let (config, actions) = strategy.new_tree(&mut runner).expect("strategy").current();
         let mut h = Harness::new(config).expect("generated configs are valid");
@@ -199,7 +206,36 @@ fn random_hosts_reach_every_outcome() {
         ignored += s.refresh_results_ignored;
         // A success adopted for an attempt older than the newest issued: a late one.
         let mut newest = 0;
+        let (mut restoring, mut logged_in) = (false, false);
+        let mut no_refresh = std::collections::HashSet::new();
+        let mut id = 0;
         for ((_, input), batch) in h.log.iter().zip(&h.outputs) {
+            match input {
+                Input::BeginRestore if !logged_in => restoring = true,
+                Input::Login { .. } => {
+                    if restoring && batch.iter().any(|c| matches!(c, Command::Send { .. })) {
+                        restored += 1;
+                    }
+                    (restoring, logged_in) = (false, true);
+                }
+                Input::RestoreFailed | Input::Logout => restoring = false,
+                Input::Submit { options } => {
+                    id += 1;
+                    if !options.refresh {
+                        no_refresh.insert(id);
+                    }
+                }
+                Input::Response {
+                    id: r,
+                    status: 401 | 403,
+                } if no_refresh.contains(&r.0) && batch == &[Command::Complete { id: *r }] => {
+                    opted_out += 1;
+                }
+                _ => {}
+            }
+            if batch.iter().any(|c| matches!(c, Command::Logout { .. })) {
+                logged_in = false;
+            }
             if let Input::RefreshSucceeded { attempt, .. } = input
                 && matches!(batch.first(), Some(Command::StoreCredentials { .. }))
                 && attempt.0 < newest
@@ -228,7 +264,7 @@ fn random_hosts_reach_every_outcome() {
     .collect();
     assert_eq!(logouts, all_logouts, "logout reasons reached");
     assert!(
-        timeouts > 0 && ignored > 0 && late_adoptions > 0,
-        "{timeouts} {ignored} {late_adoptions}"
+        timeouts > 0 && ignored > 0 && late_adoptions > 0 && restored > 0 && opted_out > 0,
+        "{timeouts} {ignored} {late_adoptions} {restored} {opted_out}"
     );
 }

@@ -192,8 +192,12 @@ impl ReauthClient {
                 }
                 Command::Fail { id, reason } => {
                     lock(&self.answers).remove(&id);
+                    let failure = match reason {
+                        FailReason::Transport => Failure::Network,
+                        reason => Failure::Auth(reason),
+                    };
                     if let Some((_, waiter)) = lock(&self.waiters).remove(&id) {
-                        let _ = waiter.send(Err(Failure::Auth(reason)));
+                        let _ = waiter.send(Err(failure));
                     }
                 }
                 Command::Logout { reason } => {
@@ -222,13 +226,9 @@ impl ReauthClient {
                 lock(&self.answers).insert(id, Answer { status, body });
                 self.core.handle_response(self.now(), id, status)
             }
-            Err(_) => {
-                // A network error is the caller's failure, not an auth event: forget it.
-                if let Some((_, waiter)) = lock(&self.waiters).remove(&id) {
-                    let _ = waiter.send(Err(Failure::Network));
-                }
-                self.core.cancel(self.now(), id)
-            }
+            // No HTTP status: the caller's failure, not an auth event (rule 17). The core
+            // answers `Fail { Transport }`, which `execute` maps to `Failure::Network`.
+            Err(_) => self.core.handle_transport_error(self.now(), id),
         };
         if let Ok(batch) = result {
             self.execute(batch);

@@ -34,6 +34,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+// `reauth_submit` flags: none set — a replayable request that may refresh.
+#define REAUTH_SUBMIT_DEFAULT 0
+
+// `reauth_submit` flag: the body cannot be sent twice (a stream). On a 401 its caller
+// gets the 401 (COMPLETE) instead of a replay; a refresh still starts for the others.
+#define REAUTH_SUBMIT_NOT_REPLAYABLE 1
+
+// `reauth_submit` flag: the request's refusal must not touch the session (a public
+// endpoint, or one whose 401/403 means "not allowed"): its refresh status completes as
+// is, no refresh starts and the token is not marked bad.
+#define REAUTH_SUBMIT_NO_REFRESH 2
+
 // The most refresh statuses a `reauth_config` can hold.
 #define REAUTH_MAX_REFRESH_STATUSES 16
 
@@ -76,6 +88,9 @@ typedef enum {
   // `now` is past `REAUTH_MAX_TIMESTAMP` (2^53 - 1 ms): the clock returned an error
   // value such as `(uint64_t)-1`, or is not in milliseconds.
   REAUTH_STATUS_INVALID_TIME = 13,
+  // An argument has a value the call does not accept: unknown bits in the `flags` of
+  // `reauth_submit`.
+  REAUTH_STATUS_INVALID_ARGUMENT = 14,
 } reauth_status;
 
 // What a command asks the host to do.
@@ -118,6 +133,8 @@ typedef enum {
   REAUTH_FAIL_QUEUE_FULL = 7,
   // Waited longer than `max_wait_ms`.
   REAUTH_FAIL_WAIT_TIMEOUT = 8,
+  // The host reported a transport error (`reauth_handle_transport_error`).
+  REAUTH_FAIL_TRANSPORT = 9,
 } reauth_fail_reason;
 
 // Why the session ended (`REAUTH_COMMAND_LOGOUT`).
@@ -151,7 +168,8 @@ typedef struct {
   // Statuses that mean "the access token was refused" (default {401}); the first
   // `refresh_statuses_len` entries are used. Each must be in 400..=599, no duplicates.
   uint16_t refresh_statuses[REAUTH_MAX_REFRESH_STATUSES];
-  // How many entries of `refresh_statuses` are used (1..=16).
+  // How many entries of `refresh_statuses` are used (0..=16; 0: no response starts a
+  // refresh, tokens are still refreshed before they expire).
   size_t refresh_statuses_len;
   // Refresh this long before the token expires (at most half its lifetime). Default 30000.
   uint64_t expiry_skew_ms;
@@ -210,7 +228,7 @@ typedef struct {
   // FAIL commands, all reasons.
   uint64_t failed;
   // FAIL commands by `reauth_fail_reason` (index 0 unused).
-  uint64_t failed_by_reason[9];
+  uint64_t failed_by_reason[10];
   // Requests cancelled by the host.
   uint64_t cancelled;
   // Refresh statuses (401s) reported.
@@ -288,7 +306,7 @@ void reauth_config_default(reauth_config *out);
 // Creates a logged-out coordinator from `*config`; writes it to `*out`.
 //
 // Errors: `REAUTH_STATUS_NULL_ARGUMENT` (config or out NULL),
-// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range, `refresh_statuses_len` 0 or > 16).
+// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range, `refresh_statuses_len` > 16).
 // Free the handle with `reauth_coordinator_free`.
 reauth_status reauth_coordinator_new(const reauth_config *config,
                                      reauth_coordinator **out);
@@ -325,7 +343,11 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
                            reauth_commands **out_commands);
 
 // A request wants to go out. Writes its id to `*out_id` and the commands to
-// `*out_commands` (a SEND for it, or nothing while it waits for a refresh, or a FAIL).
+// `*out_commands` (a SEND for it, or nothing while it waits for a refresh or for stored
+// credentials, or a FAIL). `flags` is `REAUTH_SUBMIT_DEFAULT` or an OR of
+// `REAUTH_SUBMIT_NOT_REPLAYABLE` and `REAUTH_SUBMIT_NO_REFRESH`.
+//
+// Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
 // `*out_commands` receives a new list owned by the caller (free it with
@@ -335,7 +357,7 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_submit(const reauth_coordinator *coordinator,
                             uint64_t now,
-                            bool replayable,
+                            uint32_t flags,
                             uint64_t *out_id,
                             reauth_commands **out_commands);
 
@@ -416,8 +438,28 @@ reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
                                     uint64_t now,
                                     reauth_commands **out_commands);
 
+// The last SEND/REPLAY of request `id` failed without an HTTP status (connection reset,
+// DNS, TLS, the HTTP client's own timeout). The commands are one FAIL with
+// `REAUTH_FAIL_TRANSPORT`: hand the caller the error you got. Report every such failure
+// this way (or cancel the request); otherwise its record stays in the coordinator.
+//
+// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
+reauth_status reauth_handle_transport_error(const reauth_coordinator *coordinator,
+                                            uint64_t now,
+                                            uint64_t id,
+                                            reauth_commands **out_commands);
+
 // The caller no longer wants request `id`. A waiting request is dropped; an in-flight
 // one is forgotten (its late response gives `REAUTH_STATUS_UNKNOWN_REQUEST`).
+//
+// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST` (never issued, already ended or cancelled).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
 // `*out_commands` receives a new list owned by the caller (free it with
@@ -453,6 +495,36 @@ reauth_status reauth_force_refresh(const reauth_coordinator *coordinator,
 reauth_status reauth_logout(const reauth_coordinator *coordinator,
                             uint64_t now,
                             reauth_commands **out_commands);
+
+// The app starts reading stored credentials (an asynchronous keychain read at start-up):
+// until `reauth_login` or `reauth_restore_failed`, submitted requests wait for them
+// (bounded by `max_pending` and `max_wait_ms`) instead of failing
+// `REAUTH_FAIL_NOT_LOGGED_IN`. Does nothing while logged in or already restoring. The
+// commands are always empty.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
+reauth_status reauth_begin_restore(const reauth_coordinator *coordinator,
+                                   uint64_t now,
+                                   reauth_commands **out_commands);
+
+// Nothing was stored, or it could not be read: the requests that waited for it get
+// FAIL `REAUTH_FAIL_NOT_LOGGED_IN`, in order, and the coordinator is logged out (no
+// LOGOUT command: there was no session). Does nothing unless restoring.
+//
+// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+// `*out_commands` receives a new list owned by the caller (free it with
+// `reauth_commands_free`); on error nothing is written and nothing changed.
+// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+// `REAUTH_MAX_TIMESTAMP`).
+reauth_status reauth_restore_failed(const reauth_coordinator *coordinator,
+                                    uint64_t now,
+                                    reauth_commands **out_commands);
 
 // Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
 // to `*out_at`. Arm one timer after every input; call `reauth_handle_timeout` then.

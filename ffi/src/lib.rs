@@ -63,6 +63,9 @@ pub enum reauth_status {
     /// `now` is past `REAUTH_MAX_TIMESTAMP` (2^53 - 1 ms): the clock returned an error
     /// value such as `(uint64_t)-1`, or is not in milliseconds.
     REAUTH_STATUS_INVALID_TIME = 13,
+    /// An argument has a value the call does not accept: unknown bits in the `flags` of
+    /// `reauth_submit`.
+    REAUTH_STATUS_INVALID_ARGUMENT = 14,
 }
 
 impl From<InputError> for reauth_status {
@@ -110,6 +113,7 @@ pub extern "C" fn reauth_status_message(status: u32) -> *const c_char {
         13 => {
             c"invalid time: now is past REAUTH_MAX_TIMESTAMP (the clock returned an error value?)"
         }
+        14 => c"invalid argument: a value the call does not accept (unknown flag bits?)",
         _ => c"unknown status",
     };
     text.as_ptr()
@@ -125,6 +129,16 @@ pub extern "C" fn reauth_version() -> *const c_char {
         };
     VERSION.as_ptr()
 }
+
+/// `reauth_submit` flags: none set — a replayable request that may refresh.
+pub const REAUTH_SUBMIT_DEFAULT: u32 = 0;
+/// `reauth_submit` flag: the body cannot be sent twice (a stream). On a 401 its caller
+/// gets the 401 (COMPLETE) instead of a replay; a refresh still starts for the others.
+pub const REAUTH_SUBMIT_NOT_REPLAYABLE: u32 = 1;
+/// `reauth_submit` flag: the request's refusal must not touch the session (a public
+/// endpoint, or one whose 401/403 means "not allowed"): its refresh status completes as
+/// is, no refresh starts and the token is not marked bad.
+pub const REAUTH_SUBMIT_NO_REFRESH: u32 = 2;
 
 /// The most refresh statuses a `reauth_config` can hold.
 pub const REAUTH_MAX_REFRESH_STATUSES: usize = 16;
@@ -142,7 +156,8 @@ pub struct reauth_config {
     /// Statuses that mean "the access token was refused" (default {401}); the first
     /// `refresh_statuses_len` entries are used. Each must be in 400..=599, no duplicates.
     pub refresh_statuses: [u16; REAUTH_MAX_REFRESH_STATUSES],
-    /// How many entries of `refresh_statuses` are used (1..=16).
+    /// How many entries of `refresh_statuses` are used (0..=16; 0: no response starts a
+    /// refresh, tokens are still refreshed before they expire).
     pub refresh_statuses_len: usize,
     /// Refresh this long before the token expires (at most half its lifetime). Default 30000.
     pub expiry_skew_ms: u64,
@@ -304,6 +319,8 @@ pub enum reauth_fail_reason {
     REAUTH_FAIL_QUEUE_FULL = 7,
     /// Waited longer than `max_wait_ms`.
     REAUTH_FAIL_WAIT_TIMEOUT = 8,
+    /// The host reported a transport error (`reauth_handle_transport_error`).
+    REAUTH_FAIL_TRANSPORT = 9,
 }
 
 /// Why the session ended (`REAUTH_COMMAND_LOGOUT`).
@@ -377,7 +394,7 @@ pub struct reauth_stats {
     /// FAIL commands, all reasons.
     pub failed: u64,
     /// FAIL commands by `reauth_fail_reason` (index 0 unused).
-    pub failed_by_reason: [u64; 9],
+    pub failed_by_reason: [u64; 10],
     /// Requests cancelled by the host.
     pub cancelled: u64,
     /// Refresh statuses (401s) reported.
@@ -556,7 +573,7 @@ unsafe fn run(
 /// Creates a logged-out coordinator from `*config`; writes it to `*out`.
 ///
 /// Errors: `REAUTH_STATUS_NULL_ARGUMENT` (config or out NULL),
-/// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range, `refresh_statuses_len` 0 or > 16).
+/// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range, `refresh_statuses_len` > 16).
 /// Free the handle with `reauth_coordinator_free`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_coordinator_new(
@@ -659,7 +676,11 @@ pub unsafe extern "C" fn reauth_login(
 }
 
 /// A request wants to go out. Writes its id to `*out_id` and the commands to
-/// `*out_commands` (a SEND for it, or nothing while it waits for a refresh, or a FAIL).
+/// `*out_commands` (a SEND for it, or nothing while it waits for a refresh or for stored
+/// credentials, or a FAIL). `flags` is `REAUTH_SUBMIT_DEFAULT` or an OR of
+/// `REAUTH_SUBMIT_NOT_REPLAYABLE` and `REAUTH_SUBMIT_NO_REFRESH`.
+///
+/// Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
 /// `*out_commands` receives a new list owned by the caller (free it with
@@ -671,18 +692,20 @@ pub unsafe extern "C" fn reauth_login(
 pub unsafe extern "C" fn reauth_submit(
     coordinator: *const reauth_coordinator,
     now: u64,
-    replayable: bool,
+    flags: u32,
     out_id: *mut u64,
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
     boundary(coordinator, || {
         let out_id = non_null(out_id)?;
+        if flags & !(REAUTH_SUBMIT_NOT_REPLAYABLE | REAUTH_SUBMIT_NO_REFRESH) != 0 {
+            return Err(reauth_status::REAUTH_STATUS_INVALID_ARGUMENT);
+        }
+        let options = RequestOptions::default()
+            .with_replayable(flags & REAUTH_SUBMIT_NOT_REPLAYABLE == 0)
+            .with_refresh(flags & REAUTH_SUBMIT_NO_REFRESH == 0);
         // SAFETY: forwarded caller contract.
-        let id = unsafe {
-            input(coordinator, out_commands, |c| {
-                Ok(c.submit(now, RequestOptions::default().with_replayable(replayable))?)
-            })
-        }?;
+        let id = unsafe { input(coordinator, out_commands, |c| Ok(c.submit(now, options)?)) }?;
         // SAFETY: non-NULL and writable (caller's contract).
         unsafe { out_id.write(id.0) };
         Ok(())
@@ -818,8 +841,38 @@ pub unsafe extern "C" fn reauth_handle_timeout(
     unsafe { run(coordinator, out_commands, |c| Ok(c.handle_timeout(now)?)) }
 }
 
+/// The last SEND/REPLAY of request `id` failed without an HTTP status (connection reset,
+/// DNS, TLS, the HTTP client's own timeout). The commands are one FAIL with
+/// `REAUTH_FAIL_TRANSPORT`: hand the caller the error you got. Report every such failure
+/// this way (or cancel the request); otherwise its record stays in the coordinator.
+///
+/// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_handle_transport_error(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    id: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe {
+        run(coordinator, out_commands, |c| {
+            Ok(c.handle_transport_error(now, RequestId(id))?)
+        })
+    }
+}
+
 /// The caller no longer wants request `id`. A waiting request is dropped; an in-flight
 /// one is forgotten (its late response gives `REAUTH_STATUS_UNKNOWN_REQUEST`).
+///
+/// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST` (never issued, already ended or cancelled).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
 /// `*out_commands` receives a new list owned by the caller (free it with
@@ -878,6 +931,48 @@ pub unsafe extern "C" fn reauth_logout(
     unsafe { run(coordinator, out_commands, |c| Ok(c.logout(now)?)) }
 }
 
+/// The app starts reading stored credentials (an asynchronous keychain read at start-up):
+/// until `reauth_login` or `reauth_restore_failed`, submitted requests wait for them
+/// (bounded by `max_pending` and `max_wait_ms`) instead of failing
+/// `REAUTH_FAIL_NOT_LOGGED_IN`. Does nothing while logged in or already restoring. The
+/// commands are always empty.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_begin_restore(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { run(coordinator, out_commands, |c| Ok(c.begin_restore(now)?)) }
+}
+
+/// Nothing was stored, or it could not be read: the requests that waited for it get
+/// FAIL `REAUTH_FAIL_NOT_LOGGED_IN`, in order, and the coordinator is logged out (no
+/// LOGOUT command: there was no session). Does nothing unless restoring.
+///
+/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
+/// `*out_commands` receives a new list owned by the caller (free it with
+/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
+/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
+/// `REAUTH_MAX_TIMESTAMP`).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn reauth_restore_failed(
+    coordinator: *const reauth_coordinator,
+    now: u64,
+    out_commands: *mut *mut reauth_commands,
+) -> reauth_status {
+    // SAFETY: forwarded caller contract.
+    unsafe { run(coordinator, out_commands, |c| Ok(c.restore_failed(now)?)) }
+}
+
 /// Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
 /// to `*out_at`. Arm one timer after every input; call `reauth_handle_timeout` then.
 #[unsafe(no_mangle)]
@@ -911,7 +1006,7 @@ pub unsafe extern "C" fn reauth_get_stats(
         let h = unsafe { handle(coordinator) }?;
         let out = non_null(out)?;
         let s = h.inner.stats()?;
-        let mut by_reason = [0u64; 9];
+        let mut by_reason = [0u64; 10];
         for reason in FailReason::ALL {
             by_reason[fail_reason(reason) as usize] = s.failed.get(reason);
         }
@@ -1003,6 +1098,7 @@ fn fail_reason(r: FailReason) -> reauth_fail_reason {
         FailReason::Unauthorized => reauth_fail_reason::REAUTH_FAIL_UNAUTHORIZED,
         FailReason::QueueFull => reauth_fail_reason::REAUTH_FAIL_QUEUE_FULL,
         FailReason::WaitTimeout => reauth_fail_reason::REAUTH_FAIL_WAIT_TIMEOUT,
+        FailReason::Transport => reauth_fail_reason::REAUTH_FAIL_TRANSPORT,
     }
 }
 

@@ -7,7 +7,8 @@
 //! each in-flight request answered 200 / 401 / 500, each outstanding refresh answered
 //! with success (rotating or not), rejection or a transient failure — or never (its
 //! deadline fires when time jumps) — cancel, force_refresh, logout, login, time jumping to
-//! the next deadline, and time passing a token's expiry.
+//! the next deadline, time passing a token's expiry, and (bounds `host_inputs`) transport
+//! errors, a request that opts out of refresh, and restoring stored credentials.
 //!
 //! Every state is also probed without a transition: host misuse (an unknown request, a
 //! never-issued attempt, an empty token, a bad status) must be refused and change nothing
@@ -47,6 +48,10 @@ pub struct Bounds {
     pub one_shot: bool,
     /// `max_pending`: below `requests` to reach `QueueFull`.
     pub max_pending: u32,
+    /// The v2 host inputs (rules 17–19): requests in flight may fail with a transport
+    /// error, the last request opts out of refresh, and after a logout the host may
+    /// restore (`begin_restore`, then `login` or `restore_failed`).
+    pub host_inputs: bool,
 }
 
 impl Default for Bounds {
@@ -61,13 +66,14 @@ impl Default for Bounds {
             expiries: 1,
             one_shot: false,
             max_pending: 2,
+            host_inputs: false,
         }
     }
 }
 
 /// Named bounds, each exploring one dimension fully; together they reach every rule.
 /// The state counts are pinned by `tests/check.rs`.
-pub const PRESETS: [(&str, Bounds); 4] = [
+pub const PRESETS: [(&str, Bounds); 5] = [
     (
         // Three concurrent requests through 401 storms, two refresh cycles and the window,
         // one transient retry per cycle, deadlines, late adoption, wait timeouts.
@@ -82,6 +88,7 @@ pub const PRESETS: [(&str, Bounds); 4] = [
             expiries: 0,
             one_shot: false,
             max_pending: 3,
+            host_inputs: false,
         },
     ),
     (
@@ -97,6 +104,7 @@ pub const PRESETS: [(&str, Bounds); 4] = [
             expiries: 0,
             one_shot: false,
             max_pending: 1,
+            host_inputs: false,
         },
     ),
     (
@@ -112,6 +120,7 @@ pub const PRESETS: [(&str, Bounds); 4] = [
             expiries: 1,
             one_shot: false,
             max_pending: 1,
+            host_inputs: false,
         },
     ),
     (
@@ -127,6 +136,27 @@ pub const PRESETS: [(&str, Bounds); 4] = [
             expiries: 1,
             one_shot: true,
             max_pending: 3,
+            host_inputs: false,
+        },
+    ),
+    (
+        // The v2 host inputs: transport errors at every point, a request that opts out of
+        // refresh, restoring after a logout (requests wait for the stored credentials),
+        // with an expiry. A transport error or an opted-out 401 leaves the same state as
+        // a 200 would, so those transitions are checked by the oracle but merge with
+        // others; the property tests show they are reached.
+        "host-inputs",
+        Bounds {
+            requests: 3,
+            cycles: 2,
+            retries: 0,
+            replays: 1,
+            sessions: 1,
+            cancels: 0,
+            expiries: 1,
+            one_shot: false,
+            max_pending: 2,
+            host_inputs: true,
         },
     ),
 ];
@@ -198,6 +228,12 @@ pub enum Action {
     Timeout,
     /// Time passes until the current token is inside its expiry skew.
     TokenExpires,
+    /// The request in flight failed without an HTTP status.
+    TransportError(RequestId),
+    /// The host starts reading stored credentials.
+    BeginRestore,
+    /// Nothing was stored.
+    RestoreFailed,
 }
 
 /// What the last transition did that a `sometimes` property looks for.
@@ -230,6 +266,10 @@ pub enum Event {
     Unauthorized,
     /// A one-shot request got its 401 (`Complete`) and a refresh started anyway.
     OneShot401,
+    /// A login released requests that waited while restoring (rule 18).
+    Restored,
+    /// `restore_failed` failed requests that waited (rule 18).
+    RestoreFailed,
 }
 
 /// A state of the world: the real core, the oracle's books, the environment's counters.
@@ -247,6 +287,7 @@ pub struct State {
     cancels: u8,
     expiries: u8,
     forced: bool,
+    restores: u8,
     /// The first guarantee broken on the way here, if any.
     pub violation: Option<String>,
     /// What the last transition did.
@@ -282,6 +323,7 @@ impl Hash for State {
             self.cancels,
             self.expiries,
             self.forced,
+            self.restores,
         )
             .hash(h);
         self.violation.hash(h);
@@ -345,8 +387,14 @@ impl RefreshModel {
         let input = match action {
             Action::Submit => Input::Submit {
                 options: RequestOptions::default()
-                    .with_replayable(!(self.bounds.one_shot && state.submitted == 0)),
+                    .with_replayable(!(self.bounds.one_shot && state.submitted == 0))
+                    .with_refresh(
+                        !(self.bounds.host_inputs && state.submitted + 1 == self.bounds.requests),
+                    ),
             },
+            Action::TransportError(id) => Input::TransportError { id: *id },
+            Action::BeginRestore => Input::BeginRestore,
+            Action::RestoreFailed => Input::RestoreFailed,
             Action::Respond { id, status } => Input::Response {
                 id: *id,
                 status: *status,
@@ -490,6 +538,7 @@ impl Model for RefreshModel {
             cancels: 0,
             expiries: 0,
             forced: false,
+            restores: 0,
             violation: None,
             event: Event::Plain,
         };
@@ -521,6 +570,18 @@ impl Model for RefreshModel {
         for id in state.oracle.in_flight_ids() {
             for status in [200, 401, 500] {
                 actions.push(Action::Respond { id, status });
+            }
+            if b.host_inputs {
+                actions.push(Action::TransportError(id));
+            }
+        }
+        if b.host_inputs {
+            let logged_out = !state.core.is_logged_in() && !state.core.is_restoring();
+            if logged_out && state.restores < b.sessions && state.logouts > 0 {
+                actions.push(Action::BeginRestore);
+            }
+            if state.core.is_restoring() {
+                actions.push(Action::RestoreFailed);
             }
         }
         for &attempt in &state.owed {
@@ -560,8 +621,11 @@ impl Model for RefreshModel {
     fn next_state(&self, last: &State, action: Action) -> Option<State> {
         let mut s = last.clone();
         s.event = Event::Plain;
-        let refreshing_before = s.core.is_refreshing();
-        let active_before = s.core.active_attempt();
+        let before = Before {
+            refreshing: s.core.is_refreshing(),
+            active: s.core.active_attempt(),
+            restoring: s.core.is_restoring(),
+        };
         match &action {
             Action::Submit => s.submitted += 1,
             Action::RefreshSucceeds { attempt, .. }
@@ -572,14 +636,18 @@ impl Model for RefreshModel {
             Action::Logout => s.logouts += 1,
             Action::Login => s.logins += 1,
             Action::TokenExpires => s.expiries += 1,
-            Action::Respond { .. } | Action::Timeout => {}
+            Action::BeginRestore => s.restores += 1,
+            Action::Respond { .. }
+            | Action::Timeout
+            | Action::TransportError(_)
+            | Action::RestoreFailed => {}
         }
         let (at, input) = self.input(last, &action);
         let stale_401 = matches!(&input, Input::Response { status: 401, id } if last.oracle_generation(*id) < last.core.generation());
         match Self::step(&mut s, at, input) {
             Err(e) => s.violation = Some(e),
             Ok(batch) => {
-                s.event = classify(&action, &batch, refreshing_before, active_before, stale_401);
+                s.event = classify(&action, &batch, &before, stale_401);
                 if let Err(e) = Self::probe_misuse(&s) {
                     s.violation = Some(e);
                 } else if !Self::settles(&s) {
@@ -606,19 +674,36 @@ impl State {
     }
 }
 
-fn classify(
-    action: &Action,
-    batch: &[Command],
-    refreshing_before: bool,
-    active_before: Option<AttemptId>,
-    stale_401: bool,
-) -> Event {
+/// What the state was just before the action, for [`classify`].
+struct Before {
+    refreshing: bool,
+    active: Option<AttemptId>,
+    restoring: bool,
+}
+
+fn classify(action: &Action, batch: &[Command], before: &Before, stale_401: bool) -> Event {
+    let Before {
+        refreshing: refreshing_before,
+        active: active_before,
+        restoring: restoring_before,
+    } = *before;
     let released = batch
         .iter()
         .filter(|c| matches!(c, Command::Send { .. } | Command::Replay { .. }))
         .count();
     let stored = matches!(batch.first(), Some(Command::StoreCredentials { .. }));
     let has = |f: &dyn Fn(&Command) -> bool| batch.iter().any(f);
+    let failed = |reason: reauth::FailReason| {
+        batch
+            .iter()
+            .any(|c| matches!(c, Command::Fail { reason: r, .. } if *r == reason))
+    };
+    if matches!(action, Action::Login) && restoring_before && released > 0 {
+        return Event::Restored;
+    }
+    if matches!(action, Action::RestoreFailed) && failed(reauth::FailReason::NotLoggedIn) {
+        return Event::RestoreFailed;
+    }
     if has(&|c| {
         matches!(
             c,
@@ -727,6 +812,9 @@ pub fn describe(action: &Action) -> String {
         Action::Login => "user logs in again".into(),
         Action::Timeout => "time jumps to the next deadline".into(),
         Action::TokenExpires => "time passes into the token's expiry skew".into(),
+        Action::TransportError(id) => format!("request {id} fails without an HTTP status"),
+        Action::BeginRestore => "app starts reading stored credentials".into(),
+        Action::RestoreFailed => "nothing was stored".into(),
     }
 }
 
@@ -777,6 +865,8 @@ reached!(wait_timeout, WaitTimeout);
 reached!(unauthorized, Unauthorized);
 reached!(queue_full, QueueFull);
 reached!(one_shot_401, OneShot401);
+reached!(restored, Restored);
+reached!(restore_failed, RestoreFailed);
 
 /// Names of the `always` properties, in the order they are checked.
 pub const SAFETY: [&str; 14] = [
@@ -829,6 +919,11 @@ fn properties() -> Vec<Property<RefreshModel>> {
             "one-shot request gets its 401, refresh starts",
             one_shot_401,
         ),
+        Property::sometimes(
+            "login releases requests that waited while restoring",
+            restored,
+        ),
+        Property::sometimes("restore_failed fails the waiting requests", restore_failed),
     ]
 }
 

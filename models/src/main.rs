@@ -4,7 +4,8 @@
 //! ```text
 //! cargo run --release -p reauth-models -- check [--requests N] [--cycles N] [--retries N]
 //!     [--replays N] [--sessions N] [--cancels N] [--expiries N] [--max-pending N]
-//!     [--one-shot] [--threads N] [--preset storm|sessions|lifecycle|one-shot]
+//!     [--one-shot] [--host-inputs] [--threads N]
+//!     [--preset storm|sessions|lifecycle|one-shot|host-inputs]
 //! ```
 //! Flags apply in order, so `--preset storm --requests 4` widens a preset.
 //! With the `fault-injection` feature, `--fault NAME` switches on a deliberate bug
@@ -17,8 +18,8 @@ use reauth_models::{Bounds, Report, SAFETY};
 fn usage() -> ExitCode {
     eprintln!(
         "usage: reauth-models check [--requests N] [--cycles N] [--retries N] [--replays N] \
-         [--sessions N] [--cancels N] [--expiries N] [--max-pending N] [--one-shot] [--threads N] \
-         [--preset storm|sessions|lifecycle|one-shot]{}",
+         [--sessions N] [--cancels N] [--expiries N] [--max-pending N] [--one-shot] [--host-inputs] \
+         [--threads N] [--preset storm|sessions|lifecycle|one-shot|host-inputs]{}",
         if cfg!(feature = "fault-injection") {
             " [--fault NAME]"
         } else {
@@ -40,6 +41,10 @@ fn main() -> ExitCode {
     while let Some(flag) = args.next() {
         if flag == "--one-shot" {
             bounds.one_shot = true;
+            continue;
+        }
+        if flag == "--host-inputs" {
+            bounds.host_inputs = true;
             continue;
         }
         let Some(value) = args.next() else {

@@ -48,6 +48,8 @@ fn storm() {
             "logout during a refresh",
             "queue full",
             "one-shot request gets its 401, refresh starts",
+            "login releases requests that waited while restoring",
+            "restore_failed fails the waiting requests",
         ],
     );
 }
@@ -60,6 +62,8 @@ fn sessions() {
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
+            "login releases requests that waited while restoring",
+            "restore_failed fails the waiting requests",
         ],
     );
 }
@@ -72,6 +76,8 @@ fn lifecycle() {
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
+            "login releases requests that waited while restoring",
+            "restore_failed fails the waiting requests",
         ],
     );
 }
@@ -81,6 +87,23 @@ fn one_shot() {
     run(
         "one-shot",
         103_452,
-        &["logout during a refresh", "queue full"],
+        &[
+            "logout during a refresh",
+            "queue full",
+            "login releases requests that waited while restoring",
+            "restore_failed fails the waiting requests",
+        ],
+    );
+}
+
+#[test]
+fn host_inputs() {
+    run(
+        "host-inputs",
+        105_073,
+        &[
+            "refresh success releases 3 waiting requests",
+            "one-shot request gets its 401, refresh starts",
+        ],
     );
 }

@@ -20,6 +20,7 @@ fn small() -> Bounds {
         expiries: 0,
         one_shot: false,
         max_pending: 2,
+        host_inputs: false,
     }
 }
 

@@ -56,10 +56,24 @@ static size_t collect(char *p, size_t size, size_t n, void *userdata) {
 
 /* GET /api/... with a bearer token; returns the status, or 0 on a network error. */
 static long api_get(CURL *curl, uint64_t id, const uint8_t *token, size_t token_len) {
-    char url[256], auth[4096];
+    char url[256];
     snprintf(url, sizeof url, "%s/api/items/%llu", base, (unsigned long long)id);
-    snprintf(auth, sizeof auth, "Authorization: Bearer %.*s", (int)token_len, (const char *)token);
+    /* Tokens may be up to 64 KiB: size the header to the token, never truncate it. */
+    static const char prefix[] = "Authorization: Bearer ";
+    char *auth = malloc(sizeof prefix + token_len);
+    if (!auth) {
+        fprintf(stderr, "c-curl: out of memory\n");
+        exit(1);
+    }
+    memcpy(auth, prefix, sizeof prefix - 1);
+    memcpy(auth + sizeof prefix - 1, token, token_len);
+    auth[sizeof prefix - 1 + token_len] = '\0';
     struct curl_slist *headers = curl_slist_append(NULL, auth);
+    free(auth);
+    if (!headers) {
+        fprintf(stderr, "c-curl: out of memory\n");
+        exit(1);
+    }
     buffer body = {0};
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url);
@@ -80,10 +94,22 @@ static long api_get(CURL *curl, uint64_t id, const uint8_t *token, size_t token_
 
 /* POST /oauth/token grant_type=refresh_token; reports the outcome to reauth. */
 static reauth_commands *refresh(CURL *curl, uint64_t attempt, const uint8_t *token, size_t token_len) {
-    char url[256], form[4096];
+    char url[256];
     snprintf(url, sizeof url, "%s/oauth/token", base);
     char *escaped = curl_easy_escape(curl, (const char *)token, (int)token_len);
-    snprintf(form, sizeof form, "grant_type=refresh_token&refresh_token=%s", escaped);
+    if (!escaped) {
+        fprintf(stderr, "c-curl: out of memory\n");
+        exit(1);
+    }
+    static const char prefix[] = "grant_type=refresh_token&refresh_token=";
+    size_t escaped_len = strlen(escaped);
+    char *form = malloc(sizeof prefix + escaped_len);
+    if (!form) {
+        fprintf(stderr, "c-curl: out of memory\n");
+        exit(1);
+    }
+    memcpy(form, prefix, sizeof prefix - 1);
+    memcpy(form + sizeof prefix - 1, escaped, escaped_len + 1);
     curl_free(escaped);
     buffer body = {0};
     curl_easy_reset(curl);
@@ -114,6 +140,7 @@ static reauth_commands *refresh(CURL *curl, uint64_t attempt, const uint8_t *tok
     }
     cJSON_Delete(json);
     free(body.data);
+    free(form);
     if (s != REAUTH_STATUS_OK) die("refresh result", s);
     return out;
 }
@@ -129,12 +156,10 @@ static void run_batch(CURL *curl, reauth_commands *list) {
         case REAUTH_COMMAND_SEND:
         case REAUTH_COMMAND_REPLAY: {
             long status = api_get(curl, c.request_id, c.token, c.token_len);
+            /* No HTTP status (connection reset, DNS, TLS): report it; a FAIL with
+             * REAUTH_FAIL_TRANSPORT follows and ends the request. */
             s = status ? reauth_handle_response(co, now_ms(), c.request_id, (uint32_t)status, &next)
-                       : reauth_cancel(co, now_ms(), c.request_id, &next);
-            if (!status) {
-                atomic_fetch_add(&lost, 1);
-                if (c.request_id < MAX_REQUESTS) atomic_store(&done[c.request_id], 1);
-            }
+                       : reauth_handle_transport_error(co, now_ms(), c.request_id, &next);
             break;
         }
         case REAUTH_COMMAND_REFRESH:
@@ -166,7 +191,7 @@ static void *worker(void *arg) {
     while (!atomic_load(&stop)) {
         uint64_t id;
         reauth_commands *out = NULL;
-        reauth_status s = reauth_submit(co, now_ms(), true, &id, &out);
+        reauth_status s = reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, &id, &out);
         if (s != REAUTH_STATUS_OK) die("submit", s);
         run_batch(curl, out);
         /* Like an app thread blocked on its HTTP call: wait until this request ended

@@ -8,7 +8,7 @@
 /* Declared here, not in the public header: exported only by `--features testing`. */
 reauth_status reauth_testing_panic(const reauth_coordinator *coordinator);
 
-#define STATUSES 14 /* REAUTH_STATUS_OK ..= REAUTH_STATUS_INVALID_TIME */
+#define STATUSES 15 /* REAUTH_STATUS_OK ..= REAUTH_STATUS_INVALID_ARGUMENT */
 static int seen[STATUSES];
 
 #define EXPECT(call, want)                                                     \
@@ -50,8 +50,10 @@ int main(void) {
     bad.max_pending = 0;
     EXPECT(reauth_coordinator_new(&bad, &co), REAUTH_STATUS_INVALID_CONFIG);
     bad = cfg;
-    bad.refresh_statuses_len = 0;
-    EXPECT(reauth_coordinator_new(&bad, &co), REAUTH_STATUS_INVALID_CONFIG);
+    bad.refresh_statuses_len = 0; /* allowed (v2): no response starts a refresh */
+    EXPECT(reauth_coordinator_new(&bad, &co), REAUTH_STATUS_OK);
+    reauth_coordinator_free(co);
+    co = (reauth_coordinator *)0x1;
     bad.refresh_statuses_len = 17;
     EXPECT(reauth_coordinator_new(&bad, &co), REAUTH_STATUS_INVALID_CONFIG);
     bad = cfg;
@@ -77,9 +79,9 @@ int main(void) {
     CHECK_OK(reauth_login(co, 0, &login, &out));
     reauth_commands_free(out);
     uint64_t id1 = 0, id2 = 0;
-    CHECK_OK(reauth_submit(co, 1, true, &id1, &out));
+    CHECK_OK(reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, &id1, &out));
     reauth_commands_free(out);
-    CHECK_OK(reauth_submit(co, 2, true, &id2, &out));
+    CHECK_OK(reauth_submit(co, 2, REAUTH_SUBMIT_DEFAULT, &id2, &out));
     reauth_commands_free(out);
     CHECK_OK(reauth_handle_response(co, 3, id1, 401, &out));
     CHECK(count_kind(out, REAUTH_COMMAND_REFRESH) == 1);
@@ -102,11 +104,19 @@ int main(void) {
 
     reauth_commands *o = SENTINEL;
     uint64_t id = 77;
-    EXPECT(reauth_submit(NULL, 5, true, &id, &o), REAUTH_STATUS_NULL_ARGUMENT);
-    EXPECT(reauth_submit(co, 5, true, NULL, &o), REAUTH_STATUS_NULL_ARGUMENT);
-    EXPECT(reauth_submit(co, 5, true, &id, NULL), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_submit(NULL, 5, REAUTH_SUBMIT_DEFAULT, &id, &o), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, REAUTH_SUBMIT_DEFAULT, NULL, &o), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, REAUTH_SUBMIT_DEFAULT, &id, NULL), REAUTH_STATUS_NULL_ARGUMENT);
     EXPECT(reauth_handle_response(co, 5, 999, 200, &o), REAUTH_STATUS_UNKNOWN_REQUEST);
     EXPECT(reauth_cancel(co, 5, 999, &o), REAUTH_STATUS_UNKNOWN_REQUEST);
+    EXPECT(reauth_submit(co, 5, 4, &id, &o), REAUTH_STATUS_INVALID_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, UINT32_MAX, &id, &o), REAUTH_STATUS_INVALID_ARGUMENT);
+    EXPECT(reauth_handle_transport_error(co, 5, 999, &o), REAUTH_STATUS_UNKNOWN_REQUEST);
+    EXPECT(reauth_handle_transport_error(co, 5, id1, &o), REAUTH_STATUS_NOT_IN_FLIGHT);
+    EXPECT(reauth_handle_transport_error(NULL, 5, id2, &o), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_handle_transport_error(co, UINT64_MAX, id2, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_begin_restore(co, 5, NULL), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_restore_failed(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_handle_response(co, 5, id1, 200, &o), REAUTH_STATUS_NOT_IN_FLIGHT);
     EXPECT(reauth_handle_response(co, 5, id2, 99, &o), REAUTH_STATUS_INVALID_STATUS);
     EXPECT(reauth_handle_response(co, 5, id2, 600, &o), REAUTH_STATUS_INVALID_STATUS);
@@ -130,7 +140,7 @@ int main(void) {
     EXPECT(reauth_get_stats(co, NULL), REAUTH_STATUS_NULL_ARGUMENT);
     /* A clock helper's error value, and the first value past the end of the clock. */
     EXPECT(reauth_handle_timeout(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
-    EXPECT(reauth_submit(co, REAUTH_MAX_TIMESTAMP + 1, true, &id, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_submit(co, REAUTH_MAX_TIMESTAMP + 1, REAUTH_SUBMIT_DEFAULT, &id, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_logout(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_force_refresh(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_handle_response(co, UINT64_MAX, id2, 200, &o), REAUTH_STATUS_INVALID_TIME);
@@ -154,7 +164,7 @@ int main(void) {
 
     /* A panic inside the boundary: PANIC once, then POISONED for every call. */
     EXPECT(reauth_testing_panic(co), REAUTH_STATUS_PANIC);
-    EXPECT(reauth_submit(co, 7, true, &id, &o), REAUTH_STATUS_POISONED);
+    EXPECT(reauth_submit(co, 7, REAUTH_SUBMIT_DEFAULT, &id, &o), REAUTH_STATUS_POISONED);
     EXPECT(reauth_get_stats(co, &before), REAUTH_STATUS_POISONED);
     CHECK(o == SENTINEL);
     reauth_coordinator_free(co);

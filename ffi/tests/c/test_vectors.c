@@ -56,7 +56,7 @@ static reauth_credentials json_creds(const cJSON *c) {
 
 static const char *const FAIL_NAMES[] = {
     "", "not_logged_in", "logged_out", "refresh_rejected", "refresh_unavailable",
-    "excessive_refresh", "unauthorized", "queue_full", "wait_timeout"};
+    "excessive_refresh", "unauthorized", "queue_full", "wait_timeout", "transport"};
 static const char *const LOGOUT_NAMES[] = {
     "", "requested", "refresh_rejected", "no_refresh_token", "excessive_refresh"};
 
@@ -154,8 +154,11 @@ static reauth_status apply(reauth_coordinator *co, uint64_t at, const cJSON *inp
     if (strcmp(type, "submit") == 0) {
         const cJSON *options = cJSON_GetObjectItemCaseSensitive(input, "options");
         const cJSON *r = options ? cJSON_GetObjectItemCaseSensitive(options, "replayable") : NULL;
-        bool replayable = r ? cJSON_IsTrue(r) : true;
-        return reauth_submit(co, at, replayable, id, out);
+        const cJSON *f = options ? cJSON_GetObjectItemCaseSensitive(options, "refresh") : NULL;
+        uint32_t flags = REAUTH_SUBMIT_DEFAULT;
+        if (r && !cJSON_IsTrue(r)) flags |= REAUTH_SUBMIT_NOT_REPLAYABLE;
+        if (f && !cJSON_IsTrue(f)) flags |= REAUTH_SUBMIT_NO_REFRESH;
+        return reauth_submit(co, at, flags, id, out);
     }
     if (strcmp(type, "response") == 0)
         return reauth_handle_response(co, at, num(input, "id"), (uint32_t)num(input, "status"), out);
@@ -176,6 +179,10 @@ static reauth_status apply(reauth_coordinator *co, uint64_t at, const cJSON *inp
     if (strcmp(type, "cancel") == 0) return reauth_cancel(co, at, num(input, "id"), out);
     if (strcmp(type, "force_refresh") == 0) return reauth_force_refresh(co, at, out);
     if (strcmp(type, "logout") == 0) return reauth_logout(co, at, out);
+    if (strcmp(type, "transport_error") == 0)
+        return reauth_handle_transport_error(co, at, num(input, "id"), out);
+    if (strcmp(type, "begin_restore") == 0) return reauth_begin_restore(co, at, out);
+    if (strcmp(type, "restore_failed") == 0) return reauth_restore_failed(co, at, out);
     fprintf(stderr, "unknown input type %s\n", type);
     exit(2);
 }

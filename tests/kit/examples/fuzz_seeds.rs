@@ -43,6 +43,7 @@ fn translate(t: &Transcript) -> Vec<HostAction> {
             },
             Input::Submit { options } => HostAction::Submit {
                 replayable: options.replayable,
+                refresh: options.refresh,
             },
             Input::Response { id, status } => {
                 match h.oracle.in_flight_ids().iter().position(|i| i == id) {
@@ -94,8 +95,22 @@ fn translate(t: &Transcript) -> Vec<HostAction> {
                 };
                 HostAction::Cancel { pick }
             }
+            Input::TransportError { id } => {
+                let ids = h.oracle.in_flight_ids();
+                let pick = match ids.iter().position(|i| i == id) {
+                    Some(index) => (1..256)
+                        .find(|p| p % 5 != 0 && p % ids.len() == index)
+                        .unwrap_or(1),
+                    None => (0..256)
+                        .find(|p| p % 5 == 0 && (*p as u64) % 64 == id.0 % 64)
+                        .unwrap_or(0),
+                };
+                HostAction::TransportError { pick }
+            }
             Input::ForceRefresh => HostAction::ForceRefresh,
             Input::Logout => HostAction::Logout,
+            Input::BeginRestore => HostAction::BeginRestore,
+            Input::RestoreFailed => HostAction::RestoreFailed,
         };
         if let Err(e) = h.run(action.clone()) {
             panic!("{}: {e}", t.name);

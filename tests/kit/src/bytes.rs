@@ -43,10 +43,11 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
     let mut b = Reader(data);
     let backoff = 1 + u64::from(b.u8()) * 4;
     let config = Config::default()
-        .with_refresh_statuses(if b.u8() % 2 == 0 {
-            vec![401]
-        } else {
-            vec![401, 403]
+        .with_refresh_statuses(match b.u8() % 3 {
+            0 => vec![401],
+            1 => vec![401, 403],
+            // No 401-triggered refresh at all (v2).
+            _ => vec![],
         })
         .with_expiry_skew_ms(u64::from(b.u16()))
         .with_max_replays_per_request(u32::from(b.u8() % 4))
@@ -68,9 +69,13 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
                 refresh: b.u8() % 8 != 0,
                 expires: b.expires(),
             },
-            1..=3 => HostAction::Submit {
-                replayable: b.u8() % 6 != 0,
-            },
+            1..=3 => {
+                let v = b.u8();
+                HostAction::Submit {
+                    replayable: v % 6 != 0,
+                    refresh: (v / 6) % 5 != 0,
+                }
+            }
             4 => HostAction::Burst { n: b.u8() % 64 },
             5..=7 => HostAction::Respond {
                 pick: b.u16().into(),
@@ -99,7 +104,7 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
             13 => HostAction::Backwards {
                 ms: u64::from(b.u16()),
             },
-            14 => match b.u8() % 5 {
+            14 => match b.u8() % 8 {
                 0 => HostAction::ForceRefresh,
                 1 => HostAction::Logout,
                 2 => HostAction::Cancel {
@@ -107,10 +112,15 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
                 },
                 // Huge jumps, up to the end of the clock, and clock error values (§3.5).
                 3 => HostAction::Tick { ms: b.u64() },
-                _ => HostAction::BadClock {
+                4 => HostAction::BadClock {
                     at: b.u64(),
                     submit: b.u8() % 2 == 0,
                 },
+                5 => HostAction::TransportError {
+                    pick: b.u8().into(),
+                },
+                6 => HostAction::BeginRestore,
+                _ => HostAction::RestoreFailed,
             },
             _ => HostAction::Timeout,
         });
@@ -127,7 +137,11 @@ pub fn encode(config: &Config, actions: &[HostAction]) -> Vec<u8> {
         |out: &mut Vec<u8>, v: u64| out.extend_from_slice(&(v.min(65_535) as u16).to_le_bytes());
     let backoff = (config.initial_backoff_ms.saturating_sub(1) / 4).min(255);
     out.push(backoff as u8);
-    out.push(u8::from(config.refresh_statuses.len() > 1));
+    out.push(match config.refresh_statuses.len() {
+        0 => 2,
+        1 => 0,
+        _ => 1,
+    });
     u16(&mut out, config.expiry_skew_ms);
     out.push((config.max_replays_per_request % 4) as u8);
     out.push((config.refresh_window.max_refreshes.saturating_sub(1) % 6) as u8);
@@ -162,7 +176,10 @@ pub fn encode(config: &Config, actions: &[HostAction]) -> Vec<u8> {
                 out.extend([0, if refresh { 1 } else { 0 }]);
                 expires(&mut out, e);
             }
-            HostAction::Submit { replayable } => out.extend([1, if replayable { 1 } else { 0 }]),
+            HostAction::Submit {
+                replayable,
+                refresh,
+            } => out.extend([1, u8::from(replayable) + 6 * u8::from(refresh)]),
             HostAction::Burst { n } => out.extend([4, n % 64]),
             HostAction::Respond { pick, status } => {
                 out.push(5);
@@ -221,6 +238,9 @@ pub fn encode(config: &Config, actions: &[HostAction]) -> Vec<u8> {
             HostAction::ForceRefresh => out.extend([14, 0]),
             HostAction::Logout => out.extend([14, 1]),
             HostAction::Cancel { pick } => out.extend([14, 2, pick.min(255) as u8]),
+            HostAction::TransportError { pick } => out.extend([14, 5, pick.min(255) as u8]),
+            HostAction::BeginRestore => out.extend([14, 6]),
+            HostAction::RestoreFailed => out.extend([14, 7]),
             HostAction::Timeout => out.push(15),
         }
     }

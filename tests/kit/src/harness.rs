@@ -20,6 +20,7 @@ pub enum HostAction {
     },
     Submit {
         replayable: bool,
+        refresh: bool,
     },
     Burst {
         n: u8,
@@ -64,6 +65,12 @@ pub enum HostAction {
     },
     ForceRefresh,
     Logout,
+    /// A request in flight fails without an HTTP status (rule 17).
+    TransportError {
+        pick: usize,
+    },
+    BeginRestore,
+    RestoreFailed,
 }
 
 /// Drives a coordinator and an [`Oracle`] together, step by step, and checks the
@@ -159,8 +166,13 @@ impl Harness {
                 let c = self.credentials(refresh, expires, true);
                 Input::Login { credentials: c }
             }
-            HostAction::Submit { replayable } => Input::Submit {
-                options: RequestOptions::default().with_replayable(replayable),
+            HostAction::Submit {
+                replayable,
+                refresh,
+            } => Input::Submit {
+                options: RequestOptions::default()
+                    .with_replayable(replayable)
+                    .with_refresh(refresh),
             },
             HostAction::Burst { n } => {
                 for _ in 0..n {
@@ -247,8 +259,20 @@ impl Harness {
                 };
                 Input::Cancel { id }
             }
+            HostAction::TransportError { pick } => {
+                // Mostly a request in flight; sometimes any id (errors must change nothing).
+                let ids = self.oracle.in_flight_ids();
+                let id = if ids.is_empty() || pick % 5 == 0 {
+                    RequestId((pick as u64) % 64)
+                } else {
+                    ids[pick % ids.len()]
+                };
+                Input::TransportError { id }
+            }
             HostAction::ForceRefresh => Input::ForceRefresh,
             HostAction::Logout => Input::Logout,
+            HostAction::BeginRestore => Input::BeginRestore,
+            HostAction::RestoreFailed => Input::RestoreFailed,
         };
         self.input(self.clock, input).map(|_| ())
     }

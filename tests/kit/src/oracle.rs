@@ -82,6 +82,11 @@ pub struct Oracle {
     replays: HashMap<RequestId, u32>,
     bad: HashSet<Generation>,
     logged_in: bool,
+    /// Between `begin_restore` (while logged out) and `login`, `restore_failed` or
+    /// `logout` (rule 18).
+    restoring: bool,
+    /// Requests submitted with `refresh: false` (rule 19).
+    no_refresh: HashSet<RequestId>,
     generation: Option<Generation>,
     max_generation: u64,
     access_token: Option<String>,
@@ -248,6 +253,7 @@ impl Oracle {
                 replays,
                 waiting,
                 deadline,
+                self.no_refresh.contains(&id),
             );
             records = records.wrapping_add(digest(&record));
         }
@@ -255,6 +261,7 @@ impl Oracle {
         let current_bad = self.generation.is_some_and(|g| self.bad.contains(&g));
         (
             self.logged_in,
+            self.restoring,
             self.generation,
             self.max_generation,
             self.refresh_at,
@@ -291,6 +298,7 @@ impl Oracle {
     ) -> Result<(), String> {
         self.steps += 1;
         let logged_in_before = self.logged_in;
+        let restoring_before = self.restoring;
         let generation_before = self.generation;
         let epoch_before = self.epoch;
         match input {
@@ -324,18 +332,26 @@ impl Oracle {
         match input {
             Input::Login { credentials } => {
                 self.logged_in = true;
+                self.restoring = false;
                 self.active = None;
                 self.cycle = None;
                 self.access_token = Some(text(&credentials.access_token));
                 self.refresh_token = credentials.refresh_token.as_ref().map(text);
                 self.set_lifetime(credentials.expires_in_ms);
-                let g = core.generation().ok_or("login did not log in")?;
+                // A login whose token needs a refresh it cannot get ends in the same batch
+                // (rule 13), so the generation is read from the core only if it still runs.
+                let ended = batch.iter().any(|c| matches!(c, Command::Logout { .. }));
+                let g = match core.generation() {
+                    Some(g) => g,
+                    None if ended => Generation(self.max_generation + 1),
+                    None => return Err("login did not log in".into()),
+                };
                 if !logged_in_before {
                     self.session_start = Some(g);
                 }
                 self.new_generation(g)?;
             }
-            Input::Submit { .. } => {
+            Input::Submit { options } => {
                 let id = result
                     .as_ref()
                     .ok()
@@ -346,7 +362,10 @@ impl Oracle {
                 if !self.submitted.insert(id) {
                     return Err(format!("submit reused id {id}"));
                 }
-                if !logged_in_before {
+                if !options.refresh {
+                    self.no_refresh.insert(id);
+                }
+                if !logged_in_before && !restoring_before {
                     let want = [Command::Fail {
                         id,
                         reason: FailReason::NotLoggedIn,
@@ -355,14 +374,35 @@ impl Oracle {
                         return Err(format!("rule 16: submit while logged out gave {batch:?}"));
                     }
                 }
-                current = logged_in_before.then_some(id);
+                if restoring_before
+                    && batch.iter().any(|c| {
+                        !matches!(
+                            c,
+                            Command::Fail {
+                                reason: FailReason::QueueFull,
+                                ..
+                            }
+                        )
+                    })
+                {
+                    return Err(format!("rule 18: submit while restoring gave {batch:?}"));
+                }
+                current = (logged_in_before || restoring_before).then_some(id);
             }
             Input::Response { id, status } => {
                 let g = self
                     .in_flight
                     .remove(id)
                     .ok_or(format!("core accepted a response for {id}, not in flight"))?;
-                if self.config.is_refresh_status(*status) {
+                let refused = self.config.is_refresh_status(*status);
+                if refused && self.no_refresh.contains(id) {
+                    // Rule 19: completes as is; nothing else happens.
+                    if batch != [Command::Complete { id: *id }] {
+                        return Err(format!(
+                            "rule 19: a refusal of a request without refresh gave {batch:?}"
+                        ));
+                    }
+                } else if refused {
                     self.bad.insert(g);
                     if logged_in_before && generation_before == Some(g) {
                         self.mark = Some(Mark::Refused);
@@ -375,6 +415,20 @@ impl Oracle {
                     }
                 }
             }
+            Input::TransportError { id } => {
+                self.in_flight.remove(id).ok_or(format!(
+                    "core accepted a transport error for {id}, not in flight"
+                ))?;
+                let want = [Command::Fail {
+                    id: *id,
+                    reason: FailReason::Transport,
+                }];
+                if batch != want {
+                    return Err(format!("rule 17: a transport error gave {batch:?}"));
+                }
+            }
+            Input::BeginRestore if !self.logged_in => self.restoring = true,
+            Input::RestoreFailed | Input::Logout => self.restoring = false,
             Input::Cancel { id } => {
                 self.in_flight.remove(id);
                 self.waiting.retain(|(w, _)| w != id);
@@ -507,7 +561,9 @@ impl Oracle {
                         if !self.sent.insert(*id) {
                             return Err(format!("{command:?}: Send twice"));
                         }
-                        if matches!(input, Input::Submit { .. }) && self.expiring() {
+                        if matches!(input, Input::Submit { .. } | Input::Login { .. })
+                            && self.expiring()
+                        {
                             return Err(format!("G3: {command:?} inside the expiry skew"));
                         }
                     }
@@ -594,7 +650,7 @@ impl Oracle {
                     self.in_flight.remove(id);
                 }
                 Command::Logout { .. } => {
-                    if !self.logged_in {
+                    if !logged_in_before && !restoring_before {
                         return Err("Logout while logged out".into());
                     }
                     if index + 1 != batch.len() {
@@ -612,7 +668,8 @@ impl Oracle {
         }
         // Batches that release or fail every waiting request leave none behind (rules 8,
         // 9, 10, 12, 13, 7), and a timeout leaves none past its deadline (rule 15).
-        let everything_goes = matches!(input, Input::Login { .. })
+        let everything_goes = (matches!(input, Input::Login { .. }) && refreshes == 0)
+            || (restoring_before && matches!(input, Input::RestoreFailed))
             || adoption_expected == Some(true)
             || logout.is_some()
             || end == AttemptEnd::GiveUp;
@@ -681,7 +738,10 @@ impl Oracle {
                 self.waiting.len()
             ));
         }
-        if core.is_logged_in() != self.logged_in || core.generation() != self.generation {
+        if core.is_logged_in() != self.logged_in
+            || core.generation() != self.generation
+            || core.is_restoring() != self.restoring
+        {
             return Err("session state differs from the command stream".into());
         }
         // The core's counters agree with what the command stream shows.
@@ -805,7 +865,13 @@ impl Oracle {
         let refused = |i: &RequestId| matches!(input, Input::Response { id: r, status } if r == i && self.config.is_refresh_status(*status));
         let allowed = match reason {
             // Rule 16 (checked exactly above).
-            FailReason::NotLoggedIn => matches!(input, Input::Submit { .. }),
+            // Rules 16 and 18.
+            FailReason::NotLoggedIn => {
+                matches!(input, Input::Submit { .. })
+                    || (waited && matches!(input, Input::RestoreFailed))
+            }
+            // Rule 17 (checked exactly above).
+            FailReason::Transport => matches!(input, Input::TransportError { id: i } if *i == id),
             // Rules 12 and 13.
             FailReason::LoggedOut => {
                 (waited
