@@ -25,6 +25,10 @@
  *
  * Errors: every fallible function returns `reauth_status` (0 = OK); on error nothing
  * changed and out-parameters were not written. reauth_status_message describes a status.
+ *
+ * Language: C99 or later (the header uses <stdbool.h>, <stdint.h> and // comments); it
+ * also compiles as C++. Zero-initialise input structs (`= {0}` or memset) before setting
+ * their fields.
  */
 
 #ifndef REAUTH_H
@@ -198,19 +202,25 @@ typedef struct {
 
 // Credentials, as the token endpoint returned them (or as stored at login). Tokens are
 // byte strings: pointer and length, UTF-8, not NUL-terminated (a terminator is
-// allowed after `len` bytes but not required). The library copies them.
+// allowed after `len` bytes but not required). The library copies them (its copies are
+// wiped when dropped, also when a call fails half-way); the caller's buffers are only
+// read during the call. Zero-initialise the struct (`reauth_credentials c = {0};` or
+// `memset`) before setting fields, so that fields added in later versions read as
+// "not set".
 typedef struct {
   // The access token. Must not be NULL.
   const uint8_t *access_token;
-  // Its length in bytes.
+  // Its length in bytes, at most 65 536 (`REAUTH_STATUS_INVALID_CREDENTIALS` otherwise,
+  // checked before anything is read).
   size_t access_token_len;
   // The refresh token, or NULL for none. In a refresh result NULL means "keep the
   // previous refresh token" (the server did not rotate it).
   const uint8_t *refresh_token;
-  // Its length in bytes (ignored when `refresh_token` is NULL).
+  // Its length in bytes, at most 65 536 (ignored when `refresh_token` is NULL).
   size_t refresh_token_len;
-  // Whether `expires_in_ms` is set.
-  bool has_expires_in;
+  // Whether `expires_in_ms` is set: 0 no, any other value yes. (A byte, not a
+  // `bool`: any value a C program stores here is valid.)
+  uint8_t has_expires_in;
   // Lifetime of the access token in milliseconds from `now`.
   uint64_t expires_in_ms;
 } reauth_credentials;
@@ -316,13 +326,15 @@ reauth_status reauth_coordinator_new(const reauth_config *config,
 // {"max_refreshes": 3}}`); omitted fields take their defaults. Writes it to `*out`.
 //
 // Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
-// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type),
+// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type; a JSON array where
+// an object belongs, such as `[[403]]`),
 // `REAUTH_STATUS_INVALID_CONFIG` (a value out of range).
 reauth_status reauth_coordinator_new_json(const char *json,
                                           reauth_coordinator **out);
 
 // Destroys a coordinator and wipes the tokens it holds. NULL does nothing. The handle
-// must not be used afterwards, and no other call on it may be running.
+// must not be used afterwards, and no other call on it may be running. Command lists it
+// produced stay valid until they are freed (their tokens are wiped then).
 void reauth_coordinator_free(reauth_coordinator *coordinator);
 
 // Starts a session, or replaces the credentials from outside (re-login, another process
@@ -378,10 +390,12 @@ reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
                                      uint32_t status,
                                      reauth_commands **out_commands);
 
-// The refresh call `attempt` returned `*credentials`.
+// The refresh call `attempt` returned `*credentials`. A result for an attempt that is
+// no longer current (the session ended, newer credentials were accepted) is ignored:
+// `REAUTH_STATUS_OK` with an empty list (counted in `refresh_results_ignored`).
 //
-// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT`, `REAUTH_STATUS_INVALID_CREDENTIALS`,
-// `REAUTH_STATUS_INVALID_UTF8`.
+// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it),
+// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_INVALID_UTF8`.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
 // `*out_commands` receives a new list owned by the caller (free it with
@@ -396,7 +410,11 @@ reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordina
                                               reauth_commands **out_commands);
 
 // The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
-// an OAuth error): terminal for the session.
+// an OAuth error): terminal for the session. Acted on only for the active attempt; for
+// any other (finished, abandoned, of an ended session) it is `REAUTH_STATUS_OK` with an
+// empty list.
+//
+// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
 // `*out_commands` receives a new list owned by the caller (free it with
@@ -410,7 +428,11 @@ reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinat
                                              reauth_commands **out_commands);
 
 // The refresh call `attempt` failed transiently (network error, 5xx, 429, no answer).
-// `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any.
+// `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any; the delay
+// is capped at `max_backoff_ms`. Acted on only for the active attempt; for any other it
+// is `REAUTH_STATUS_OK` with an empty list.
+//
+// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
 // `*out_commands` receives a new list owned by the caller (free it with
@@ -528,11 +550,20 @@ reauth_status reauth_restore_failed(const reauth_coordinator *coordinator,
 
 // Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
 // to `*out_at`. Arm one timer after every input; call `reauth_handle_timeout` then.
+//
+// Pointers: `coordinator`, `out_has` and `out_at` must not be NULL; both outputs are
+// written only on success.
+//
+// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_poll_timeout(const reauth_coordinator *coordinator,
                                   bool *out_has,
                                   uint64_t *out_at);
 
 // Copies the counters to `*out`.
+//
+// Pointers: `coordinator` and `out` must not be NULL; `*out` is written only on success.
+//
+// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 reauth_status reauth_get_stats(const reauth_coordinator *coordinator,
                                reauth_stats *out);
 
@@ -540,9 +571,11 @@ reauth_status reauth_get_stats(const reauth_coordinator *coordinator,
 size_t reauth_commands_len(const reauth_commands *commands);
 
 // Writes command `index` of `commands` to `*out`. Its token pointers are valid until
-// `reauth_commands_free(commands)`.
+// `reauth_commands_free(commands)`. A list does not refer to its coordinator: it may be
+// read and freed after `reauth_coordinator_free`.
 //
-// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`.
+// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`,
+// `REAUTH_STATUS_PANIC` (a bug; the list is not touched).
 reauth_status reauth_commands_get(const reauth_commands *commands,
                                   size_t index,
                                   reauth_command *out);
@@ -550,7 +583,9 @@ reauth_status reauth_commands_get(const reauth_commands *commands,
 // Frees a command list (NULL does nothing). Token pointers from it become invalid, and
 // the tokens it held are wiped once nothing else holds them. The library may keep the
 // list's memory for the calling thread's next list, so a thread that frees each list
-// before its next call allocates nothing per call. Freeing a list twice is undefined.
+// before its next call allocates nothing per call. A list may be freed before or after
+// its coordinator. Freeing a list twice, or reading it after freeing it, is undefined
+// behaviour (as with `free`).
 void reauth_commands_free(reauth_commands *commands);
 
 #ifdef __cplusplus

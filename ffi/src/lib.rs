@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use reauth::{
     AttemptId, Batch, Command, Config, Coordinator, Credentials, FailReason, InputError,
-    LogoutReason, RefreshFailure, RefreshWindow, RequestId, RequestOptions, SharedCoordinator,
-    SharedError,
+    LogoutReason, MAX_TOKEN_LEN, RefreshFailure, RefreshWindow, RequestId, RequestOptions, Secret,
+    SharedCoordinator, SharedError,
 };
 
 /// The result of every fallible call. The numbers are stable and never reused.
@@ -256,21 +256,27 @@ pub struct reauth_commands {
 
 /// Credentials, as the token endpoint returned them (or as stored at login). Tokens are
 /// byte strings: pointer and length, UTF-8, not NUL-terminated (a terminator is
-/// allowed after `len` bytes but not required). The library copies them.
+/// allowed after `len` bytes but not required). The library copies them (its copies are
+/// wiped when dropped, also when a call fails half-way); the caller's buffers are only
+/// read during the call. Zero-initialise the struct (`reauth_credentials c = {0};` or
+/// `memset`) before setting fields, so that fields added in later versions read as
+/// "not set".
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct reauth_credentials {
     /// The access token. Must not be NULL.
     pub access_token: *const u8,
-    /// Its length in bytes.
+    /// Its length in bytes, at most 65 536 (`REAUTH_STATUS_INVALID_CREDENTIALS` otherwise,
+    /// checked before anything is read).
     pub access_token_len: usize,
     /// The refresh token, or NULL for none. In a refresh result NULL means "keep the
     /// previous refresh token" (the server did not rotate it).
     pub refresh_token: *const u8,
-    /// Its length in bytes (ignored when `refresh_token` is NULL).
+    /// Its length in bytes, at most 65 536 (ignored when `refresh_token` is NULL).
     pub refresh_token_len: usize,
-    /// Whether `expires_in_ms` is set.
-    pub has_expires_in: bool,
+    /// Whether `expires_in_ms` is set: 0 no, any other value yes. (A byte, not a
+    /// `bool`: any value a C program stores here is valid.)
+    pub has_expires_in: u8,
     /// Lifetime of the access token in milliseconds from `now`.
     pub expires_in_ms: u64,
 }
@@ -461,17 +467,21 @@ fn non_null<T>(ptr: *mut T) -> Result<*mut T, reauth_status> {
 }
 
 /// Copies a token given as pointer + length.
-unsafe fn token(ptr: *const u8, len: usize) -> Result<String, reauth_status> {
+/// A copy of the caller's token, in a `Secret` (wiped when dropped). The length is
+/// checked before a byte is read, so an absurd length never makes the library read past
+/// the caller's buffer.
+unsafe fn token(ptr: *const u8, len: usize) -> Result<Secret, reauth_status> {
     if ptr.is_null() {
         return Err(reauth_status::REAUTH_STATUS_NULL_ARGUMENT);
     }
-    if len > isize::MAX as usize {
+    if len > MAX_TOKEN_LEN {
         return Err(reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS);
     }
-    // SAFETY: non-NULL; the caller guarantees `len` readable bytes at `ptr`.
+    // SAFETY: non-NULL; `len` is at most 64 KiB and the caller guarantees `len` readable
+    // bytes at `ptr`.
     let bytes = unsafe { std::slice::from_raw_parts(ptr, len) };
     std::str::from_utf8(bytes)
-        .map(str::to_owned)
+        .map(Secret::new)
         .map_err(|_| reauth_status::REAUTH_STATUS_INVALID_UTF8)
 }
 
@@ -481,7 +491,8 @@ unsafe fn credentials(ptr: *const reauth_credentials) -> Result<Credentials, rea
     }
     // SAFETY: non-NULL, points to a `reauth_credentials` (caller's contract).
     let c = unsafe { &*ptr };
-    // SAFETY: pointer/length pairs as documented on `reauth_credentials`.
+    // SAFETY: pointer/length pairs as documented on `reauth_credentials`. If the refresh
+    // token is refused, `access` is dropped here — a `Secret`, so its copy is wiped.
     let access = unsafe { token(c.access_token, c.access_token_len) }?;
     let refresh = if c.refresh_token.is_null() {
         None
@@ -493,7 +504,7 @@ unsafe fn credentials(ptr: *const reauth_credentials) -> Result<Credentials, rea
     if let Some(r) = refresh {
         credentials = credentials.with_refresh_token(r);
     }
-    if c.has_expires_in {
+    if c.has_expires_in != 0 {
         credentials = credentials.with_expires_in_ms(c.expires_in_ms);
     }
     Ok(credentials)
@@ -598,7 +609,8 @@ pub unsafe extern "C" fn reauth_coordinator_new(
 /// {"max_refreshes": 3}}`); omitted fields take their defaults. Writes it to `*out`.
 ///
 /// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
-/// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type),
+/// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type; a JSON array where
+/// an object belongs, such as `[[403]]`),
 /// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_coordinator_new_json(
@@ -614,10 +626,23 @@ pub unsafe extern "C" fn reauth_coordinator_new_json(
         let text = unsafe { CStr::from_ptr(json) }
             .to_str()
             .map_err(|_| reauth_status::REAUTH_STATUS_INVALID_UTF8)?;
-        let config: Config =
-            serde_json::from_str(text).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_JSON)?;
-        create(config, out)
+        create(config_from_json(text)?, out)
     })
+}
+
+/// A configuration from JSON text. Only objects are accepted where the format has
+/// objects: serde would also read a struct from an array by field position
+/// (`[[403]]` as `{"refresh_statuses": [403]}`), which no one writes on purpose.
+fn config_from_json(text: &str) -> Result<Config, reauth_status> {
+    let invalid = |_| reauth_status::REAUTH_STATUS_INVALID_JSON;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+    let object = value
+        .as_object()
+        .ok_or(reauth_status::REAUTH_STATUS_INVALID_JSON)?;
+    if object.get("refresh_window").is_some_and(|w| !w.is_object()) {
+        return Err(reauth_status::REAUTH_STATUS_INVALID_JSON);
+    }
+    serde_json::from_value(value).map_err(invalid)
 }
 
 fn create(config: Config, out: *mut *mut reauth_coordinator) -> Outcome {
@@ -633,7 +658,8 @@ fn create(config: Config, out: *mut *mut reauth_coordinator) -> Outcome {
 }
 
 /// Destroys a coordinator and wipes the tokens it holds. NULL does nothing. The handle
-/// must not be used afterwards, and no other call on it may be running.
+/// must not be used afterwards, and no other call on it may be running. Command lists it
+/// produced stay valid until they are freed (their tokens are wiped then).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_coordinator_free(coordinator: *mut reauth_coordinator) {
     if coordinator.is_null() {
@@ -741,10 +767,12 @@ pub unsafe extern "C" fn reauth_handle_response(
     }
 }
 
-/// The refresh call `attempt` returned `*credentials`.
+/// The refresh call `attempt` returned `*credentials`. A result for an attempt that is
+/// no longer current (the session ended, newer credentials were accepted) is ignored:
+/// `REAUTH_STATUS_OK` with an empty list (counted in `refresh_results_ignored`).
 ///
-/// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT`, `REAUTH_STATUS_INVALID_CREDENTIALS`,
-/// `REAUTH_STATUS_INVALID_UTF8`.
+/// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it),
+/// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_INVALID_UTF8`.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
 /// `*out_commands` receives a new list owned by the caller (free it with
@@ -770,7 +798,11 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 }
 
 /// The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
-/// an OAuth error): terminal for the session.
+/// an OAuth error): terminal for the session. Acted on only for the active attempt; for
+/// any other (finished, abandoned, of an ended session) it is `REAUTH_STATUS_OK` with an
+/// empty list.
+///
+/// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
 /// `*out_commands` receives a new list owned by the caller (free it with
@@ -794,7 +826,11 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 }
 
 /// The refresh call `attempt` failed transiently (network error, 5xx, 429, no answer).
-/// `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any.
+/// `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any; the delay
+/// is capped at `max_backoff_ms`. Acted on only for the active attempt; for any other it
+/// is `REAUTH_STATUS_OK` with an empty list.
+///
+/// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
 /// `*out_commands` receives a new list owned by the caller (free it with
@@ -975,6 +1011,11 @@ pub unsafe extern "C" fn reauth_restore_failed(
 
 /// Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
 /// to `*out_at`. Arm one timer after every input; call `reauth_handle_timeout` then.
+///
+/// Pointers: `coordinator`, `out_has` and `out_at` must not be NULL; both outputs are
+/// written only on success.
+///
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_poll_timeout(
     coordinator: *const reauth_coordinator,
@@ -996,6 +1037,10 @@ pub unsafe extern "C" fn reauth_poll_timeout(
 }
 
 /// Copies the counters to `*out`.
+///
+/// Pointers: `coordinator` and `out` must not be NULL; `*out` is written only on success.
+///
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_get_stats(
     coordinator: *const reauth_coordinator,
@@ -1047,9 +1092,11 @@ pub unsafe extern "C" fn reauth_commands_len(commands: *const reauth_commands) -
 }
 
 /// Writes command `index` of `commands` to `*out`. Its token pointers are valid until
-/// `reauth_commands_free(commands)`.
+/// `reauth_commands_free(commands)`. A list does not refer to its coordinator: it may be
+/// read and freed after `reauth_coordinator_free`.
 ///
-/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`.
+/// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`,
+/// `REAUTH_STATUS_PANIC` (a bug; the list is not touched).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_commands_get(
     commands: *const reauth_commands,
@@ -1076,7 +1123,9 @@ pub unsafe extern "C" fn reauth_commands_get(
 /// Frees a command list (NULL does nothing). Token pointers from it become invalid, and
 /// the tokens it held are wiped once nothing else holds them. The library may keep the
 /// list's memory for the calling thread's next list, so a thread that frees each list
-/// before its next call allocates nothing per call. Freeing a list twice is undefined.
+/// before its next call allocates nothing per call. A list may be freed before or after
+/// its coordinator. Freeing a list twice, or reading it after freeing it, is undefined
+/// behaviour (as with `free`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_commands_free(commands: *mut reauth_commands) {
     if commands.is_null() {

@@ -51,7 +51,7 @@ pub fn c_coordinator() -> *mut reauth_coordinator {
         access_token_len: at.len(),
         refresh_token: rt.as_ptr(),
         refresh_token_len: rt.len(),
-        has_expires_in: false,
+        has_expires_in: 0,
         expires_in_ms: 0,
     };
     // SAFETY: valid out-pointers and credentials, as a C caller would pass them.

@@ -30,9 +30,85 @@ static void same_stats(const reauth_coordinator *co, const reauth_stats *before)
 
 static reauth_commands *const SENTINEL = (reauth_commands *)0x1;
 
+/* The ABI's promises beyond status codes (issue 9, "C ABI"): each is a defect that was
+ * found, so each has a check here; ASan and valgrind run it too. */
+static void abi_promises(void) {
+    reauth_coordinator *co = NULL;
+    reauth_commands *o = SENTINEL;
+
+    /* A JSON config that is not an object is refused, even where serde could read a
+     * struct from an array by field position. */
+    EXPECT(reauth_coordinator_new_json("[[403]]", &co), REAUTH_STATUS_INVALID_JSON);
+    EXPECT(reauth_coordinator_new_json("{\"refresh_window\": [3, 1000]}", &co), REAUTH_STATUS_INVALID_JSON);
+    EXPECT(reauth_coordinator_new_json("42", &co), REAUTH_STATUS_INVALID_JSON);
+    CHECK(co == NULL);
+    CHECK_OK(reauth_coordinator_new_json("{\"refresh_window\": {\"max_refreshes\": 3}}", &co));
+
+    /* A token length over 64 KiB is refused before a byte is read: the buffer here holds
+     * 4 bytes, so reading `len` bytes would be caught by ASan and valgrind. */
+    char *small = malloc(4);
+    CHECK(small != NULL);
+    memcpy(small, "at-1", 4);
+    reauth_credentials huge = creds("at-1", NULL, -1);
+    huge.access_token = (const uint8_t *)small;
+    huge.access_token_len = (size_t)1 << 20;
+    EXPECT(reauth_login(co, 1, &huge, &o), REAUTH_STATUS_INVALID_CREDENTIALS);
+    huge.access_token_len = 4;
+    huge.refresh_token = (const uint8_t *)small;
+    huge.refresh_token_len = SIZE_MAX;
+    EXPECT(reauth_login(co, 1, &huge, &o), REAUTH_STATUS_INVALID_CREDENTIALS);
+    /* A valid access token with an invalid refresh token: refused (the library's copy of
+     * the access token is a wiped secret), nothing changes. */
+    reauth_credentials half = creds("at-1", "rt-\xff", -1);
+    EXPECT(reauth_login(co, 1, &half, &o), REAUTH_STATUS_INVALID_UTF8);
+    CHECK(o == SENTINEL);
+    free(small);
+
+    /* `has_expires_in` is a byte: any non-zero value means "set", none is undefined. */
+    reauth_credentials login = creds("at-1", "rt-1", -1);
+    login.has_expires_in = 0xFF;
+    login.expires_in_ms = 1000; /* skew min(30 s, 1000 / 2): refresh from 500 */
+    reauth_commands *out = NULL;
+    CHECK_OK(reauth_login(co, 0, &login, &out));
+    reauth_commands_free(out);
+    uint64_t id = 0;
+    CHECK_OK(reauth_submit(co, 600, REAUTH_SUBMIT_DEFAULT, &id, &out));
+    CHECK(reauth_commands_len(out) == 1 && count_kind(out, REAUTH_COMMAND_REFRESH) == 1);
+    reauth_command cmd;
+    CHECK_OK(reauth_commands_get(out, 0, &cmd));
+    uint64_t attempt = cmd.attempt;
+    reauth_commands_free(out);
+
+    /* The refresh succeeds; later results for that finished attempt are OK and empty. */
+    reauth_credentials fresh = creds("at-2", "rt-2", 60000);
+    CHECK_OK(reauth_handle_refresh_succeeded(co, 700, attempt, &fresh, &out));
+    CHECK(reauth_commands_len(out) == 2);
+    reauth_commands_free(out);
+    CHECK_OK(reauth_handle_refresh_rejected(co, 710, attempt, &out));
+    CHECK(out != NULL && reauth_commands_len(out) == 0);
+    reauth_commands_free(out);
+    CHECK_OK(reauth_handle_refresh_transient(co, 720, attempt, true, 5, &out));
+    CHECK(reauth_commands_len(out) == 0);
+    reauth_commands_free(out);
+    CHECK_OK(reauth_handle_refresh_succeeded(co, 730, attempt, &fresh, &out));
+    CHECK(reauth_commands_len(out) == 0);
+    reauth_commands_free(out);
+    EXPECT(reauth_handle_refresh_rejected(co, 740, attempt + 1, &o), REAUTH_STATUS_UNKNOWN_ATTEMPT);
+    EXPECT(reauth_handle_refresh_transient(co, 740, attempt + 1, false, 0, &o), REAUTH_STATUS_UNKNOWN_ATTEMPT);
+
+    /* A command list outlives its coordinator: its tokens stay readable until freed. */
+    CHECK_OK(reauth_submit(co, 800, REAUTH_SUBMIT_DEFAULT, &id, &out));
+    reauth_coordinator_free(co);
+    CHECK(reauth_commands_len(out) == 1);
+    CHECK_OK(reauth_commands_get(out, 0, &cmd));
+    CHECK(cmd.kind == REAUTH_COMMAND_SEND && token_is(cmd.token, cmd.token_len, "at-2"));
+    reauth_commands_free(out);
+}
+
 int main(void) {
     CHECK(reauth_version() != NULL && strlen(reauth_version()) > 0);
-    for (unsigned s = 0; s <= 13; s++) CHECK(reauth_status_message(s) != NULL);
+    for (unsigned s = 0; s < STATUSES; s++)
+        CHECK(reauth_status_message(s) != NULL && strcmp(reauth_status_message(s), "unknown status") != 0);
     CHECK(strcmp(reauth_status_message(999), "unknown status") == 0);
     reauth_coordinator_free(NULL);
     reauth_commands_free(NULL);
@@ -169,6 +245,7 @@ int main(void) {
     CHECK(o == SENTINEL);
     reauth_coordinator_free(co);
 
+    abi_promises();
     seen[REAUTH_STATUS_OK] = 1;
     int missing = 0;
     for (int s = 0; s < STATUSES; s++) {
