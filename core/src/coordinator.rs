@@ -20,7 +20,7 @@
 //! | 7.6 | replay budget per request | [`Coordinator::handle_response`] |
 //! | 7.7 | global refresh window | [`Engine::start_cycle`] |
 //! | 7.8 | success → `StoreCredentials`, release FIFO | [`Coordinator::handle_refresh_succeeded`], [`Engine::release_waiting`] |
-//! | 7.9 | rejected → fail waiting, `Logout` | [`Coordinator::handle_refresh_failed`], [`Coordinator::end_session`] |
+//! | 7.9 | rejected → fail waiting, `Logout`; held while an abandoned attempt may deliver | [`Coordinator::handle_refresh_failed`], [`Coordinator::handle_timeout`], [`Coordinator::end_session`] |
 //! | 7.10 | transient → backoff, retry, give up without logout | [`Engine::retry_or_give_up`], [`Coordinator::handle_timeout`] |
 //! | 7.11 | refresh deadline; stale results; late adoption | [`Coordinator::handle_timeout`], [`Coordinator::handle_refresh_succeeded`], [`Coordinator::handle_refresh_failed`] |
 //! | 7.12 | logout is final for its session | [`Coordinator::end_session`], [`Coordinator::handle_response`] |
@@ -117,6 +117,9 @@ pub enum Fault {
     /// only replaces a token that lived its life, so short-lived tokens log a healthy
     /// session out.
     WindowCountsExpiry,
+    /// Rule 9 / G8 broken the v1 way: the rejection of a retry logs out at once, although
+    /// an abandoned attempt of the same cycle may still deliver the rotated token.
+    LogoutBehindRetry,
 }
 
 /// Logged out, restoring (stored credentials are being read; requests wait for them), or
@@ -148,6 +151,9 @@ struct Session {
     /// Why the current token must not be sent again (G3), if it must not.
     bad: Option<Bad>,
     cycle: Cycle,
+    /// An attempt of the running cycle was abandoned at its deadline without an answer:
+    /// its success may still arrive (rule 9 holds a rejection for it).
+    abandoned: bool,
     /// Attempts numbered from here on were issued with the current generation: their
     /// success is adopted (rule 11). Moves on every generation change.
     adoptable_from: u64,
@@ -213,6 +219,11 @@ enum Cycle {
         retries: u32,
         until: Timestamp,
     },
+    /// The active attempt was rejected while an abandoned one may still succeed: wait
+    /// for it until `until`, then end the session (rule 9).
+    Held {
+        until: Timestamp,
+    },
 }
 
 impl Cycle {
@@ -224,7 +235,7 @@ impl Cycle {
         match self {
             Cycle::Idle => None,
             Cycle::InFlight { deadline, .. } => Some(deadline),
-            Cycle::Backoff { until, .. } => Some(until),
+            Cycle::Backoff { until, .. } | Cycle::Held { until } => Some(until),
         }
     }
 }
@@ -732,7 +743,10 @@ impl Coordinator {
     }
 
     /// The refresh call `attempt` failed. Acted on only for the active attempt; a failure
-    /// of any other attempt is ignored (`Ok`, no commands, counted).
+    /// of any other attempt is ignored (`Ok`, no commands, counted). A rejection ends the
+    /// session (rule 9) — unless an earlier attempt of the cycle was abandoned at its
+    /// deadline and may still deliver a rotated token: then it is held for
+    /// `refresh_timeout_ms` and stands only if nothing is adopted by then.
     pub fn handle_refresh_failed(
         &mut self,
         now: Timestamp,
@@ -763,12 +777,21 @@ impl Coordinator {
         };
         match failure {
             RefreshFailure::Rejected => {
-                // Rule 9.
                 engine.stats.refresh_rejected += 1;
-                self.end_session(Ending {
-                    reason: LogoutReason::RefreshRejected,
-                    fail: FailReason::RefreshRejected,
-                });
+                if session.abandoned && !fault!(engine, LogoutBehindRetry) {
+                    // Rule 9 / G8: the server may have rotated the refresh token for an
+                    // abandoned attempt of this cycle and refused the retry's copy of the
+                    // old one. Wait (bounded) for that attempt's late success.
+                    session.cycle = Cycle::Held {
+                        until: deadline(engine.now, engine.config.refresh_timeout_ms),
+                    };
+                } else {
+                    // Rule 9.
+                    self.end_session(Ending {
+                        reason: LogoutReason::RefreshRejected,
+                        fail: FailReason::RefreshRejected,
+                    });
+                }
             }
             RefreshFailure::Transient { retry_after_ms } => {
                 // Rule 10.
@@ -802,6 +825,7 @@ impl Coordinator {
             } if deadline <= engine.now => {
                 // Rule 11: the attempt is abandoned; its late success may still be
                 // adopted, its late failure is ignored.
+                session.abandoned = true;
                 engine.stats.refresh_timeouts += 1;
                 engine.stats.refresh_transient += 1;
                 engine.retry_or_give_up(session, retries, None);
@@ -810,6 +834,13 @@ impl Coordinator {
                 // Rule 10: the backoff is over.
                 let ending = engine.issue_attempt(session, retries);
                 self.finish(ending);
+            }
+            Cycle::Held { until } if until <= engine.now => {
+                // Rule 9: no abandoned attempt delivered in time; the rejection stands.
+                self.end_session(Ending {
+                    reason: LogoutReason::RefreshRejected,
+                    fail: FailReason::RefreshRejected,
+                });
             }
             _ => {}
         }
@@ -848,6 +879,7 @@ impl Coordinator {
                 session.refresh_at = refresh_at;
                 session.bad = None;
                 session.cycle = Cycle::Idle;
+                session.abandoned = false;
                 session.adoptable_from = adoptable_from;
             }
             phase @ (Phase::LoggedOut | Phase::Restoring(_)) => {
@@ -867,6 +899,7 @@ impl Coordinator {
                     refresh_at,
                     bad: None,
                     cycle: Cycle::Idle,
+                    abandoned: false,
                     adoptable_from,
                     window: VecDeque::new(),
                     waiting,
@@ -1108,6 +1141,7 @@ impl Engine {
             session.window.push_back(self.now);
         }
         self.stats.refresh_cycles += 1;
+        session.abandoned = false;
         self.issue_attempt(session, 0)
     }
 
@@ -1146,6 +1180,7 @@ impl Engine {
     ) {
         if retries >= self.config.max_retries {
             session.cycle = Cycle::Idle;
+            session.abandoned = false;
             // G3: the next need starts a new cycle; nothing is sent with this token.
             session.bad = Some(Bad::GaveUp);
             self.fail_waiting(&mut session.waiting, FailReason::RefreshUnavailable);
@@ -1427,7 +1462,7 @@ impl Hash for Coordinator {
                 let expires = s.refresh_token.is_none().then_some(s.expires_at);
                 (age, expires).hash(state);
                 let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
-                (refresh, s.cycle, s.adoptable_from, &s.window).hash(state);
+                (refresh, s.cycle, s.abandoned, s.adoptable_from, &s.window).hash(state);
                 hash_waiting(&s.waiting, state);
             }
         }

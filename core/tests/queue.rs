@@ -181,8 +181,18 @@ fn refresh_counters_count_rejections_timeouts_and_ignored_results() {
     core.handle_timeout(1_500).expect("handle_timeout"); // backoff over: attempt 2
     core.handle_refresh_failed(1_600, AttemptId(1), RefreshFailure::Rejected)
         .expect("late failure of an abandoned attempt: ignored");
+    core.drain_commands().for_each(drop);
     core.handle_refresh_failed(1_700, AttemptId(2), RefreshFailure::Rejected)
         .expect("rejected");
+    // Rule 9: attempt 1 was abandoned unanswered, so the rejection is held for
+    // `refresh_timeout_ms` in case it delivers a rotated token; then it stands.
+    assert!(core.is_logged_in() && core.is_refreshing());
+    assert_eq!(core.poll_timeout(), Some(2_700));
+    assert_eq!(core.drain_commands().count(), 0);
+    core.handle_timeout(2_699).expect("early");
+    assert!(core.is_logged_in());
+    core.handle_timeout(2_700).expect("held rejection stands");
+    assert!(!core.is_logged_in());
     let s = *core.stats();
     assert_eq!(
         (s.refresh_timeouts, s.refresh_transient, s.refresh_rejected),
@@ -191,10 +201,10 @@ fn refresh_counters_count_rejections_timeouts_and_ignored_results() {
     assert_eq!((s.refresh_results_ignored, s.refresh_attempts), (1, 2));
     assert_eq!(s.failed.get(FailReason::RefreshRejected), 1);
     // Results after the logout are ignored and counted: a success and a failure.
-    core.handle_refresh_succeeded(1_800, AttemptId(2), Credentials::new("late"))
+    core.handle_refresh_succeeded(2_800, AttemptId(2), Credentials::new("late"))
         .expect("ignored");
     core.handle_refresh_failed(
-        1_900,
+        2_900,
         AttemptId(1),
         RefreshFailure::Transient {
             retry_after_ms: None,

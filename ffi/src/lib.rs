@@ -798,9 +798,12 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 }
 
 /// The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
-/// an OAuth error): terminal for the session. Acted on only for the active attempt; for
-/// any other (finished, abandoned, of an ended session) it is `REAUTH_STATUS_OK` with an
-/// empty list.
+/// an OAuth error): terminal for the session — unless an earlier attempt of the same
+/// cycle was abandoned at its deadline: then the rejection is held for
+/// `refresh_timeout_ms` (empty list) so that attempt's late success can still be adopted,
+/// and the FAILs and LOGOUT come from `reauth_handle_timeout` if it does not. Acted on
+/// only for the active attempt; for any other (finished, abandoned, of an ended session)
+/// it is `REAUTH_STATUS_OK` with an empty list.
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///

@@ -266,6 +266,10 @@ pub enum Event {
     Unauthorized,
     /// A one-shot request got its 401 (`Complete`) and a refresh started anyway.
     OneShot401,
+    /// A late success was adopted while a retry's rejection was held for it (rule 9).
+    HeldAdoption,
+    /// A held rejection stood: nothing delivered in time, `Logout { RefreshRejected }`.
+    HeldRejected,
     /// A login released requests that waited while restoring (rule 18).
     Restored,
     /// `restore_failed` failed requests that waited (rule 18).
@@ -327,6 +331,9 @@ impl Hash for State {
         )
             .hash(h);
         self.violation.hash(h);
+        // The event too: a `sometimes` property looks at it, and merging two states that
+        // differ only by it would make what is reached depend on thread timing.
+        self.event.hash(h);
     }
 }
 
@@ -625,6 +632,7 @@ impl Model for RefreshModel {
             refreshing: s.core.is_refreshing(),
             active: s.core.active_attempt(),
             restoring: s.core.is_restoring(),
+            held: s.oracle.holding_rejection(),
         };
         match &action {
             Action::Submit => s.submitted += 1,
@@ -679,6 +687,8 @@ struct Before {
     refreshing: bool,
     active: Option<AttemptId>,
     restoring: bool,
+    /// A retry's rejection was held (rule 9).
+    held: bool,
 }
 
 fn classify(action: &Action, batch: &[Command], before: &Before, stale_401: bool) -> Event {
@@ -686,6 +696,7 @@ fn classify(action: &Action, batch: &[Command], before: &Before, stale_401: bool
         refreshing: refreshing_before,
         active: active_before,
         restoring: restoring_before,
+        held,
     } = *before;
     let released = batch
         .iter()
@@ -698,6 +709,12 @@ fn classify(action: &Action, batch: &[Command], before: &Before, stale_401: bool
             .iter()
             .any(|c| matches!(c, Command::Fail { reason: r, .. } if *r == reason))
     };
+    if held && stored && matches!(action, Action::RefreshSucceeds { .. }) {
+        return Event::HeldAdoption;
+    }
+    if held && matches!(action, Action::Timeout) && has(&|c| matches!(c, Command::Logout { .. })) {
+        return Event::HeldRejected;
+    }
     if matches!(action, Action::Login) && restoring_before && released > 0 {
         return Event::Restored;
     }
@@ -865,6 +882,8 @@ reached!(wait_timeout, WaitTimeout);
 reached!(unauthorized, Unauthorized);
 reached!(queue_full, QueueFull);
 reached!(one_shot_401, OneShot401);
+reached!(held_adoption, HeldAdoption);
+reached!(held_rejected, HeldRejected);
 reached!(restored, Restored);
 reached!(restore_failed, RestoreFailed);
 
@@ -918,6 +937,14 @@ fn properties() -> Vec<Property<RefreshModel>> {
         Property::sometimes(
             "one-shot request gets its 401, refresh starts",
             one_shot_401,
+        ),
+        Property::sometimes(
+            "a retry's rejection is held and the abandoned attempt's rotation adopted",
+            held_adoption,
+        ),
+        Property::sometimes(
+            "a held rejection stands after refresh_timeout_ms",
+            held_rejected,
         ),
         Property::sometimes(
             "login releases requests that waited while restoring",

@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        86_126,
+        157_341,
         &[
             "logout during a refresh",
             "queue full",
@@ -58,7 +58,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        48_169,
+        72_430,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -72,8 +72,10 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        22_184,
+        26_765,
         &[
+            "a held rejection stands after refresh_timeout_ms",
+            "a retry's rejection is held and the abandoned attempt's rotation adopted",
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
             "login releases requests that waited while restoring",
@@ -86,8 +88,10 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        103_452,
+        129_192,
         &[
+            "a held rejection stands after refresh_timeout_ms",
+            "a retry's rejection is held and the abandoned attempt's rotation adopted",
             "logout during a refresh",
             "queue full",
             "login releases requests that waited while restoring",
@@ -100,8 +104,10 @@ fn one_shot() {
 fn host_inputs() {
     run(
         "host-inputs",
-        105_073,
+        133_010,
         &[
+            "a held rejection stands after refresh_timeout_ms",
+            "a retry's rejection is held and the abandoned attempt's rotation adopted",
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
         ],

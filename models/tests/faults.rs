@@ -90,3 +90,16 @@ fn counting_expiry_refreshes_in_the_window_logs_a_healthy_session_out() {
         "every other rule the oracle checks",
     );
 }
+
+#[test]
+fn logging_out_on_a_retrys_rejection_loses_the_rotation() {
+    // Attempt 1 is abandoned at its deadline, the retry is rejected (the server rotated
+    // the refresh token for attempt 1): the faulty core logs out at once instead of
+    // waiting for attempt 1's late success.
+    let bounds = Bounds {
+        retries: 1,
+        sessions: 0,
+        ..small()
+    };
+    finds_within(bounds, Fault::LogoutBehindRetry, "G8 rotation safety");
+}

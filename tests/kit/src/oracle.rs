@@ -126,6 +126,12 @@ struct CycleBook {
     attempts: u32,
     /// After a transient failure: no retry may be emitted before this time (rule 10).
     backoff_until: Option<Timestamp>,
+    /// An attempt of this cycle was abandoned at its deadline, unanswered: its success
+    /// may still come (rule 9 / G8).
+    abandoned: bool,
+    /// After a rejection held for an abandoned attempt: the session ends at this time
+    /// unless that attempt delivers first (rule 9).
+    held_until: Option<Timestamp>,
 }
 
 /// Why the current generation may not be sent (§4.6).
@@ -141,7 +147,10 @@ enum Mark {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum AttemptEnd {
     None,
+    /// The rejection ends the session now (rule 9).
     Rejected,
+    /// The rejection is held: an abandoned attempt may still deliver (rule 9 / G8).
+    Held,
     /// A transient failure (or the deadline) with retries left; the delay the contract
     /// asks for before the next `Refresh`.
     Backoff(u64),
@@ -218,6 +227,11 @@ impl Oracle {
     /// deadline at the last timeout), if any.
     pub fn active_attempt(&self) -> Option<AttemptId> {
         self.active.map(|(a, _)| a)
+    }
+
+    /// Whether a rejection is held while an abandoned attempt may still deliver (rule 9).
+    pub fn holding_rejection(&self) -> bool {
+        self.cycle.is_some_and(|c| c.held_until.is_some())
     }
 
     /// Whether the command stream says a session exists.
@@ -445,6 +459,13 @@ impl Oracle {
             {
                 self.active = None;
                 end = match failure {
+                    RefreshFailure::Rejected if self.cycle.is_some_and(|c| c.abandoned) => {
+                        let until = self.later(self.config.refresh_timeout_ms);
+                        if let Some(cycle) = &mut self.cycle {
+                            cycle.held_until = Some(until);
+                        }
+                        AttemptEnd::Held
+                    }
                     RefreshFailure::Rejected => AttemptEnd::Rejected,
                     RefreshFailure::Transient { retry_after_ms } => {
                         self.transient_end(*retry_after_ms)
@@ -457,7 +478,18 @@ impl Oracle {
                     .is_some_and(|(_, deadline)| deadline <= self.now) =>
             {
                 self.active = None; // abandoned at its deadline: a transient failure
+                if let Some(cycle) = &mut self.cycle {
+                    cycle.abandoned = true;
+                }
                 end = self.transient_end(None);
+            }
+            Input::Timeout
+                if self
+                    .cycle
+                    .is_some_and(|c| c.held_until.is_some_and(|t| t <= self.now)) =>
+            {
+                // Rule 9: the held rejection stands.
+                end = AttemptEnd::Rejected;
             }
             _ => {}
         }
@@ -475,6 +507,12 @@ impl Oracle {
             Command::Logout { reason } => Some(*reason),
             _ => None,
         });
+        if end == AttemptEnd::Held && !batch.is_empty() {
+            return Err(format!(
+                "G8: a retry's rejection ended the session while an abandoned attempt could \
+                 still deliver the rotated refresh token: {batch:?}"
+            ));
+        }
         // The input's own request waits (rule 2, 3, 5, 15) unless the batch sends it, ends
         // it without it ever waiting, or refuses it a place.
         if let Some(id) = current {
@@ -800,7 +838,7 @@ impl Oracle {
                 }
                 self.cycle = Some(CycleBook {
                     attempts: 1,
-                    backoff_until: None,
+                    ..CycleBook::default()
                 });
                 self.cycles_seen += 1;
             }
