@@ -162,7 +162,9 @@ pub enum FailReason {
     /// Too many refresh cycles in the window (a server or clock problem); a `Logout`
     /// follows.
     ExcessiveRefresh,
-    /// The server still answered 401 after the request's replay budget.
+    /// Refused although the session's token is good: still 401 after the request's
+    /// replay budget, or its endpoint refuses a token that works elsewhere (rule 20).
+    /// Hand the caller the response the host got (status and body).
     Unauthorized,
     /// Too many requests were waiting for a refresh.
     QueueFull,
@@ -257,6 +259,40 @@ pub struct RequestOptions {
     /// marked bad. It still never goes out with a token known bad or inside its skew.
     /// Default `true`.
     pub refresh: bool,
+    /// The endpoint (or scope) the request goes to, if the host names it (rule 20): a
+    /// route that refuses a token which works elsewhere is remembered for that token, and
+    /// its further refusals fail at once instead of refreshing again. Default `None`.
+    pub route: Option<RouteKey>,
+}
+
+/// Names a route: an endpoint, or a scope, whose refusals the core should tell apart
+/// from a bad token (rule 20). Build it from the route's template or scope name with
+/// [`RouteKey::from_name`], or from the host's own numbering with [`RouteKey::new`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(transparent))]
+pub struct RouteKey(std::num::NonZeroU32);
+
+impl RouteKey {
+    /// The key numbered `key`; `None` for 0.
+    pub fn new(key: u32) -> Option<RouteKey> {
+        std::num::NonZeroU32::new(key).map(RouteKey)
+    }
+
+    /// The key of a route or scope name, e.g. `"GET /admin/users"` (32-bit FNV-1a; a
+    /// hash of 0 becomes 1). Use the route's template, not a URL with ids in it, so that
+    /// one endpoint has one key.
+    pub fn from_name(name: &str) -> RouteKey {
+        let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+        });
+        RouteKey(std::num::NonZeroU32::new(hash).unwrap_or(std::num::NonZeroU32::MIN))
+    }
+
+    /// The number.
+    pub fn get(self) -> u32 {
+        self.0.get()
+    }
 }
 
 impl Default for RequestOptions {
@@ -264,6 +300,7 @@ impl Default for RequestOptions {
         RequestOptions {
             replayable: true,
             refresh: true,
+            route: None,
         }
     }
 }
@@ -273,6 +310,13 @@ impl RequestOptions {
     #[must_use]
     pub fn with_replayable(mut self, replayable: bool) -> Self {
         self.replayable = replayable;
+        self
+    }
+
+    /// Sets [`route`](Self::route).
+    #[must_use]
+    pub fn with_route(mut self, route: RouteKey) -> Self {
+        self.route = Some(route);
         self
     }
 

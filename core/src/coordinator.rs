@@ -43,7 +43,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,
-    RequestId, RequestOptions, Timestamp,
+    RequestId, RequestOptions, RouteKey, Timestamp,
 };
 use crate::config::Config;
 use crate::credentials::{Credentials, Secret};
@@ -124,6 +124,9 @@ pub enum Fault {
 
 /// Logged out, restoring (stored credentials are being read; requests wait for them), or
 /// a session with everything that exists only during one.
+// The session is kept inline: a coordinator is logged in nearly all its life, and a box
+// would cost an allocation per login and an indirection on every input.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 enum Phase {
     LoggedOut,
@@ -159,6 +162,13 @@ struct Session {
     adoptable_from: u64,
     /// Start times of the refresh cycles inside the current window (rule 7).
     window: VecDeque<Timestamp>,
+    /// The window entry of the running cycle, if it counted.
+    cycle_counted: Option<Timestamp>,
+    /// The window entry of the cycle that brought the current credentials, if it counted:
+    /// taken out of the window once a request is accepted with them (rule 7, v2).
+    counted_start: Option<Timestamp>,
+    /// Routes that refused the current token although it was fresh for them (rule 20).
+    refusing: Vec<RouteKey>,
     /// Requests waiting for a refresh, oldest first (threaded through the request table).
     waiting: WaitList,
 }
@@ -254,10 +264,25 @@ struct Request {
     replayable: bool,
     /// Whether a refresh status for it may start or wait for a refresh (rule 19).
     refresh: bool,
-    /// Whether it ever went out (decides `Send` versus `Replay`).
-    sent: bool,
     replays: u8,
+    progress: Progress,
+    /// The route it goes to, if the host named it (rule 20).
+    route: Option<RouteKey>,
     state: RequestState,
+}
+
+/// How far a request got (one byte, so that a request stays 40 bytes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Progress {
+    /// Never went out (its first transmission is a `Send`).
+    New,
+    /// Went out (any further one is a `Replay`).
+    Sent,
+    /// Its own refusal of the current generation made it wait for a refresh.
+    Refused,
+    /// Went out again with the token that refresh brought (rule 20: if that token is
+    /// refused for it too, the refusal is the route's, not the token's).
+    Fresh,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -477,7 +502,7 @@ impl Coordinator {
                     let ending = self.engine.start_cycle(session, trigger);
                     self.finish(ending);
                 }
-                _ => self.engine.release_waiting(session),
+                _ => self.engine.release_waiting(session, false),
             }
         }
         Ok(())
@@ -502,8 +527,9 @@ impl Coordinator {
         let request = Request {
             replayable: options.replayable,
             refresh: options.refresh,
-            sent: false,
             replays: 0,
+            progress: Progress::New,
+            route: options.route,
             state: RequestState::InFlight {
                 generation: Generation(0),
             },
@@ -653,6 +679,16 @@ impl Coordinator {
         engine.advance(now);
 
         if !engine.refresh_statuses.contains(status) {
+            if status < 500
+                && let Phase::LoggedIn(session) = &mut self.phase
+                && generation == session.generation
+                && let Some(start) = session.counted_start.take()
+                && let Some(i) = session.window.iter().position(|&t| t == start)
+            {
+                // Rule 7 (v2): the server accepted the token the counted cycle brought,
+                // so that cycle was no loop.
+                session.window.remove(i);
+            }
             engine.complete(id);
             return Ok(());
         }
@@ -671,7 +707,30 @@ impl Coordinator {
             }
         };
         let current = generation == session.generation || fault!(engine, NoGenerationCheck);
+        let exhausted = u32::from(request.replays) >= engine.config.max_replays_per_request
+            && !fault!(engine, NoReplayBudget);
         if current {
+            // Rule 20: the token is refused for this request although it works — the
+            // route refused it before, or it is fresh from a refresh this request's own
+            // refusal asked for and the replay budget is spent. The request's cost, not
+            // the session's: the token is not marked bad and no refresh starts.
+            let route_refuses = request
+                .route
+                .is_some_and(|route| session.refusing.contains(&route));
+            if route_refuses || (request.progress == Progress::Fresh && exhausted) {
+                if let Some(route) = request.route
+                    && !route_refuses
+                    && session.refusing.len() < MAX_REFUSING_ROUTES
+                {
+                    session.refusing.push(route);
+                }
+                if request.replayable {
+                    engine.fail(id, FailReason::Unauthorized);
+                } else {
+                    engine.complete(id);
+                }
+                return Ok(());
+            }
             // Rule 5 / G3: never send this generation again.
             session.bad = Some(Bad::Refused);
         }
@@ -684,15 +743,17 @@ impl Coordinator {
             }
             return Ok(());
         }
-        if u32::from(request.replays) >= engine.config.max_replays_per_request
-            && !fault!(engine, NoReplayBudget)
-        {
+        if exhausted {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
             engine.fail(id, FailReason::Unauthorized);
             return Ok(());
         }
         request.replays = request.replays.saturating_add(1);
+        if current {
+            // It waits for the refresh its refusal asks for (rule 20 watches its replay).
+            request.progress = Progress::Refused;
+        }
         // Rule 4 (stale: replay now unless a refresh is needed or running) and rule 5
         // (current: the generation is known bad, so dispatch queues it and starts one
         // refresh unless one runs).
@@ -730,7 +791,14 @@ impl Coordinator {
                 return Ok(());
             }
         };
+        let counted = match &self.phase {
+            Phase::LoggedIn(session) => session.cycle_counted,
+            _ => None,
+        };
         let generation = self.install(credentials.clone());
+        if let Phase::LoggedIn(session) = &mut self.phase {
+            session.counted_start = counted;
+        }
         let expires_at = self.session().and_then(|s| s.expires_at);
         self.engine.stats.refresh_succeeded += 1;
         self.engine.commands.push_back(Command::StoreCredentials {
@@ -738,7 +806,7 @@ impl Coordinator {
             generation,
             expires_at,
         });
-        self.release_waiting();
+        self.release_waiting(true);
         Ok(())
     }
 
@@ -880,6 +948,9 @@ impl Coordinator {
                 session.bad = None;
                 session.cycle = Cycle::Idle;
                 session.abandoned = false;
+                session.cycle_counted = None;
+                session.counted_start = None;
+                session.refusing.clear();
                 session.adoptable_from = adoptable_from;
             }
             phase @ (Phase::LoggedOut | Phase::Restoring(_)) => {
@@ -902,6 +973,9 @@ impl Coordinator {
                     abandoned: false,
                     adoptable_from,
                     window: VecDeque::new(),
+                    cycle_counted: None,
+                    counted_start: None,
+                    refusing: Vec::new(),
                     waiting,
                 });
             }
@@ -910,9 +984,9 @@ impl Coordinator {
     }
 
     /// Rule 8: waiting requests go out with the session's (new) token, in FIFO order.
-    fn release_waiting(&mut self) {
+    fn release_waiting(&mut self, fresh: bool) {
         if let Phase::LoggedIn(session) = &mut self.phase {
-            self.engine.release_waiting(session);
+            self.engine.release_waiting(session, fresh);
         }
     }
 
@@ -990,15 +1064,20 @@ impl Engine {
             self.start_cycle(session, trigger)
         } else {
             // Rule 1.
-            self.transmit(session, id, request);
+            self.transmit(session, id, request, false);
             None
         }
     }
 
-    fn transmit(&mut self, session: &Session, id: RequestId, mut request: Request) {
+    /// `fresh`: a refresh just brought the token (rule 20 tells the requests whose own
+    /// refusal asked for it).
+    fn transmit(&mut self, session: &Session, id: RequestId, mut request: Request, fresh: bool) {
         let (access_token, generation) = (session.access_token.clone(), session.generation);
-        let replay = request.sent;
-        request.sent = true;
+        let replay = request.progress != Progress::New;
+        request.progress = match request.progress {
+            Progress::Refused if fresh => Progress::Fresh,
+            _ => Progress::Sent,
+        };
         request.state = RequestState::InFlight { generation };
         self.requests.put(id, request);
         self.commands.push_back(if replay {
@@ -1081,9 +1160,10 @@ impl Engine {
     }
 
     /// Rule 8: every waiting request goes out with the session's token, in FIFO order.
-    fn release_waiting(&mut self, session: &mut Session) {
+    /// `fresh`: a refresh just brought the session's token.
+    fn release_waiting(&mut self, session: &mut Session, fresh: bool) {
         while let Some((id, request)) = self.pop_waiting(&mut session.waiting) {
-            self.transmit(session, id, request);
+            self.transmit(session, id, request, fresh);
         }
     }
 
@@ -1140,6 +1220,7 @@ impl Engine {
             }
             session.window.push_back(self.now);
         }
+        session.cycle_counted = counts.then_some(self.now);
         self.stats.refresh_cycles += 1;
         session.abandoned = false;
         self.issue_attempt(session, 0)
@@ -1181,6 +1262,7 @@ impl Engine {
         if retries >= self.config.max_retries {
             session.cycle = Cycle::Idle;
             session.abandoned = false;
+            session.cycle_counted = None;
             // G3: the next need starts a new cycle; nothing is sent with this token.
             session.bad = Some(Bad::GaveUp);
             self.fail_waiting(&mut session.waiting, FailReason::RefreshUnavailable);
@@ -1296,6 +1378,10 @@ enum Link {
     Prev,
     Next,
 }
+
+/// Routes remembered as refusing the current token (rule 20); beyond this, a further
+/// route's refusals cost one refresh per request, as without a route key.
+const MAX_REFUSING_ROUTES: usize = 16;
 
 /// Capacity kept by the request table and the command queue when they empty.
 const SMALL: usize = 8;
@@ -1443,7 +1529,15 @@ impl Hash for Coordinator {
                 let RequestState::Waiting { deadline, next, .. } = r.state else {
                     break;
                 };
-                (deadline, r.replayable, r.refresh, r.sent, r.replays).hash(state);
+                (
+                    deadline,
+                    r.replayable,
+                    r.refresh,
+                    r.progress,
+                    r.replays,
+                    r.route,
+                )
+                    .hash(state);
                 id = next;
             }
         };
@@ -1463,12 +1557,13 @@ impl Hash for Coordinator {
                 (age, expires).hash(state);
                 let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
                 (refresh, s.cycle, s.abandoned, s.adoptable_from, &s.window).hash(state);
+                (s.cycle_counted, s.counted_start, &s.refusing).hash(state);
                 hash_waiting(&s.waiting, state);
             }
         }
         let records = e.requests.iter().fold(0u64, |sum, (_, r)| {
             let mut h = std::hash::DefaultHasher::new();
-            (r.replayable, r.refresh, r.sent, r.replays).hash(&mut h);
+            (r.replayable, r.refresh, r.progress, r.replays, r.route).hash(&mut h);
             match r.state {
                 RequestState::InFlight { generation } => generation.hash(&mut h),
                 RequestState::Waiting { deadline, .. } => (u64::MAX, deadline).hash(&mut h),
@@ -1487,8 +1582,9 @@ mod tests {
         Request {
             replayable: true,
             refresh: true,
-            sent: false,
             replays: 0,
+            progress: Progress::New,
+            route: None,
             state: RequestState::Waiting {
                 deadline,
                 prev: 0,

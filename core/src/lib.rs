@@ -75,7 +75,7 @@
 //! stated once, on [`Coordinator`].
 //!
 //! The full behaviour contract is `docs/contract.md` in the repository: every rule
-//! (§7.1–7.19) and guarantee (G1–G11) cited in this crate's documentation is numbered
+//! (§7.1–7.20) and guarantee (G1–G11) cited in this crate's documentation is numbered
 //! there, and the conformance transcripts in `tests/vectors/` show every rule as data.
 
 #![forbid(unsafe_code)]
@@ -92,7 +92,7 @@ mod sync;
 
 pub use command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,
-    RequestId, RequestOptions, Timestamp,
+    RequestId, RequestOptions, RouteKey, Timestamp,
 };
 pub use config::{Config, RefreshWindow};
 pub use coordinator::Coordinator;

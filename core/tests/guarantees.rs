@@ -89,8 +89,8 @@ fn action() -> impl Strategy<Value = Action> {
     prop_oneof![
         2 => (prop::bool::weighted(0.9), expires.clone())
             .prop_map(|(refresh, expires)| Action::Login { refresh, expires }),
-        10 => (prop::bool::weighted(0.85), prop::bool::weighted(0.9))
-            .prop_map(|(replayable, refresh)| Action::Submit { replayable, refresh }),
+        10 => (prop::bool::weighted(0.85), prop::bool::weighted(0.9), prop_oneof![2 => Just(0u8), 1 => 1u8..=3])
+            .prop_map(|(replayable, refresh, route)| Action::Submit { replayable, refresh, route }),
         1 => (1u8..40).prop_map(|n| Action::Burst { n }),
         12 => (any::<usize>(), prop_oneof![Just(200u16), Just(401), Just(403), Just(500)])
             .prop_map(|(pick, status)| Action::Respond { pick, status }),

@@ -65,6 +65,10 @@ struct Request {
     went_out: bool,
     replays: u32,
     place: Place,
+    /// Its own refusal of the current token asked for the refresh it waits for.
+    asked_for_refresh: bool,
+    /// It went out with the token that refresh brought (rule 20).
+    has_token_it_asked_for: bool,
 }
 
 /// The state as the contract describes it. Deliberately not the core's shape: generations
@@ -104,8 +108,9 @@ impl Model {
         self.bad.contains(&self.generation)
     }
 
-    /// Sends or replays `id` with the current token.
-    fn go_out(&mut self, id: u64) {
+    /// Sends or replays `id` with the current token; `refreshed`: an adopted refresh
+    /// brought that token just now.
+    fn go_out(&mut self, id: u64, refreshed: bool) {
         let (generation, session) = (self.generation, self.session.unwrap_or(0));
         let access = self.access.clone();
         let r = self.requests.get_mut(&id).expect("open");
@@ -113,6 +118,8 @@ impl Model {
             generation,
             session,
         };
+        r.has_token_it_asked_for = refreshed && r.asked_for_refresh;
+        r.asked_for_refresh = false;
         let replay = std::mem::replace(&mut r.went_out, true);
         let (id, generation) = (RequestId(id), Generation(generation));
         self.out(if replay {
@@ -141,7 +148,7 @@ impl Model {
             self.refresh_needed();
         } else {
             // Rule 1.
-            self.go_out(id);
+            self.go_out(id, false);
         }
     }
 
@@ -181,9 +188,9 @@ impl Model {
         }
     }
 
-    fn every_waiting_request_goes_out(&mut self) {
+    fn every_waiting_request_goes_out(&mut self, refreshed: bool) {
         for id in std::mem::take(&mut self.waiting) {
-            self.go_out(id);
+            self.go_out(id, refreshed);
         }
     }
 
@@ -350,7 +357,7 @@ impl ReferenceStateMachine for Reference {
                 // §5 login: new credentials; a running refresh becomes stale; the waiting
                 // go out with the new token.
                 s.new_credentials(access, refresh);
-                s.every_waiting_request_goes_out();
+                s.every_waiting_request_goes_out(false);
             }
             Step::Submit { replayable } => {
                 s.ids_issued += 1;
@@ -369,6 +376,8 @@ impl ReferenceStateMachine for Reference {
                             went_out: false,
                             replays: 0,
                             place: Place::Waiting,
+                            asked_for_refresh: false,
+                            has_token_it_asked_for: false,
                         },
                     );
                     s.wants_out(id);
@@ -391,6 +400,17 @@ impl ReferenceStateMachine for Reference {
                     s.ends(id, FailReason::LoggedOut);
                 } else {
                     let current = generation == s.generation;
+                    if current && r.has_token_it_asked_for && r.replays >= s.max_replays {
+                        // Rule 20: refused again with the token its own refusal asked
+                        // for, and no replay left: the request's cost; the token stays.
+                        if r.replayable {
+                            s.ends(id, FailReason::Unauthorized);
+                        } else {
+                            s.requests.remove(&id);
+                            s.out(CommandRecord::Complete { id: RequestId(id) });
+                        }
+                        return s;
+                    }
                     if current {
                         s.bad.insert(generation); // rule 5
                     }
@@ -405,7 +425,9 @@ impl ReferenceStateMachine for Reference {
                         s.ends(id, FailReason::Unauthorized); // rule 6
                     } else {
                         // Rules 4 and 5.
-                        s.requests.get_mut(&id).expect("open").replays += 1;
+                        let r = s.requests.get_mut(&id).expect("open");
+                        r.replays += 1;
+                        r.asked_for_refresh = current;
                         s.wants_out(id);
                     }
                 }
@@ -429,7 +451,7 @@ impl ReferenceStateMachine for Reference {
                         expires_in_ms: None,
                         expires_at: None,
                     });
-                    s.every_waiting_request_goes_out();
+                    s.every_waiting_request_goes_out(true);
                 }
             }
             Step::Rejected { attempt } => {

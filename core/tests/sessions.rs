@@ -33,6 +33,9 @@ enum Server {
     Honest,
     /// Refuses every token, however fresh (a loop: e.g. a clock skew of a year).
     RefusesEverything,
+    /// Honest, except that every second request goes to an endpoint that answers 403 to
+    /// every token (a permission problem); `keyed`: the host names that route (rule 20).
+    OneEndpointRefuses { keyed: bool },
 }
 
 struct Run {
@@ -73,21 +76,39 @@ fn simulate(
     events.push(Reverse((interval, Event::Submit)));
     let mut timer: Option<Timestamp> = None;
     let mut tokens = 1;
+    let mut to_refusing_endpoint = std::collections::HashSet::new();
+    let mut submits = 0u64;
+    let admin = reauth::RouteKey::from_name("GET /admin/users");
     while let Some(Reverse((now, event))) = events.pop() {
         if now > duration {
             break;
         }
         match event {
             Event::Submit => {
-                core.submit(now, RequestOptions::default())
-                    .expect("valid time");
+                submits += 1;
+                let refusing = matches!(server, Server::OneEndpointRefuses { .. })
+                    && submits.is_multiple_of(2);
+                let mut options = RequestOptions::default();
+                if refusing && matches!(server, Server::OneEndpointRefuses { keyed: true }) {
+                    options = options.with_route(admin);
+                }
+                let id = core.submit(now, options).expect("valid time");
+                if refusing {
+                    to_refusing_endpoint.insert(id.0);
+                }
                 events.push(Reverse((now + interval, Event::Submit)));
             }
             Event::Answer { id, generation } => {
                 // Each generation's token is valid for `lifetime` after it was issued.
                 let issued = run.issued[generation as usize - 1];
-                let ok = matches!(server, Server::Honest) && now < issued + lifetime;
-                let status = if ok { 200 } else { 401 };
+                let honest = !matches!(server, Server::RefusesEverything);
+                let status = if to_refusing_endpoint.contains(&id) {
+                    403
+                } else if honest && now < issued + lifetime {
+                    200
+                } else {
+                    401
+                };
                 // A cancelled or logged-out request may be unknown by now: fine.
                 let _ = core.handle_response(now, RequestId(id), status);
             }
@@ -214,4 +235,57 @@ fn without_a_refresh_token_the_token_is_used_until_it_expires() {
     assert!((60_000..61_000).contains(&at), "logged out at {at}");
     assert_eq!(run.completed, 59, "every request before expiry completed");
     assert_eq!(run.stats.unauthorized_responses, 0);
+}
+
+#[test]
+fn one_refusing_endpoint_costs_its_requests_not_the_session() {
+    // Contract v2, rule 20: 1 request a second for an hour, every second one to an endpoint
+    // that answers 403 to every token; 403 is a refresh status. Default window (5 per
+    // 30 s): in v1 the session was logged out within seconds.
+    let config = Config::default().with_refresh_statuses([401, 403]);
+    let lifetime = 600_000;
+    for keyed in [false, true] {
+        let run = simulate(
+            config.clone(),
+            lifetime,
+            1,
+            Server::OneEndpointRefuses { keyed },
+            true,
+            HOUR_MS,
+        );
+        let label = if keyed {
+            "with a route key"
+        } else {
+            "without a route key"
+        };
+        assert_eq!(run.logouts, [], "{label}");
+        let to_endpoint = HOUR_MS / 1_000 / 2;
+        let failed = run.stats.failed.get(reauth::FailReason::Unauthorized);
+        assert!(
+            failed >= to_endpoint - 1,
+            "{label}: {failed} refused requests"
+        );
+        assert!(
+            run.completed >= to_endpoint - 1,
+            "{label}: {} completed",
+            run.completed
+        );
+        let cycles = run.stats.refresh_cycles;
+        let generations = run.issued.len() as u64;
+        if keyed {
+            // At most one refresh per token for the endpoint, plus one per lifetime.
+            let expiry = 2 * HOUR_MS / lifetime + 1;
+            assert!(cycles <= 2 * expiry, "{label}: {cycles} cycles");
+        } else {
+            // One refresh per request to the endpoint, never a logout.
+            assert!(
+                cycles <= to_endpoint + 2 * HOUR_MS / lifetime + 1,
+                "{label}: {cycles} cycles"
+            );
+        }
+        println!(
+            "{label}: {cycles} refresh cycles, {generations} tokens, {failed} refused, {} completed",
+            run.completed
+        );
+    }
 }

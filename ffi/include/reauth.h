@@ -131,7 +131,9 @@ typedef enum {
   REAUTH_FAIL_REFRESH_UNAVAILABLE = 4,
   // Too many refresh cycles in the window; a logout follows.
   REAUTH_FAIL_EXCESSIVE_REFRESH = 5,
-  // Still 401 after the replay budget.
+  // Refused although the session's token is good: still 401 after the replay budget,
+  // or the endpoint refuses a token that works elsewhere (rule 20). Hand the caller
+  // the response you got.
   REAUTH_FAIL_UNAUTHORIZED = 6,
   // Too many requests waiting for a refresh.
   REAUTH_FAIL_QUEUE_FULL = 7,
@@ -357,7 +359,11 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 // A request wants to go out. Writes its id to `*out_id` and the commands to
 // `*out_commands` (a SEND for it, or nothing while it waits for a refresh or for stored
 // credentials, or a FAIL). `flags` is `REAUTH_SUBMIT_DEFAULT` or an OR of
-// `REAUTH_SUBMIT_NOT_REPLAYABLE` and `REAUTH_SUBMIT_NO_REFRESH`.
+// `REAUTH_SUBMIT_NOT_REPLAYABLE` and `REAUTH_SUBMIT_NO_REFRESH`. `route` names the
+// endpoint or scope (any number of yours, e.g. a hash of the route template; 0: none):
+// an endpoint that refuses a token which works elsewhere is remembered for that token,
+// and its further refusals FAIL with `REAUTH_FAIL_UNAUTHORIZED` at once instead of
+// refreshing again — hand the caller the response you got (contract rule 20).
 //
 // Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 //
@@ -370,6 +376,7 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 reauth_status reauth_submit(const reauth_coordinator *coordinator,
                             uint64_t now,
                             uint32_t flags,
+                            uint32_t route,
                             uint64_t *out_id,
                             reauth_commands **out_commands);
 

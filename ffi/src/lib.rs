@@ -22,8 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use reauth::{
     AttemptId, Batch, Command, Config, Coordinator, Credentials, FailReason, InputError,
-    LogoutReason, MAX_TOKEN_LEN, RefreshFailure, RefreshWindow, RequestId, RequestOptions, Secret,
-    SharedCoordinator, SharedError,
+    LogoutReason, MAX_TOKEN_LEN, RefreshFailure, RefreshWindow, RequestId, RequestOptions,
+    RouteKey, Secret, SharedCoordinator, SharedError,
 };
 
 /// The result of every fallible call. The numbers are stable and never reused.
@@ -319,7 +319,9 @@ pub enum reauth_fail_reason {
     REAUTH_FAIL_REFRESH_UNAVAILABLE = 4,
     /// Too many refresh cycles in the window; a logout follows.
     REAUTH_FAIL_EXCESSIVE_REFRESH = 5,
-    /// Still 401 after the replay budget.
+    /// Refused although the session's token is good: still 401 after the replay budget,
+    /// or the endpoint refuses a token that works elsewhere (rule 20). Hand the caller
+    /// the response you got.
     REAUTH_FAIL_UNAUTHORIZED = 6,
     /// Too many requests waiting for a refresh.
     REAUTH_FAIL_QUEUE_FULL = 7,
@@ -704,7 +706,11 @@ pub unsafe extern "C" fn reauth_login(
 /// A request wants to go out. Writes its id to `*out_id` and the commands to
 /// `*out_commands` (a SEND for it, or nothing while it waits for a refresh or for stored
 /// credentials, or a FAIL). `flags` is `REAUTH_SUBMIT_DEFAULT` or an OR of
-/// `REAUTH_SUBMIT_NOT_REPLAYABLE` and `REAUTH_SUBMIT_NO_REFRESH`.
+/// `REAUTH_SUBMIT_NOT_REPLAYABLE` and `REAUTH_SUBMIT_NO_REFRESH`. `route` names the
+/// endpoint or scope (any number of yours, e.g. a hash of the route template; 0: none):
+/// an endpoint that refuses a token which works elsewhere is remembered for that token,
+/// and its further refusals FAIL with `REAUTH_FAIL_UNAUTHORIZED` at once instead of
+/// refreshing again — hand the caller the response you got (contract rule 20).
 ///
 /// Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 ///
@@ -719,6 +725,7 @@ pub unsafe extern "C" fn reauth_submit(
     coordinator: *const reauth_coordinator,
     now: u64,
     flags: u32,
+    route: u32,
     out_id: *mut u64,
     out_commands: *mut *mut reauth_commands,
 ) -> reauth_status {
@@ -727,9 +734,12 @@ pub unsafe extern "C" fn reauth_submit(
         if flags & !(REAUTH_SUBMIT_NOT_REPLAYABLE | REAUTH_SUBMIT_NO_REFRESH) != 0 {
             return Err(reauth_status::REAUTH_STATUS_INVALID_ARGUMENT);
         }
-        let options = RequestOptions::default()
+        let mut options = RequestOptions::default()
             .with_replayable(flags & REAUTH_SUBMIT_NOT_REPLAYABLE == 0)
             .with_refresh(flags & REAUTH_SUBMIT_NO_REFRESH == 0);
+        if let Some(route) = RouteKey::new(route) {
+            options = options.with_route(route);
+        }
         // SAFETY: forwarded caller contract.
         let id = unsafe { input(coordinator, out_commands, |c| Ok(c.submit(now, options)?)) }?;
         // SAFETY: non-NULL and writable (caller's contract).

@@ -43,7 +43,7 @@ fn run(name: &str, unique_states: usize, unreachable: &[&str]) {
 fn storm() {
     run(
         "storm",
-        157_341,
+        280_149,
         &[
             "logout during a refresh",
             "queue full",
@@ -58,7 +58,7 @@ fn storm() {
 fn sessions() {
     run(
         "sessions",
-        72_430,
+        93_156,
         &[
             "refresh success releases 3 waiting requests",
             "one-shot request gets its 401, refresh starts",
@@ -72,7 +72,7 @@ fn sessions() {
 fn lifecycle() {
     run(
         "lifecycle",
-        26_765,
+        30_327,
         &[
             "a held rejection stands after refresh_timeout_ms",
             "a retry's rejection is held and the abandoned attempt's rotation adopted",
@@ -88,7 +88,7 @@ fn lifecycle() {
 fn one_shot() {
     run(
         "one-shot",
-        129_192,
+        178_549,
         &[
             "a held rejection stands after refresh_timeout_ms",
             "a retry's rejection is held and the abandoned attempt's rotation adopted",
@@ -104,7 +104,7 @@ fn one_shot() {
 fn host_inputs() {
     run(
         "host-inputs",
-        133_010,
+        168_070,
         &[
             "a held rejection stands after refresh_timeout_ms",
             "a retry's rejection is held and the abandoned attempt's rotation adopted",

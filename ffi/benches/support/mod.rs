@@ -79,7 +79,7 @@ pub fn c_cycle(co: *mut reauth_coordinator) {
     let mut command = std::mem::MaybeUninit::<reauth_command>::uninit();
     // SAFETY: a live handle from `c_coordinator` and valid out-pointers.
     unsafe {
-        reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, &mut id, &mut out);
+        reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &mut id, &mut out);
         reauth_commands_get(out, 0, command.as_mut_ptr());
         black_box(command.assume_init());
         reauth_commands_free(out);

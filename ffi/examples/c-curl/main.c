@@ -191,7 +191,7 @@ static void *worker(void *arg) {
     while (!atomic_load(&stop)) {
         uint64_t id;
         reauth_commands *out = NULL;
-        reauth_status s = reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, &id, &out);
+        reauth_status s = reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, 0, &id, &out);
         if (s != REAUTH_STATUS_OK) die("submit", s);
         run_batch(curl, out);
         /* Like an app thread blocked on its HTTP call: wait until this request ended

@@ -72,7 +72,7 @@ static void abi_promises(void) {
     CHECK_OK(reauth_login(co, 0, &login, &out));
     reauth_commands_free(out);
     uint64_t id = 0;
-    CHECK_OK(reauth_submit(co, 600, REAUTH_SUBMIT_DEFAULT, &id, &out));
+    CHECK_OK(reauth_submit(co, 600, REAUTH_SUBMIT_DEFAULT, 0, &id, &out));
     CHECK(reauth_commands_len(out) == 1 && count_kind(out, REAUTH_COMMAND_REFRESH) == 1);
     reauth_command cmd;
     CHECK_OK(reauth_commands_get(out, 0, &cmd));
@@ -97,7 +97,7 @@ static void abi_promises(void) {
     EXPECT(reauth_handle_refresh_transient(co, 740, attempt + 1, false, 0, &o), REAUTH_STATUS_UNKNOWN_ATTEMPT);
 
     /* A command list outlives its coordinator: its tokens stay readable until freed. */
-    CHECK_OK(reauth_submit(co, 800, REAUTH_SUBMIT_DEFAULT, &id, &out));
+    CHECK_OK(reauth_submit(co, 800, REAUTH_SUBMIT_DEFAULT, 0, &id, &out));
     reauth_coordinator_free(co);
     CHECK(reauth_commands_len(out) == 1);
     CHECK_OK(reauth_commands_get(out, 0, &cmd));
@@ -155,9 +155,9 @@ int main(void) {
     CHECK_OK(reauth_login(co, 0, &login, &out));
     reauth_commands_free(out);
     uint64_t id1 = 0, id2 = 0;
-    CHECK_OK(reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, &id1, &out));
+    CHECK_OK(reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &id1, &out));
     reauth_commands_free(out);
-    CHECK_OK(reauth_submit(co, 2, REAUTH_SUBMIT_DEFAULT, &id2, &out));
+    CHECK_OK(reauth_submit(co, 2, REAUTH_SUBMIT_DEFAULT, 0, &id2, &out));
     reauth_commands_free(out);
     CHECK_OK(reauth_handle_response(co, 3, id1, 401, &out));
     CHECK(count_kind(out, REAUTH_COMMAND_REFRESH) == 1);
@@ -180,13 +180,13 @@ int main(void) {
 
     reauth_commands *o = SENTINEL;
     uint64_t id = 77;
-    EXPECT(reauth_submit(NULL, 5, REAUTH_SUBMIT_DEFAULT, &id, &o), REAUTH_STATUS_NULL_ARGUMENT);
-    EXPECT(reauth_submit(co, 5, REAUTH_SUBMIT_DEFAULT, NULL, &o), REAUTH_STATUS_NULL_ARGUMENT);
-    EXPECT(reauth_submit(co, 5, REAUTH_SUBMIT_DEFAULT, &id, NULL), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_submit(NULL, 5, REAUTH_SUBMIT_DEFAULT, 0, &id, &o), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, REAUTH_SUBMIT_DEFAULT, 0, NULL, &o), REAUTH_STATUS_NULL_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, REAUTH_SUBMIT_DEFAULT, 0, &id, NULL), REAUTH_STATUS_NULL_ARGUMENT);
     EXPECT(reauth_handle_response(co, 5, 999, 200, &o), REAUTH_STATUS_UNKNOWN_REQUEST);
     EXPECT(reauth_cancel(co, 5, 999, &o), REAUTH_STATUS_UNKNOWN_REQUEST);
-    EXPECT(reauth_submit(co, 5, 4, &id, &o), REAUTH_STATUS_INVALID_ARGUMENT);
-    EXPECT(reauth_submit(co, 5, UINT32_MAX, &id, &o), REAUTH_STATUS_INVALID_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, 4, 0, &id, &o), REAUTH_STATUS_INVALID_ARGUMENT);
+    EXPECT(reauth_submit(co, 5, UINT32_MAX, 0, &id, &o), REAUTH_STATUS_INVALID_ARGUMENT);
     EXPECT(reauth_handle_transport_error(co, 5, 999, &o), REAUTH_STATUS_UNKNOWN_REQUEST);
     EXPECT(reauth_handle_transport_error(co, 5, id1, &o), REAUTH_STATUS_NOT_IN_FLIGHT);
     EXPECT(reauth_handle_transport_error(NULL, 5, id2, &o), REAUTH_STATUS_NULL_ARGUMENT);
@@ -216,7 +216,7 @@ int main(void) {
     EXPECT(reauth_get_stats(co, NULL), REAUTH_STATUS_NULL_ARGUMENT);
     /* A clock helper's error value, and the first value past the end of the clock. */
     EXPECT(reauth_handle_timeout(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
-    EXPECT(reauth_submit(co, REAUTH_MAX_TIMESTAMP + 1, REAUTH_SUBMIT_DEFAULT, &id, &o), REAUTH_STATUS_INVALID_TIME);
+    EXPECT(reauth_submit(co, REAUTH_MAX_TIMESTAMP + 1, REAUTH_SUBMIT_DEFAULT, 0, &id, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_logout(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_force_refresh(co, UINT64_MAX, &o), REAUTH_STATUS_INVALID_TIME);
     EXPECT(reauth_handle_response(co, UINT64_MAX, id2, 200, &o), REAUTH_STATUS_INVALID_TIME);
@@ -240,7 +240,7 @@ int main(void) {
 
     /* A panic inside the boundary: PANIC once, then POISONED for every call. */
     EXPECT(reauth_testing_panic(co), REAUTH_STATUS_PANIC);
-    EXPECT(reauth_submit(co, 7, REAUTH_SUBMIT_DEFAULT, &id, &o), REAUTH_STATUS_POISONED);
+    EXPECT(reauth_submit(co, 7, REAUTH_SUBMIT_DEFAULT, 0, &id, &o), REAUTH_STATUS_POISONED);
     EXPECT(reauth_get_stats(co, &before), REAUTH_STATUS_POISONED);
     CHECK(o == SENTINEL);
     reauth_coordinator_free(co);

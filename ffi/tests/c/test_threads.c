@@ -82,7 +82,7 @@ static void *worker(void *arg) {
     while (!atomic_load(&stop)) {
         uint64_t id = 0;
         reauth_commands *out = NULL;
-        CHECK_OK(reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, &id, &out));
+        CHECK_OK(reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, 0, &id, &out));
         push_all(&s, out);
         drain(&s);
         struct timespec pause = {0, 50 * 1000}; /* keep the request count moderate */

@@ -158,7 +158,8 @@ static reauth_status apply(reauth_coordinator *co, uint64_t at, const cJSON *inp
         uint32_t flags = REAUTH_SUBMIT_DEFAULT;
         if (r && !cJSON_IsTrue(r)) flags |= REAUTH_SUBMIT_NOT_REPLAYABLE;
         if (f && !cJSON_IsTrue(f)) flags |= REAUTH_SUBMIT_NO_REFRESH;
-        return reauth_submit(co, at, flags, id, out);
+        const cJSON *route = options ? cJSON_GetObjectItemCaseSensitive(options, "route") : NULL;
+        return reauth_submit(co, at, flags, route ? (uint32_t)u64_of(route) : 0, id, out);
     }
     if (strcmp(type, "response") == 0)
         return reauth_handle_response(co, at, num(input, "id"), (uint32_t)num(input, "status"), out);

@@ -18,7 +18,7 @@ int main(void) {
     reauth_commands_free(out);
 
     uint64_t id = 0;
-    if (reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, &id, &out) != REAUTH_STATUS_OK) return 1;
+    if (reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &id, &out) != REAUTH_STATUS_OK) return 1;
     reauth_command send;
     if (reauth_commands_get(out, 0, &send) != REAUTH_STATUS_OK || send.kind != REAUTH_COMMAND_SEND) return 1;
     printf("reauth %s: send request %llu with \"Authorization: Bearer %.*s\"\n", reauth_version(),

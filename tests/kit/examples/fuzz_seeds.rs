@@ -44,6 +44,7 @@ fn translate(t: &Transcript) -> Vec<HostAction> {
             Input::Submit { options } => HostAction::Submit {
                 replayable: options.replayable,
                 refresh: options.refresh,
+                route: options.route.map_or(0, |r| (r.get() % 4) as u8),
             },
             Input::Response { id, status } => {
                 match h.oracle.in_flight_ids().iter().position(|i| i == id) {

@@ -74,6 +74,7 @@ pub fn decode(data: &[u8], max_actions: usize) -> (Config, Vec<HostAction>) {
                 HostAction::Submit {
                     replayable: v % 6 != 0,
                     refresh: (v / 6) % 5 != 0,
+                    route: (v / 30) % 4,
                 }
             }
             4 => HostAction::Burst { n: b.u8() % 64 },
@@ -179,7 +180,11 @@ pub fn encode(config: &Config, actions: &[HostAction]) -> Vec<u8> {
             HostAction::Submit {
                 replayable,
                 refresh,
-            } => out.extend([1, u8::from(replayable) + 6 * u8::from(refresh)]),
+                route,
+            } => out.extend([
+                1,
+                u8::from(replayable) + 6 * u8::from(refresh) + 30 * (route % 4),
+            ]),
             HostAction::Burst { n } => out.extend([4, n % 64]),
             HostAction::Respond { pick, status } => {
                 out.push(5);

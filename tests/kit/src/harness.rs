@@ -3,7 +3,7 @@
 
 use reauth::{
     AttemptId, Command, Config, Coordinator, Credentials, Input, MAX_TIMESTAMP, RefreshFailure,
-    RequestId, RequestOptions, Timestamp,
+    RequestId, RequestOptions, RouteKey, Timestamp,
 };
 
 use crate::oracle::{Oracle, Snapshot};
@@ -21,6 +21,8 @@ pub enum HostAction {
     Submit {
         replayable: bool,
         refresh: bool,
+        /// A route key 1..=3, or none (rule 20).
+        route: u8,
     },
     Burst {
         n: u8,
@@ -169,11 +171,16 @@ impl Harness {
             HostAction::Submit {
                 replayable,
                 refresh,
-            } => Input::Submit {
-                options: RequestOptions::default()
+                route,
+            } => {
+                let mut options = RequestOptions::default()
                     .with_replayable(replayable)
-                    .with_refresh(refresh),
-            },
+                    .with_refresh(refresh);
+                if let Some(route) = RouteKey::new(u32::from(route)) {
+                    options = options.with_route(route);
+                }
+                Input::Submit { options }
+            }
             HostAction::Burst { n } => {
                 for _ in 0..n {
                     self.input(

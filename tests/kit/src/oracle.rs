@@ -24,7 +24,7 @@ use std::hash::{Hash, Hasher};
 
 use reauth::{
     AttemptId, Command, Config, Coordinator, FailReason, Generation, Input, InputError,
-    LogoutReason, MAX_TIMESTAMP, RefreshFailure, RequestId, Stats, Timestamp,
+    LogoutReason, MAX_TIMESTAMP, RefreshFailure, RequestId, RouteKey, Stats, Timestamp,
 };
 
 /// The observable state that an `Err` must leave untouched (G9). Take it just before each
@@ -87,6 +87,21 @@ pub struct Oracle {
     restoring: bool,
     /// Requests submitted with `refresh: false` (rule 19).
     no_refresh: HashSet<RequestId>,
+    /// Requests submitted non-replayable (rule 14).
+    one_shot: HashSet<RequestId>,
+    /// The route each request named (rule 20).
+    routes: HashMap<RequestId, RouteKey>,
+    /// Requests waiting because their own refusal of the current token asked for a
+    /// refresh, and those that went out again with the token that refresh brought.
+    refused_waiting: HashSet<RequestId>,
+    fresh: HashSet<RequestId>,
+    /// Routes that refused the current token although it was fresh for them (rule 20).
+    refusing: Vec<RouteKey>,
+    /// This step's request whose refusal is the route's, not the token's (rule 20).
+    endpoint_refusal: Option<RequestId>,
+    /// The window entry of the cycle that brought the current token, if it counted: it
+    /// leaves the window once a request is accepted with that token (rule 7, v2).
+    counted_start: Option<Timestamp>,
     generation: Option<Generation>,
     max_generation: u64,
     access_token: Option<String>,
@@ -132,6 +147,8 @@ struct CycleBook {
     /// After a rejection held for an abandoned attempt: the session ends at this time
     /// unless that attempt delivers first (rule 9).
     held_until: Option<Timestamp>,
+    /// The cycle's window entry, if it counted (rule 7).
+    counted_at: Option<Timestamp>,
 }
 
 /// Why the current generation may not be sent (§4.6).
@@ -229,6 +246,28 @@ impl Oracle {
         self.active.map(|(a, _)| a)
     }
 
+    /// Rule 20: whether a refusal of the current token for `id` is its route's, not the
+    /// token's — the route refused this token before, or the token is fresh from the
+    /// refresh the request's own refusal asked for and its replays are spent. Records the
+    /// route in the second case.
+    fn route_refusal(&mut self, id: RequestId) -> bool {
+        let route = self.routes.get(&id).copied();
+        if route.is_some_and(|r| self.refusing.contains(&r)) {
+            return true;
+        }
+        let spent =
+            self.replays.get(&id).copied().unwrap_or(0) >= self.config.max_replays_per_request;
+        if !(self.fresh.contains(&id) && spent) {
+            return false;
+        }
+        if let Some(route) = route
+            && self.refusing.len() < 16
+        {
+            self.refusing.push(route);
+        }
+        true
+    }
+
     /// Whether a rejection is held while an abandoned attempt may still deliver (rule 9).
     pub fn holding_rejection(&self) -> bool {
         self.cycle.is_some_and(|c| c.held_until.is_some())
@@ -268,6 +307,11 @@ impl Oracle {
                 waiting,
                 deadline,
                 self.no_refresh.contains(&id),
+                (
+                    self.routes.get(&id),
+                    self.refused_waiting.contains(&id),
+                    self.fresh.contains(&id),
+                ),
             );
             records = records.wrapping_add(digest(&record));
         }
@@ -295,6 +339,7 @@ impl Oracle {
         adoptable.hash(state);
         self.cycle_starts.hash(state);
         (self.cycle, self.waiting.len(), self.session_start).hash(state);
+        (&self.refusing, self.counted_start).hash(state);
         self.now.hash(state);
     }
 
@@ -313,6 +358,7 @@ impl Oracle {
         self.steps += 1;
         let logged_in_before = self.logged_in;
         let restoring_before = self.restoring;
+        self.endpoint_refusal = None;
         let generation_before = self.generation;
         let epoch_before = self.epoch;
         match input {
@@ -347,6 +393,8 @@ impl Oracle {
             Input::Login { credentials } => {
                 self.logged_in = true;
                 self.restoring = false;
+                self.refusing.clear();
+                self.counted_start = None;
                 self.active = None;
                 self.cycle = None;
                 self.access_token = Some(text(&credentials.access_token));
@@ -378,6 +426,12 @@ impl Oracle {
                 }
                 if !options.refresh {
                     self.no_refresh.insert(id);
+                }
+                if let Some(route) = options.route {
+                    self.routes.insert(id, route);
+                }
+                if !options.replayable {
+                    self.one_shot.insert(id);
                 }
                 if !logged_in_before && !restoring_before {
                     let want = [Command::Fail {
@@ -416,10 +470,35 @@ impl Oracle {
                             "rule 19: a refusal of a request without refresh gave {batch:?}"
                         ));
                     }
+                } else if refused
+                    && logged_in_before
+                    && generation_before == Some(g)
+                    && self.route_refusal(*id)
+                {
+                    // Rule 20: the route's refusal, not the token's: the request ends, the
+                    // token stays good, nothing else happens.
+                    let want = if !self.one_shot.contains(id) {
+                        Command::Fail {
+                            id: *id,
+                            reason: FailReason::Unauthorized,
+                        }
+                    } else {
+                        Command::Complete { id: *id }
+                    };
+                    if batch != [want] {
+                        return Err(format!(
+                            "rule 20: a route's refusal of a working token gave {batch:?}"
+                        ));
+                    }
+                    self.endpoint_refusal = Some(*id);
+                    self.last_401.insert(*id, g);
+                    current = Some(*id);
                 } else if refused {
                     self.bad.insert(g);
                     if logged_in_before && generation_before == Some(g) {
                         self.mark = Some(Mark::Refused);
+                        // Rule 20 watches what happens to its replay.
+                        self.refused_waiting.insert(*id);
                     }
                     self.last_401.insert(*id, g);
                     stale_401 = logged_in_before && generation_before.is_some_and(|c| g < c);
@@ -427,6 +506,14 @@ impl Oracle {
                     if logged_in_before && same_session {
                         current = Some(*id);
                     }
+                } else if *status < 500
+                    && logged_in_before
+                    && generation_before == Some(g)
+                    && let Some(start) = self.counted_start.take()
+                    && let Some(i) = self.cycle_starts.iter().position(|&t| t == start)
+                {
+                    // Rule 7 (v2): the token the counted cycle brought was accepted.
+                    self.cycle_starts.remove(i);
                 }
             }
             Input::TransportError { id } => {
@@ -565,6 +652,15 @@ impl Oracle {
                     generation,
                 } => {
                     let replay = matches!(command, Command::Replay { .. });
+                    // Rule 20: a request whose refusal asked for a refresh goes out with the
+                    // token that refresh brought.
+                    let fresh = self.refused_waiting.remove(id)
+                        && matches!(batch.first(), Some(Command::StoreCredentials { .. }));
+                    if fresh {
+                        self.fresh.insert(*id);
+                    } else {
+                        self.fresh.remove(id);
+                    }
                     if !self.logged_in {
                         return Err(format!("G6: {command:?} while logged out"));
                     }
@@ -670,7 +766,9 @@ impl Oracle {
                         ));
                     }
                     self.active = None;
+                    self.counted_start = self.cycle.and_then(|c| c.counted_at);
                     self.cycle = None;
+                    self.refusing.clear();
                     self.new_generation(*generation)?;
                 }
                 Command::Complete { id } => {
@@ -838,6 +936,7 @@ impl Oracle {
                 }
                 self.cycle = Some(CycleBook {
                     attempts: 1,
+                    counted_at: counts.then_some(self.now),
                     ..CycleBook::default()
                 });
                 self.cycles_seen += 1;
@@ -933,11 +1032,12 @@ impl Oracle {
             FailReason::ExcessiveRefresh => {
                 waited && logout == Some(LogoutReason::ExcessiveRefresh)
             }
-            // Rule 6.
+            // Rules 6 and 20.
             FailReason::Unauthorized => {
                 refused(&id)
-                    && self.replays.get(&id).copied().unwrap_or(0)
+                    && (self.replays.get(&id).copied().unwrap_or(0)
                         >= self.config.max_replays_per_request
+                        || self.endpoint_refusal == Some(id))
             }
             // Rule 15.
             FailReason::QueueFull => {
