@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use reauth::{Input, RefreshFailure};
 use reauth_testkit::bytes;
-use reauth_testkit::harness::{Harness, HostAction};
+use reauth_testkit::harness::{Harness, HostAction, pick_of};
 use reauth_testkit::transcript::Transcript;
 
 fn translate(t: &Transcript) -> Vec<HostAction> {
@@ -84,30 +84,12 @@ fn translate(t: &Transcript) -> Vec<HostAction> {
                 ms: h.clock - step.at,
             },
             Input::Timeout => HostAction::Timeout,
-            Input::Cancel { id } => {
-                let open = h.oracle.open();
-                let pick = match open.iter().position(|i| i == id) {
-                    Some(index) => (1..256)
-                        .find(|p| p % 5 != 0 && p % open.len() == index)
-                        .unwrap_or(1),
-                    None => (0..256)
-                        .find(|p| p % 5 == 0 && (*p as u64) % 64 == id.0 % 64)
-                        .unwrap_or(0),
-                };
-                HostAction::Cancel { pick }
-            }
-            Input::TransportError { id } => {
-                let ids = h.oracle.in_flight_ids();
-                let pick = match ids.iter().position(|i| i == id) {
-                    Some(index) => (1..256)
-                        .find(|p| p % 5 != 0 && p % ids.len() == index)
-                        .unwrap_or(1),
-                    None => (0..256)
-                        .find(|p| p % 5 == 0 && (*p as u64) % 64 == id.0 % 64)
-                        .unwrap_or(0),
-                };
-                HostAction::TransportError { pick }
-            }
+            Input::Cancel { id } => HostAction::Cancel {
+                pick: pick_of(&h.oracle.open(), *id),
+            },
+            Input::TransportError { id } => HostAction::TransportError {
+                pick: pick_of(&h.oracle.in_flight_ids(), *id),
+            },
             Input::ForceRefresh => HostAction::ForceRefresh,
             Input::Logout => HostAction::Logout,
             Input::BeginRestore => HostAction::BeginRestore,

@@ -75,6 +75,30 @@ pub enum HostAction {
     RestoreFailed,
 }
 
+/// The request a `pick` chooses among `ids`: mostly one of them; every fifth pick (and any
+/// pick when there is none) an id below 64 that may not exist, so that errors are tried
+/// too (they must change nothing). [`pick_of`] is the inverse.
+pub fn pick_request(ids: &[RequestId], pick: usize) -> RequestId {
+    if ids.is_empty() || pick.is_multiple_of(5) {
+        RequestId((pick as u64) % 64)
+    } else {
+        ids[pick % ids.len()]
+    }
+}
+
+/// A `pick` that [`pick_request`] turns into `id` among `ids` (when `id` is not among
+/// them, one that names an id equal to it modulo 64).
+pub fn pick_of(ids: &[RequestId], id: RequestId) -> usize {
+    match ids.iter().position(|i| *i == id) {
+        Some(index) => (1..256)
+            .find(|p| p % 5 != 0 && p % ids.len() == index)
+            .unwrap_or(1),
+        None => (0..256)
+            .find(|p| p % 5 == 0 && (*p as u64) % 64 == id.0 % 64)
+            .unwrap_or(0),
+    }
+}
+
 /// Drives a coordinator and an [`Oracle`] together, step by step, and checks the
 /// guarantees that span a whole run (G7 liveness, G11 determinism).
 pub struct Harness {
@@ -257,25 +281,12 @@ impl Harness {
                 }
                 Input::Timeout
             }
-            HostAction::Cancel { pick } => {
-                let open = self.oracle.open();
-                let id = if open.is_empty() || pick % 5 == 0 {
-                    RequestId((pick as u64) % 64)
-                } else {
-                    open[pick % open.len()]
-                };
-                Input::Cancel { id }
-            }
-            HostAction::TransportError { pick } => {
-                // Mostly a request in flight; sometimes any id (errors must change nothing).
-                let ids = self.oracle.in_flight_ids();
-                let id = if ids.is_empty() || pick % 5 == 0 {
-                    RequestId((pick as u64) % 64)
-                } else {
-                    ids[pick % ids.len()]
-                };
-                Input::TransportError { id }
-            }
+            HostAction::Cancel { pick } => Input::Cancel {
+                id: pick_request(&self.oracle.open(), pick),
+            },
+            HostAction::TransportError { pick } => Input::TransportError {
+                id: pick_request(&self.oracle.in_flight_ids(), pick),
+            },
             HostAction::ForceRefresh => Input::ForceRefresh,
             HostAction::Logout => Input::Logout,
             HostAction::BeginRestore => Input::BeginRestore,
