@@ -796,17 +796,18 @@ impl Coordinator {
             _ => None,
         };
         let generation = self.install(credentials.clone());
+        self.engine.stats.refresh_succeeded += 1;
+        // `install` always leaves a session.
         if let Phase::LoggedIn(session) = &mut self.phase {
             session.counted_start = counted;
+            self.engine.commands.push_back(Command::StoreCredentials {
+                credentials,
+                generation,
+                expires_at: session.expires_at,
+            });
+            // Rule 8, with the token the refresh brought (rule 20 watches the replays).
+            self.engine.release_waiting(session, true);
         }
-        let expires_at = self.session().and_then(|s| s.expires_at);
-        self.engine.stats.refresh_succeeded += 1;
-        self.engine.commands.push_back(Command::StoreCredentials {
-            credentials,
-            generation,
-            expires_at,
-        });
-        self.release_waiting(true);
         Ok(())
     }
 
@@ -981,13 +982,6 @@ impl Coordinator {
             }
         }
         generation
-    }
-
-    /// Rule 8: waiting requests go out with the session's (new) token, in FIFO order.
-    fn release_waiting(&mut self, fresh: bool) {
-        if let Phase::LoggedIn(session) = &mut self.phase {
-            self.engine.release_waiting(session, fresh);
-        }
     }
 
     /// Ends the session, if any (rules 9, 12, 13, 7): waiting requests fail, then

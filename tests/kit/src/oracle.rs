@@ -27,6 +27,9 @@ use reauth::{
     LogoutReason, MAX_TIMESTAMP, RefreshFailure, RequestId, RouteKey, Stats, Timestamp,
 };
 
+/// Routes remembered as refusing one token (contract rule 20).
+const REFUSING_ROUTES_REMEMBERED: usize = 16;
+
 /// The observable state that an `Err` must leave untouched (G9). Take it just before each
 /// input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -261,7 +264,7 @@ impl Oracle {
             return false;
         }
         if let Some(route) = route
-            && self.refusing.len() < 16
+            && self.refusing.len() < REFUSING_ROUTES_REMEMBERED
         {
             self.refusing.push(route);
         }
