@@ -732,7 +732,7 @@ impl Coordinator {
 
     /// The configuration in force.
     pub fn config(&self) -> Result<Config, ReauthError> {
-        Ok(self.read(|c| Config::from_core(c.config()))?)
+        self.read(|c| Config::from_core(c.config()))
     }
 
     /// Whether a session exists.
@@ -758,6 +758,11 @@ impl Coordinator {
     /// Requests the core knows: waiting or awaiting a response.
     pub fn open_requests(&self) -> Result<u64, ReauthError> {
         self.read(|c| c.open_requests() as u64)
+    }
+
+    /// Whether request `id` awaits a response (it went out and nothing was reported).
+    pub fn is_in_flight(&self, id: u64) -> Result<bool, ReauthError> {
+        self.read(|c| c.is_in_flight(RequestId(id)))
     }
 
     /// Requests waiting for a refresh (or for stored credentials).
