@@ -34,7 +34,7 @@ class FakeApi:
         self.api_calls += 1
         self.bodies.append(request.read())
         if request.url.path == "/refuses":
-            return httpx.Response(403 if False else 401, text="nope")
+            return httpx.Response(401, text="nope")
         ok = request.headers.get("authorization") == f"Bearer {self.current}"
         return httpx.Response(200 if ok else 401, json={"ok": ok})
 
@@ -126,9 +126,6 @@ def test_an_endpoint_that_refuses_hands_back_its_401_after_the_replay():
 
 
 def test_a_transport_error_is_reraised_and_reported():
-    fake = FakeApi()
-    fake.current = "at-old"
-
     def api(request):
         raise httpx.ConnectError("connection refused", request=request)
 
@@ -137,8 +134,7 @@ def test_a_transport_error_is_reraised_and_reported():
     with pytest.raises(httpx.ConnectError):
         client.get("https://api.test/me")
     stats = auth.stats()
-    assert (stats.failed.transport, stats.refresh_cycles) == (1, 0)
-    assert auth.coordinator_open_requests() == 0 if hasattr(auth, "coordinator_open_requests") else True
+    assert (stats.failed.transport, stats.refresh_cycles, stats.completed) == (1, 0, 0)
     auth.close()
 
 

@@ -15,9 +15,8 @@
 use std::sync::Arc;
 
 use reauth::{
-    AttemptId, ConfigError, Credentials as CoreCredentials, InputError, RefreshWindow,
-    RequestId, RequestOptions as CoreOptions, RouteKey, Secret, SharedCoordinator,
-    SharedError,
+    AttemptId, ConfigError, Credentials as CoreCredentials, InputError, RefreshWindow, RequestId,
+    RequestOptions as CoreOptions, RouteKey, Secret, SharedCoordinator, SharedError,
 };
 
 uniffi::setup_scaffolding!();
@@ -776,5 +775,81 @@ impl Coordinator {
         let (value, commands) = self.inner.with(|c| f(c))?;
         debug_assert!(commands.is_empty(), "a getter produces no commands");
         Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_foreign_defaults_are_the_contracts() {
+        // `Config()` in a foreign language takes the `#[uniffi(default)]` values; with
+        // `refresh_statuses = None` they must build the core's default config.
+        let foreign = Config {
+            refresh_statuses: None,
+            ..default_config()
+        };
+        assert_eq!(foreign.to_core(), reauth::Config::default());
+        assert_eq!(default_config().refresh_statuses, Some(vec![401]));
+    }
+
+    #[test]
+    fn every_input_error_keeps_its_kind_and_message() {
+        let core = Coordinator::new(default_config()).expect("valid");
+        let e = core.handle_response(1, 7, 200).expect_err("unknown");
+        assert_eq!(
+            (e.kind(), e.to_string().as_str()),
+            ("unknown_request", "unknown request 7")
+        );
+        let e = core.handle_response(1, 7, 600).expect_err("status");
+        assert_eq!(e.kind(), "invalid_status");
+        let e = core
+            .handle_timeout(reauth::MAX_TIMESTAMP + 1)
+            .expect_err("time");
+        assert_eq!(e.kind(), "invalid_time");
+        let e = core
+            .submit(
+                1,
+                RequestOptions {
+                    replayable: true,
+                    refresh: true,
+                    route: Some(0),
+                },
+            )
+            .expect_err("route 0");
+        assert_eq!(e.kind(), "invalid_route");
+        let e = Coordinator::new(Config {
+            max_pending: 0,
+            ..default_config()
+        })
+        .expect_err("config");
+        assert_eq!(e.kind(), "invalid_config");
+        assert!(e.to_string().contains("max_pending"));
+    }
+
+    #[test]
+    fn commands_and_credentials_never_show_token_text() {
+        let core = Coordinator::new(default_config()).expect("valid");
+        let credentials =
+            Credentials::new("at-SECRET".into(), Some("rt-SECRET".into()), Some(60_000));
+        assert!(!format!("{credentials:?} {credentials}").contains("SECRET"));
+        core.login(0, credentials).expect("login");
+        let sent = core.submit(1, default_options()).expect("submit");
+        let shown = format!("{sent:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        let Command::Send { access_token, .. } = &sent.commands[0] else {
+            panic!("a fresh token sends: {shown}");
+        };
+        assert_eq!(access_token.expose(), "at-SECRET");
+        assert_eq!(access_token.to_string(), "<redacted token>");
+    }
+
+    fn default_options() -> RequestOptions {
+        RequestOptions {
+            replayable: true,
+            refresh: true,
+            route: None,
+        }
     }
 }

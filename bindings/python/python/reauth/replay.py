@@ -261,6 +261,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 print(m)
         else:
             print(f"ok       {path} ({steps} steps)")
+    print(f"{len(paths)} transcript(s): {'some differ' if mismatched else 'all match'}")
     return 1 if mismatched else 0
 
 

@@ -98,7 +98,7 @@ class FileStore:
     """
 
     def __init__(self, path: "os.PathLike[str] | str", lock_timeout: float = 60.0) -> None:
-        self.path = os.fspath(path)
+        self.path = os.path.expanduser(os.fspath(path))
         self._lock = filelock.FileLock(self.path + ".lock", timeout=lock_timeout)
 
     def load(self) -> Optional[StoredCredentials]:
