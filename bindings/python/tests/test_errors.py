@@ -38,10 +38,14 @@ BAD_INPUTS = [
     (lambda c: c.login(10, reauth.Credentials("at", refresh_token=" ")), ReauthError.InvalidCredentials, "refresh token"),
     (lambda c: c.login(10, reauth.Credentials("x" * 70000)), ReauthError.InvalidCredentials, "invalid credentials"),
     (lambda c: c.handle_timeout(reauth.max_timestamp() + 1), ReauthError.InvalidTime, "past the end of the clock"),
-    (lambda c: c.submit(10, reauth.RequestOptions(route=0)), ReauthError.InvalidRoute, "route keys are non-zero"),
-    # Values outside the type's range are refused by the binding itself, before the core.
-    (lambda c: c.handle_response(10, 1, 70000), ValueError, "u16"),
-    (lambda c: c.handle_timeout(-1), ValueError, "u64"),
+    (lambda c: c.submit(10, reauth.RequestOptions(route=0)), ReauthError.InvalidRoute, "route keys are in"),
+    (lambda c: c.handle_response(10, 1, 70000), ReauthError.InvalidStatus, "invalid http status 70000"),
+    (lambda c: c.handle_timeout(-1), ReauthError.InvalidTime, "time -1 is past the end of the clock"),
+    (lambda c: c.cancel(10, -3), ReauthError.UnknownRequest, "unknown request -3"),
+    (lambda c: c.handle_refresh_failed(10, 1, reauth.RefreshFailure.TRANSIENT(retry_after_ms=-5)), ReauthError.InvalidArgument, "retry_after_ms must not be negative"),
+    (lambda c: c.submit(10, reauth.RequestOptions(route=2**32)), ReauthError.InvalidRoute, "route keys are in"),
+    # Values outside the 64-bit range, and wrong types, are refused by the binding itself.
+    (lambda c: c.handle_timeout(2**63), ValueError, "i64"),
     (lambda c: c.handle_response(10, "1", 200), TypeError, ""),
     (lambda c: c.login(10, reauth.Credentials("at-\udc80")), UnicodeEncodeError, "surrogates not allowed"),
 ]
@@ -63,7 +67,7 @@ def test_bad_input_is_refused_and_changes_nothing(core, bad, error, message):
 
 def test_every_contract_error_is_a_reauth_error_subclass():
     for kind in ("UnknownRequest", "NotInFlight", "UnknownAttempt", "InvalidCredentials", "InvalidStatus",
-                 "InvalidTime", "InvalidConfig", "InvalidRoute", "Poisoned"):
+                 "InvalidTime", "InvalidConfig", "InvalidArgument", "InvalidRoute", "Poisoned"):
         assert issubclass(getattr(ReauthError, kind), ReauthError)
     assert issubclass(ReauthError, Exception)
 
@@ -76,6 +80,7 @@ def test_every_contract_error_is_a_reauth_error_subclass():
         (reauth.Config(refresh_statuses=[401, 401]), "listed twice"),
         (reauth.Config(refresh_statuses=list(range(400, 420))), "more than 16"),
         (reauth.Config(refresh_window_max_refreshes=0), "must be in"),
+        (reauth.Config(max_wait_ms=-1), "max_wait_ms must not be negative, got -1"),
     ],
 )
 def test_invalid_config_is_refused_with_its_reason(config, message):
@@ -105,6 +110,12 @@ def test_tokens_never_show_in_repr_or_str():
     assert released[1].access_token.expose() == SECRET_AT + "2"
     stored = reauth.StoredCredentials(SECRET_AT, SECRET_RT, 1.0)
     assert "SECRET" not in repr(stored)
+
+
+def test_a_negative_lifetime_is_refused():
+    with pytest.raises(ReauthError.InvalidCredentials) as caught:
+        reauth.Credentials("at", expires_in_ms=-1)
+    assert "expires_in_ms is negative" in str(caught.value)
 
 
 def test_route_keys_are_stable_and_non_zero():

@@ -29,27 +29,30 @@ uniffi::setup_scaffolding!();
 pub enum ReauthError {
     /// The request id was never issued, or its request already ended.
     #[error("unknown request {0}")]
-    UnknownRequest(u64),
+    UnknownRequest(i64),
     /// The request is waiting for a refresh: nothing of it is in flight.
     #[error("request {0} is not awaiting a response")]
-    NotInFlight(u64),
+    NotInFlight(i64),
     /// The refresh attempt was never issued.
     #[error("unknown refresh attempt {0}")]
-    UnknownAttempt(u64),
+    UnknownAttempt(i64),
     /// An empty, whitespace-only, over-long or control-character token.
     #[error("invalid credentials: {0}")]
     InvalidCredentials(String),
     /// An HTTP status outside 100..=599.
     #[error("invalid http status {0} (must be in 100..=599)")]
-    InvalidStatus(u16),
+    InvalidStatus(i32),
     /// A `now` past the end of the clock (`max_timestamp()`).
     #[error("time {0} is past the end of the clock (max_timestamp)")]
-    InvalidTime(u64),
+    InvalidTime(i64),
     /// A configuration value outside its documented range.
     #[error("invalid config: {0}")]
     InvalidConfig(String),
-    /// A route key of 0 (route keys are non-zero; use `route_key(name)`).
-    #[error("invalid route key 0: route keys are non-zero (route_key(name) makes one)")]
+    /// A negative duration, or another argument outside its range.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// A route key outside 1..=4294967295 (use `route_key(name)`).
+    #[error("invalid route key: route keys are in 1..=4294967295 (route_key(name) makes one)")]
     InvalidRoute,
     /// An earlier call panicked while holding the coordinator's lock (a bug): the
     /// coordinator refuses every further input.
@@ -60,12 +63,12 @@ pub enum ReauthError {
 impl From<InputError> for ReauthError {
     fn from(e: InputError) -> Self {
         match e {
-            InputError::UnknownRequest(id) => ReauthError::UnknownRequest(id.0),
-            InputError::NotInFlight(id) => ReauthError::NotInFlight(id.0),
-            InputError::UnknownAttempt(a) => ReauthError::UnknownAttempt(a.0),
+            InputError::UnknownRequest(id) => ReauthError::UnknownRequest(signed(id.0)),
+            InputError::NotInFlight(id) => ReauthError::NotInFlight(signed(id.0)),
+            InputError::UnknownAttempt(a) => ReauthError::UnknownAttempt(signed(a.0)),
             InputError::InvalidCredentials(c) => ReauthError::InvalidCredentials(c.to_string()),
-            InputError::InvalidStatus(s) => ReauthError::InvalidStatus(s),
-            InputError::InvalidTime(t) => ReauthError::InvalidTime(t),
+            InputError::InvalidStatus(s) => ReauthError::InvalidStatus(i32::from(s)),
+            InputError::InvalidTime(t) => ReauthError::InvalidTime(signed(t)),
             // `InputError` is non-exhaustive: a future kind keeps its own message.
             other => ReauthError::InvalidCredentials(other.to_string()),
         }
@@ -87,6 +90,41 @@ impl From<ConfigError> for ReauthError {
     }
 }
 
+// Numbers cross as signed integers — Kotlin `Long`/`Int`, Swift `Int64`/`Int32`, Java
+// without unsigned types — and are checked here: a negative time, id or duration is
+// refused like any other bad input.
+
+/// A value the core produced (ids, counters, times: all far below 2^63).
+fn signed(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn time(now: i64) -> Result<u64, ReauthError> {
+    u64::try_from(now).map_err(|_| ReauthError::InvalidTime(now))
+}
+
+fn request(id: i64) -> Result<RequestId, ReauthError> {
+    u64::try_from(id)
+        .map(RequestId)
+        .map_err(|_| ReauthError::UnknownRequest(id))
+}
+
+fn attempt_id(attempt: i64) -> Result<AttemptId, ReauthError> {
+    u64::try_from(attempt)
+        .map(AttemptId)
+        .map_err(|_| ReauthError::UnknownAttempt(attempt))
+}
+
+fn status(status: i32) -> Result<u16, ReauthError> {
+    u16::try_from(status).map_err(|_| ReauthError::InvalidStatus(status))
+}
+
+fn config_value<T: TryFrom<i64>>(field: &str, value: i64) -> Result<T, ReauthError> {
+    T::try_from(value).map_err(|_| {
+        ReauthError::InvalidConfig(format!("{field} must not be negative, got {value}"))
+    })
+}
+
 impl ReauthError {
     /// The stable snake_case kind, as in transcripts (`"unknown_request"`, ...).
     pub fn kind(&self) -> &'static str {
@@ -98,6 +136,7 @@ impl ReauthError {
             ReauthError::InvalidStatus(_) => "invalid_status",
             ReauthError::InvalidTime(_) => "invalid_time",
             ReauthError::InvalidConfig(_) => "invalid_config",
+            ReauthError::InvalidArgument(_) => "invalid_argument",
             ReauthError::InvalidRoute => "invalid_route",
             ReauthError::Poisoned => "poisoned",
         }
@@ -136,8 +175,8 @@ impl Token {
     }
 
     /// Its length in bytes.
-    pub fn byte_len(&self) -> u64 {
-        self.0.len() as u64
+    pub fn byte_len(&self) -> i64 {
+        signed(self.0.len() as u64)
     }
 }
 
@@ -178,21 +217,24 @@ impl Credentials {
     /// `access_token`, optionally a `refresh_token` (in a refresh result, none means "keep
     /// the previous one") and the access token's lifetime in ms from the input's `now`.
     /// The tokens are checked when the credentials are used (`login`,
-    /// `handle_refresh_succeeded`).
+    /// `handle_refresh_succeeded`); a negative lifetime is refused here.
     #[uniffi::constructor(default(refresh_token = None, expires_in_ms = None))]
     pub fn new(
         access_token: String,
         refresh_token: Option<String>,
-        expires_in_ms: Option<u64>,
-    ) -> Arc<Self> {
+        expires_in_ms: Option<i64>,
+    ) -> Result<Arc<Self>, ReauthError> {
         let mut c = CoreCredentials::new(access_token);
         if let Some(r) = refresh_token {
             c = c.with_refresh_token(r);
         }
         if let Some(e) = expires_in_ms {
+            let e = u64::try_from(e).map_err(|_| {
+                ReauthError::InvalidCredentials(format!("expires_in_ms is negative ({e})"))
+            })?;
             c = c.with_expires_in_ms(e);
         }
-        Arc::new(Credentials(c))
+        Ok(Arc::new(Credentials(c)))
     }
 
     /// The access token.
@@ -206,8 +248,8 @@ impl Credentials {
     }
 
     /// The access token's lifetime in ms, if the server said.
-    pub fn expires_in_ms(&self) -> Option<u64> {
-        self.0.expires_in_ms
+    pub fn expires_in_ms(&self) -> Option<i64> {
+        self.0.expires_in_ms.map(signed)
     }
 }
 
@@ -217,78 +259,95 @@ impl Credentials {
 pub struct Config {
     /// Statuses that mean "the access token was refused" (None: `[401]`; `[]`: none).
     #[uniffi(default = None)]
-    pub refresh_statuses: Option<Vec<u16>>,
+    pub refresh_statuses: Option<Vec<i32>>,
     /// Refresh this long before the access token expires (at most half its lifetime).
     #[uniffi(default = 30000)]
-    pub expiry_skew_ms: u64,
+    pub expiry_skew_ms: i64,
     /// An expiry refresh of a token younger than this counts in the refresh window.
     #[uniffi(default = 500)]
-    pub min_token_age_ms: u64,
+    pub min_token_age_ms: i64,
     /// Replays per request after a refresh.
     #[uniffi(default = 1)]
-    pub max_replays_per_request: u32,
+    pub max_replays_per_request: i32,
     /// Refresh cycles that look like a loop allowed per window, then `Logout`.
     #[uniffi(default = 5)]
-    pub refresh_window_max_refreshes: u32,
+    pub refresh_window_max_refreshes: i32,
     /// The refresh window's length.
     #[uniffi(default = 30000)]
-    pub refresh_window_ms: u64,
+    pub refresh_window_ms: i64,
     /// First backoff after a transient refresh failure.
     #[uniffi(default = 500)]
-    pub initial_backoff_ms: u64,
+    pub initial_backoff_ms: i64,
     /// Largest backoff (also caps `Retry-After`).
     #[uniffi(default = 30000)]
-    pub max_backoff_ms: u64,
+    pub max_backoff_ms: i64,
     /// Transient failures retried per cycle before giving up (no logout).
     #[uniffi(default = 3)]
-    pub max_retries: u32,
+    pub max_retries: i32,
     /// An unanswered refresh attempt counts as transient after this long.
     #[uniffi(default = 30000)]
-    pub refresh_timeout_ms: u64,
+    pub refresh_timeout_ms: i64,
     /// Requests that may wait for a refresh; more fail `QueueFull`.
     #[uniffi(default = 1024)]
-    pub max_pending: u32,
+    pub max_pending: i32,
     /// How long a request may wait for a refresh before `WaitTimeout`.
     #[uniffi(default = 60000)]
-    pub max_wait_ms: u64,
+    pub max_wait_ms: i64,
 }
 
 impl Config {
-    fn to_core(&self) -> reauth::Config {
+    fn to_core(&self) -> Result<reauth::Config, ReauthError> {
         let mut c = reauth::Config::default()
-            .with_expiry_skew_ms(self.expiry_skew_ms)
-            .with_min_token_age_ms(self.min_token_age_ms)
-            .with_max_replays_per_request(self.max_replays_per_request)
+            .with_expiry_skew_ms(config_value("expiry_skew_ms", self.expiry_skew_ms)?)
+            .with_min_token_age_ms(config_value("min_token_age_ms", self.min_token_age_ms)?)
+            .with_max_replays_per_request(config_value(
+                "max_replays_per_request",
+                self.max_replays_per_request.into(),
+            )?)
             .with_refresh_window(RefreshWindow::new(
-                self.refresh_window_max_refreshes,
-                self.refresh_window_ms,
+                config_value(
+                    "refresh_window_max_refreshes",
+                    self.refresh_window_max_refreshes.into(),
+                )?,
+                config_value("refresh_window_ms", self.refresh_window_ms)?,
             ))
-            .with_initial_backoff_ms(self.initial_backoff_ms)
-            .with_max_backoff_ms(self.max_backoff_ms)
-            .with_max_retries(self.max_retries)
-            .with_refresh_timeout_ms(self.refresh_timeout_ms)
-            .with_max_pending(self.max_pending)
-            .with_max_wait_ms(self.max_wait_ms);
+            .with_initial_backoff_ms(config_value("initial_backoff_ms", self.initial_backoff_ms)?)
+            .with_max_backoff_ms(config_value("max_backoff_ms", self.max_backoff_ms)?)
+            .with_max_retries(config_value("max_retries", self.max_retries.into())?)
+            .with_refresh_timeout_ms(config_value("refresh_timeout_ms", self.refresh_timeout_ms)?)
+            .with_max_pending(config_value("max_pending", self.max_pending.into())?)
+            .with_max_wait_ms(config_value("max_wait_ms", self.max_wait_ms)?);
         if let Some(statuses) = &self.refresh_statuses {
-            c = c.with_refresh_statuses(statuses.clone());
+            let statuses = statuses
+                .iter()
+                .map(|&s| {
+                    u16::try_from(s).map_err(|_| {
+                        ReauthError::InvalidConfig(format!(
+                            "refresh status {s} is not in 400..=599"
+                        ))
+                    })
+                })
+                .collect::<Result<Vec<u16>, _>>()?;
+            c = c.with_refresh_statuses(statuses);
         }
-        c
+        Ok(c)
     }
 
     fn from_core(c: &reauth::Config) -> Self {
+        let small = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
         Config {
-            refresh_statuses: Some(c.refresh_statuses.clone()),
-            expiry_skew_ms: c.expiry_skew_ms,
-            min_token_age_ms: c.min_token_age_ms,
-            max_replays_per_request: c.max_replays_per_request,
-            refresh_window_max_refreshes: c.refresh_window.max_refreshes,
-            refresh_window_ms: c.refresh_window.window_ms,
-            initial_backoff_ms: c.initial_backoff_ms,
-            max_backoff_ms: c.max_backoff_ms,
-            max_retries: c.max_retries,
-            refresh_timeout_ms: c.refresh_timeout_ms,
-            max_pending: c.max_pending,
-            max_wait_ms: c.max_wait_ms,
+            refresh_statuses: Some(c.refresh_statuses.iter().map(|&s| i32::from(s)).collect()),
+            expiry_skew_ms: signed(c.expiry_skew_ms),
+            min_token_age_ms: signed(c.min_token_age_ms),
+            max_replays_per_request: small(c.max_replays_per_request),
+            refresh_window_max_refreshes: small(c.refresh_window.max_refreshes),
+            refresh_window_ms: signed(c.refresh_window.window_ms),
+            initial_backoff_ms: signed(c.initial_backoff_ms),
+            max_backoff_ms: signed(c.max_backoff_ms),
+            max_retries: small(c.max_retries),
+            refresh_timeout_ms: signed(c.refresh_timeout_ms),
+            max_pending: small(c.max_pending),
+            max_wait_ms: signed(c.max_wait_ms),
         }
     }
 }
@@ -302,16 +361,16 @@ pub fn default_config() -> Config {
 
 /// The largest `now` an input may carry (2^53 − 1 ms).
 #[uniffi::export]
-pub fn max_timestamp() -> u64 {
-    reauth::MAX_TIMESTAMP
+pub fn max_timestamp() -> i64 {
+    signed(reauth::MAX_TIMESTAMP)
 }
 
 /// A route key for a route template such as `"GET /users/{id}"` (stable FNV-1a hash,
 /// never 0): pass it in [`RequestOptions::route`] so that an endpoint refusing a fresh
 /// token costs one refresh per token, not one per request (rule 7.20).
 #[uniffi::export]
-pub fn route_key(name: String) -> u32 {
-    RouteKey::from_name(&name).get()
+pub fn route_key(name: String) -> i64 {
+    i64::from(RouteKey::from_name(&name).get())
 }
 
 /// How a request may be handled.
@@ -327,7 +386,7 @@ pub struct RequestOptions {
     pub refresh: bool,
     /// The route it goes to (`route_key(name)`), if named (rule 7.20); 0 is refused.
     #[uniffi(default = None)]
-    pub route: Option<u32>,
+    pub route: Option<i64>,
 }
 
 impl RequestOptions {
@@ -336,7 +395,8 @@ impl RequestOptions {
             .with_replayable(self.replayable)
             .with_refresh(self.refresh);
         if let Some(route) = self.route {
-            o = o.with_route(RouteKey::new(route).ok_or(ReauthError::InvalidRoute)?);
+            let key = u32::try_from(route).ok().and_then(RouteKey::new);
+            o = o.with_route(key.ok_or(ReauthError::InvalidRoute)?);
         }
         Ok(o)
     }
@@ -416,7 +476,7 @@ pub enum RefreshFailure {
     /// A network problem, a 5xx, a 429 or a timeout: back off and retry, never log out.
     Transient {
         /// The server's `Retry-After`, in ms, if it sent one.
-        retry_after_ms: Option<u64>,
+        retry_after_ms: Option<i64>,
     },
 }
 
@@ -426,51 +486,51 @@ pub enum Command {
     /// Transmit request `id` for the first time with `access_token`.
     Send {
         /// The request.
-        id: u64,
+        id: i64,
         /// `Authorization: Bearer <access_token.expose()>`.
         access_token: Arc<Token>,
         /// Its generation (for diagnostics).
-        generation: u64,
+        generation: i64,
     },
     /// Transmit request `id` again with the new `access_token`.
     Replay {
         /// The request.
-        id: u64,
+        id: i64,
         /// The token to send it with.
         access_token: Arc<Token>,
         /// Its generation.
-        generation: u64,
+        generation: i64,
     },
     /// Call the token endpoint with `refresh_token`; report the result with `attempt`.
     Refresh {
         /// The attempt to report with.
-        attempt: u64,
+        attempt: i64,
         /// The refresh token to send.
         refresh_token: Arc<Token>,
     },
     /// Persist these credentials (the refresh token may have rotated).
     StoreCredentials {
         /// The generation of the access token.
-        generation: u64,
+        generation: i64,
         /// The new access token.
         access_token: Arc<Token>,
         /// The refresh token now in use, if the session has one.
         refresh_token: Option<Arc<Token>>,
         /// The lifetime the server stated; do not persist it (see `expires_at`).
-        expires_in_ms: Option<u64>,
+        expires_in_ms: Option<i64>,
         /// When the access token expires on the clock of `now`: persist
         /// `wall_clock_now + (expires_at - now)` (`docs/contract.md` §12.1).
-        expires_at: Option<u64>,
+        expires_at: Option<i64>,
     },
     /// Request `id` is done: hand the caller its last response.
     Complete {
         /// The request.
-        id: u64,
+        id: i64,
     },
     /// Request `id` failed.
     Fail {
         /// The request.
-        id: u64,
+        id: i64,
         /// Why.
         reason: FailReason,
     },
@@ -490,24 +550,24 @@ impl From<reauth::Command> for Command {
                 access_token,
                 generation,
             } => Command::Send {
-                id: id.0,
+                id: signed(id.0),
                 access_token: Arc::new(Token(access_token)),
-                generation: generation.0,
+                generation: signed(generation.0),
             },
             C::Replay {
                 id,
                 access_token,
                 generation,
             } => Command::Replay {
-                id: id.0,
+                id: signed(id.0),
                 access_token: Arc::new(Token(access_token)),
-                generation: generation.0,
+                generation: signed(generation.0),
             },
             C::Refresh {
                 attempt,
                 refresh_token,
             } => Command::Refresh {
-                attempt: attempt.0,
+                attempt: signed(attempt.0),
                 refresh_token: Arc::new(Token(refresh_token)),
             },
             C::StoreCredentials {
@@ -515,15 +575,15 @@ impl From<reauth::Command> for Command {
                 generation,
                 expires_at,
             } => Command::StoreCredentials {
-                generation: generation.0,
+                generation: signed(generation.0),
                 access_token: token(&credentials.access_token),
                 refresh_token: credentials.refresh_token.as_ref().map(token),
-                expires_in_ms: credentials.expires_in_ms,
-                expires_at,
+                expires_in_ms: credentials.expires_in_ms.map(signed),
+                expires_at: expires_at.map(signed),
             },
-            C::Complete { id } => Command::Complete { id: id.0 },
+            C::Complete { id } => Command::Complete { id: signed(id.0) },
             C::Fail { id, reason } => Command::Fail {
-                id: id.0,
+                id: signed(id.0),
                 reason: reason.into(),
             },
             C::Logout { reason } => Command::Logout {
@@ -537,7 +597,7 @@ impl From<reauth::Command> for Command {
 #[derive(Debug, uniffi::Record)]
 pub struct Submitted {
     /// The request's id, for every later input about it.
-    pub id: u64,
+    pub id: i64,
     /// `Send` at once, nothing (it waits), or `Fail`.
     pub commands: Vec<Command>,
 }
@@ -546,67 +606,67 @@ pub struct Submitted {
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 #[allow(missing_docs)] // one counter per `FailReason`, documented there
 pub struct FailCounts {
-    pub not_logged_in: u64,
-    pub logged_out: u64,
-    pub refresh_rejected: u64,
-    pub refresh_unavailable: u64,
-    pub excessive_refresh: u64,
-    pub unauthorized: u64,
-    pub queue_full: u64,
-    pub wait_timeout: u64,
-    pub transport: u64,
+    pub not_logged_in: i64,
+    pub logged_out: i64,
+    pub refresh_rejected: i64,
+    pub refresh_unavailable: i64,
+    pub excessive_refresh: i64,
+    pub unauthorized: i64,
+    pub queue_full: i64,
+    pub wait_timeout: i64,
+    pub transport: i64,
 }
 
 /// Counters since the coordinator was created.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 #[allow(missing_docs)] // the fields mirror `reauth::Stats`, documented there
 pub struct Stats {
-    pub submitted: u64,
-    pub sent: u64,
-    pub replayed: u64,
-    pub completed: u64,
+    pub submitted: i64,
+    pub sent: i64,
+    pub replayed: i64,
+    pub completed: i64,
     pub failed: FailCounts,
-    pub cancelled: u64,
-    pub unauthorized_responses: u64,
-    pub refresh_cycles: u64,
-    pub refresh_attempts: u64,
-    pub refresh_succeeded: u64,
-    pub refresh_rejected: u64,
-    pub refresh_transient: u64,
-    pub refresh_timeouts: u64,
-    pub refresh_results_ignored: u64,
-    pub logouts: u64,
+    pub cancelled: i64,
+    pub unauthorized_responses: i64,
+    pub refresh_cycles: i64,
+    pub refresh_attempts: i64,
+    pub refresh_succeeded: i64,
+    pub refresh_rejected: i64,
+    pub refresh_transient: i64,
+    pub refresh_timeouts: i64,
+    pub refresh_results_ignored: i64,
+    pub logouts: i64,
 }
 
 impl From<reauth::Stats> for Stats {
     fn from(s: reauth::Stats) -> Self {
         let f = s.failed;
         Stats {
-            submitted: s.submitted,
-            sent: s.sent,
-            replayed: s.replayed,
-            completed: s.completed,
+            submitted: signed(s.submitted),
+            sent: signed(s.sent),
+            replayed: signed(s.replayed),
+            completed: signed(s.completed),
             failed: FailCounts {
-                not_logged_in: f.not_logged_in,
-                logged_out: f.logged_out,
-                refresh_rejected: f.refresh_rejected,
-                refresh_unavailable: f.refresh_unavailable,
-                excessive_refresh: f.excessive_refresh,
-                unauthorized: f.unauthorized,
-                queue_full: f.queue_full,
-                wait_timeout: f.wait_timeout,
-                transport: f.transport,
+                not_logged_in: signed(f.not_logged_in),
+                logged_out: signed(f.logged_out),
+                refresh_rejected: signed(f.refresh_rejected),
+                refresh_unavailable: signed(f.refresh_unavailable),
+                excessive_refresh: signed(f.excessive_refresh),
+                unauthorized: signed(f.unauthorized),
+                queue_full: signed(f.queue_full),
+                wait_timeout: signed(f.wait_timeout),
+                transport: signed(f.transport),
             },
-            cancelled: s.cancelled,
-            unauthorized_responses: s.unauthorized_responses,
-            refresh_cycles: s.refresh_cycles,
-            refresh_attempts: s.refresh_attempts,
-            refresh_succeeded: s.refresh_succeeded,
-            refresh_rejected: s.refresh_rejected,
-            refresh_transient: s.refresh_transient,
-            refresh_timeouts: s.refresh_timeouts,
-            refresh_results_ignored: s.refresh_results_ignored,
-            logouts: s.logouts,
+            cancelled: signed(s.cancelled),
+            unauthorized_responses: signed(s.unauthorized_responses),
+            refresh_cycles: signed(s.refresh_cycles),
+            refresh_attempts: signed(s.refresh_attempts),
+            refresh_succeeded: signed(s.refresh_succeeded),
+            refresh_rejected: signed(s.refresh_rejected),
+            refresh_transient: signed(s.refresh_transient),
+            refresh_timeouts: signed(s.refresh_timeouts),
+            refresh_results_ignored: signed(s.refresh_results_ignored),
+            logouts: signed(s.logouts),
         }
     }
 }
@@ -631,97 +691,109 @@ impl Coordinator {
     #[uniffi::constructor(default(config))]
     pub fn new(config: Config) -> Result<Arc<Self>, ReauthError> {
         Ok(Arc::new(Coordinator {
-            inner: SharedCoordinator::new(config.to_core())?,
+            inner: SharedCoordinator::new(config.to_core()?)?,
         }))
     }
 
     /// Starts a session (or replaces its credentials from outside). Emits no
     /// `StoreCredentials`: the host already holds these.
-    pub fn login(&self, now: u64, credentials: Arc<Credentials>) -> Batch {
+    pub fn login(&self, now: i64, credentials: Arc<Credentials>) -> Batch {
+        let now = time(now)?;
         batch(self.inner.login(now, credentials.0.clone()))
     }
 
     /// A request wants to go out: its id and `Send`, nothing (it waits) or `Fail`.
     #[uniffi::method(default(options))]
-    pub fn submit(&self, now: u64, options: RequestOptions) -> Result<Submitted, ReauthError> {
+    pub fn submit(&self, now: i64, options: RequestOptions) -> Result<Submitted, ReauthError> {
+        let now = time(now)?;
         let options = options.to_core()?;
         let (id, commands) = self.inner.submit(now, options)?;
         Ok(Submitted {
-            id: id.0,
+            id: signed(id.0),
             commands: commands.into_iter().map(Command::from).collect(),
         })
     }
 
     /// The HTTP status of the last `Send`/`Replay` of `id`.
-    pub fn handle_response(&self, now: u64, id: u64, status: u16) -> Batch {
-        batch(self.inner.handle_response(now, RequestId(id), status))
+    pub fn handle_response(&self, now: i64, id: i64, status: i32) -> Batch {
+        let (now, id, status) = (time(now)?, request(id)?, self::status(status)?);
+        batch(self.inner.handle_response(now, id, status))
     }
 
     /// The last `Send`/`Replay` of `id` failed without a status (rule 7.17).
-    pub fn handle_transport_error(&self, now: u64, id: u64) -> Batch {
-        batch(self.inner.handle_transport_error(now, RequestId(id)))
+    pub fn handle_transport_error(&self, now: i64, id: i64) -> Batch {
+        let (now, id) = (time(now)?, request(id)?);
+        batch(self.inner.handle_transport_error(now, id))
     }
 
     /// Refresh `attempt` returned credentials.
     pub fn handle_refresh_succeeded(
         &self,
-        now: u64,
-        attempt: u64,
+        now: i64,
+        attempt: i64,
         credentials: Arc<Credentials>,
     ) -> Batch {
+        let (now, attempt) = (time(now)?, attempt_id(attempt)?);
         batch(
             self.inner
-                .handle_refresh_succeeded(now, AttemptId(attempt), credentials.0.clone()),
+                .handle_refresh_succeeded(now, attempt, credentials.0.clone()),
         )
     }
 
     /// Refresh `attempt` failed.
-    pub fn handle_refresh_failed(&self, now: u64, attempt: u64, failure: RefreshFailure) -> Batch {
+    pub fn handle_refresh_failed(&self, now: i64, attempt: i64, failure: RefreshFailure) -> Batch {
+        let (now, attempt) = (time(now)?, attempt_id(attempt)?);
         let failure = match failure {
             RefreshFailure::Rejected => reauth::RefreshFailure::Rejected,
-            RefreshFailure::Transient { retry_after_ms } => {
-                reauth::RefreshFailure::Transient { retry_after_ms }
-            }
+            RefreshFailure::Transient { retry_after_ms } => reauth::RefreshFailure::Transient {
+                retry_after_ms: retry_after_ms
+                    .map(|ms| {
+                        u64::try_from(ms).map_err(|_| {
+                            ReauthError::InvalidArgument(format!(
+                                "retry_after_ms must not be negative, got {ms}"
+                            ))
+                        })
+                    })
+                    .transpose()?,
+            },
         };
-        batch(
-            self.inner
-                .handle_refresh_failed(now, AttemptId(attempt), failure),
-        )
+        batch(self.inner.handle_refresh_failed(now, attempt, failure))
     }
 
     /// The timer armed from `poll_timeout` fired (early or repeated calls are harmless).
-    pub fn handle_timeout(&self, now: u64) -> Batch {
-        batch(self.inner.handle_timeout(now))
+    pub fn handle_timeout(&self, now: i64) -> Batch {
+        batch(self.inner.handle_timeout(time(now)?))
     }
 
     /// The caller no longer wants `id`.
-    pub fn cancel(&self, now: u64, id: u64) -> Batch {
-        batch(self.inner.cancel(now, RequestId(id)))
+    pub fn cancel(&self, now: i64, id: i64) -> Batch {
+        let (now, id) = (time(now)?, request(id)?);
+        batch(self.inner.cancel(now, id))
     }
 
     /// The host knows the token is bad: the next request waits for a refresh.
-    pub fn force_refresh(&self, now: u64) -> Batch {
-        batch(self.inner.force_refresh(now))
+    pub fn force_refresh(&self, now: i64) -> Batch {
+        batch(self.inner.force_refresh(time(now)?))
     }
 
     /// The user logs out: waiting requests fail, then `Logout { Requested }`.
-    pub fn logout(&self, now: u64) -> Batch {
-        batch(self.inner.logout(now))
+    pub fn logout(&self, now: i64) -> Batch {
+        batch(self.inner.logout(time(now)?))
     }
 
     /// Stored credentials are being read: requests wait for them (rule 7.18).
-    pub fn begin_restore(&self, now: u64) -> Batch {
-        batch(self.inner.begin_restore(now))
+    pub fn begin_restore(&self, now: i64) -> Batch {
+        batch(self.inner.begin_restore(time(now)?))
     }
 
     /// Nothing was stored: the requests that waited fail `NotLoggedIn`.
-    pub fn restore_failed(&self, now: u64) -> Batch {
-        batch(self.inner.restore_failed(now))
+    pub fn restore_failed(&self, now: i64) -> Batch {
+        batch(self.inner.restore_failed(time(now)?))
     }
 
     /// When to call `handle_timeout` next, or None.
-    pub fn poll_timeout(&self) -> Result<Option<u64>, ReauthError> {
-        Ok(self.inner.poll_timeout()?)
+    pub fn poll_timeout(&self) -> Result<Option<i64>, ReauthError> {
+        Ok(self.inner.poll_timeout()?.map(signed))
     }
 
     /// Counters since creation.
@@ -750,23 +822,24 @@ impl Coordinator {
     }
 
     /// The generation of the current credentials, if logged in.
-    pub fn generation(&self) -> Result<Option<u64>, ReauthError> {
-        self.read(|c| c.generation().map(|g| g.0))
+    pub fn generation(&self) -> Result<Option<i64>, ReauthError> {
+        self.read(|c| c.generation().map(|g| signed(g.0)))
     }
 
     /// Requests the core knows: waiting or awaiting a response.
-    pub fn open_requests(&self) -> Result<u64, ReauthError> {
-        self.read(|c| c.open_requests() as u64)
+    pub fn open_requests(&self) -> Result<i64, ReauthError> {
+        self.read(|c| signed(c.open_requests() as u64))
     }
 
     /// Whether request `id` awaits a response (it went out and nothing was reported).
-    pub fn is_in_flight(&self, id: u64) -> Result<bool, ReauthError> {
-        self.read(|c| c.is_in_flight(RequestId(id)))
+    pub fn is_in_flight(&self, id: i64) -> Result<bool, ReauthError> {
+        let id = request(id)?;
+        self.read(|c| c.is_in_flight(id))
     }
 
     /// Requests waiting for a refresh (or for stored credentials).
-    pub fn waiting(&self) -> Result<u64, ReauthError> {
-        self.read(|c| c.waiting() as u64)
+    pub fn waiting(&self) -> Result<i64, ReauthError> {
+        self.read(|c| signed(c.waiting() as u64))
     }
 }
 
@@ -790,7 +863,7 @@ mod tests {
             refresh_statuses: None,
             ..default_config()
         };
-        assert_eq!(foreign.to_core(), reauth::Config::default());
+        assert_eq!(foreign.to_core().expect("valid"), reauth::Config::default());
         assert_eq!(default_config().refresh_statuses, Some(vec![401]));
     }
 
@@ -804,9 +877,7 @@ mod tests {
         );
         let e = core.handle_response(1, 7, 600).expect_err("status");
         assert_eq!(e.kind(), "invalid_status");
-        let e = core
-            .handle_timeout(reauth::MAX_TIMESTAMP + 1)
-            .expect_err("time");
+        let e = core.handle_timeout(max_timestamp() + 1).expect_err("time");
         assert_eq!(e.kind(), "invalid_time");
         let e = core
             .submit(
@@ -826,13 +897,45 @@ mod tests {
         .expect_err("config");
         assert_eq!(e.kind(), "invalid_config");
         assert!(e.to_string().contains("max_pending"));
+        // Negative numbers are refused like any other bad input.
+        assert_eq!(
+            core.handle_timeout(-1).expect_err("time").kind(),
+            "invalid_time"
+        );
+        assert_eq!(
+            core.cancel(1, -1).expect_err("id").kind(),
+            "unknown_request"
+        );
+        assert_eq!(
+            core.handle_refresh_failed(1, -1, RefreshFailure::Rejected)
+                .expect_err("attempt")
+                .kind(),
+            "unknown_attempt"
+        );
+        assert_eq!(
+            core.handle_response(1, 1, 70_000)
+                .expect_err("status")
+                .kind(),
+            "invalid_status"
+        );
+        let e = Coordinator::new(Config {
+            max_wait_ms: -5,
+            ..default_config()
+        })
+        .expect_err("negative config");
+        assert_eq!(
+            e.to_string(),
+            "invalid config: max_wait_ms must not be negative, got -5"
+        );
+        assert!(Credentials::new("at".into(), None, Some(-1)).is_err());
     }
 
     #[test]
     fn commands_and_credentials_never_show_token_text() {
         let core = Coordinator::new(default_config()).expect("valid");
         let credentials =
-            Credentials::new("at-SECRET".into(), Some("rt-SECRET".into()), Some(60_000));
+            Credentials::new("at-SECRET".into(), Some("rt-SECRET".into()), Some(60_000))
+                .expect("valid");
         assert!(!format!("{credentials:?} {credentials}").contains("SECRET"));
         core.login(0, credentials).expect("login");
         let sent = core.submit(1, default_options()).expect("submit");

@@ -36,6 +36,8 @@ class TranscriptError(ValueError):
     """The file is not a valid transcript (unknown input type, missing field, bad config)."""
 
 
+_I64_MAX = 2**63 - 1
+
 _CONFIG_FIELDS = {
     "refresh_statuses",
     "expiry_skew_ms",
@@ -72,7 +74,9 @@ def _credentials(raw: Dict[str, Any]) -> Credentials:
     return Credentials(
         raw["access_token"],
         refresh_token=raw.get("refresh_token"),
-        expires_in_ms=raw.get("expires_in_ms"),
+        # Lifetimes cross as signed 64-bit integers; the core cuts any lifetime past the
+        # end of the clock there anyway.
+        expires_in_ms=None if raw.get("expires_in_ms") is None else min(raw["expires_in_ms"], _I64_MAX),
     )
 
 
@@ -168,6 +172,7 @@ _ERROR_KINDS = {
     "InvalidStatus": "invalid_status",
     "InvalidTime": "invalid_time",
     "InvalidConfig": "invalid_config",
+    "InvalidArgument": "invalid_argument",
     "InvalidRoute": "invalid_route",
     "Poisoned": "poisoned",
 }
@@ -214,7 +219,9 @@ def replay(transcript: Dict[str, Any]) -> List[Mismatch]:
     for index, step in enumerate(transcript["steps"], start=1):
         raw = step["input"]
         try:
-            request_id, commands = _apply(core, step["at"], raw)
+            # Times cross as signed 64-bit integers: a transcript's `at` beyond that
+            # (u64::MAX, say) is past the end of the clock either way.
+            request_id, commands = _apply(core, min(step["at"], _I64_MAX), raw)
             error: Optional[str] = None
         except ReauthError as e:
             request_id, commands, error = None, [], error_kind(e)
