@@ -72,8 +72,11 @@ class Reauth(
     private val store: CredentialStore = MemoryStore(),
     config: Config = Config(),
     private val onLogout: ((LogoutReason) -> Unit)? = null,
-    /** The client the refresh runs on. Never the authenticated one. */
-    val tokenClient: OkHttpClient = OkHttpClient(),
+    /** The client the refresh runs on. Never the authenticated one; and it must not
+     *  retry a POST by itself (OkHttp's `retryOnConnectionFailure` would send a refresh
+     *  token again after a lost response — a reuse the server punishes by revoking the
+     *  family), so the default switches that off. */
+    val tokenClient: OkHttpClient = OkHttpClient.Builder().retryOnConnectionFailure(false).build(),
 ) : AutoCloseable {
     private val core = Coordinator(config)
     private val lock = ReentrantLock()
