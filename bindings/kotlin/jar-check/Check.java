@@ -1,0 +1,19 @@
+import dev.reauth.Command;
+import dev.reauth.Config;
+import dev.reauth.Coordinator;
+import dev.reauth.Credentials;
+import dev.reauth.RequestOptions;
+import dev.reauth.Submitted;
+
+/** Run by check-jar.sh with only a JDK: the jar must bring its native library. */
+public class Check {
+    public static void main(String[] args) throws Exception {
+        try (Coordinator core = new Coordinator(new Config())) {
+            core.login(0, new Credentials("at-1", "rt-1", null));
+            Submitted submitted = core.submit(1, new RequestOptions());
+            Command.Send send = (Command.Send) submitted.getCommands().get(0);
+            if (!send.getAccessToken().expose().equals("at-1")) throw new AssertionError("wrong token");
+            System.out.println("jar check: the native library loads from the jar (only a JDK, from Java): ok");
+        }
+    }
+}
