@@ -2,19 +2,24 @@
 //!
 //! - `POST /oauth/token` (RFC 6749): `grant_type=password` or `client_credentials` logs
 //!   in (a new token family); `grant_type=refresh_token` refreshes. Answers
-//!   `{access_token, token_type, expires_in, refresh_token}`; errors are RFC 6749 §5.2
-//!   JSON (`invalid_grant`, …) with status 400.
+//!   `{access_token, token_type, expires_in, refresh_token}` with `expires_in` an integer
+//!   number of seconds (RFC 6749 §5.1, A.14: the lifetime rounded down, at least 1);
+//!   refusals are RFC 6749 §5.2 JSON (`invalid_grant`, …) with status 400, and only
+//!   those: a 503 or 429 carries no OAuth error code, just `Retry-After`.
 //! - **Rotation with reuse detection** (RFC 9700 §4.14.2): every refresh issues a new
 //!   refresh token; presenting an already-used one revokes the whole family. The token
 //!   rotated last is accepted again for `reuse_grace_ms` and returns the same pair (the
 //!   leeway real servers give a client whose response was lost).
 //! - `GET|POST /api/…`: 200 for a live access token, otherwise 401 with
-//!   `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
-//! - Fault injection: access-token TTL, refresh latency, rates of 503 / 429 (with
-//!   `Retry-After`) and of lost responses (the server rotates, then drops the connection)
-//!   on the token endpoint; forced revocation of access tokens or of whole families.
-//! - `GET /admin/stats`, `POST /admin/config`, `POST /admin/revoke-access`,
-//!   `POST /admin/revoke`.
+//!   `WWW-Authenticate: Bearer error="invalid_token"`; a request without credentials gets
+//!   `Bearer realm="reauth"` and no error code (RFC 6750 §3.1).
+//! - Fault injection on the token endpoint: refresh latency; 503 and 429 (with a
+//!   `Retry-After` of 1–3 s); a **dropped connection** (closed before any response, the
+//!   refresh not processed); a **lost response** (the server rotates, sends the status
+//!   line and headers, then the body breaks off). Also forced revocation of access tokens
+//!   or of whole families, and `reuse_grace_ms = 0` for a strict server.
+//! - `GET /admin/stats`, `POST /admin/config`, `POST /admin/reset`,
+//!   `POST /admin/revoke-access`, `POST /admin/revoke`.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -43,9 +48,13 @@ pub struct ServerConfig {
     pub refresh_latency_ms: u64,
     /// Share of refresh calls answered 503.
     pub token_5xx_rate: f64,
-    /// Share of refresh calls answered 429 with `Retry-After: 1`.
+    /// Share of refresh calls answered 429 (with a `Retry-After` of 1–3 s).
     pub token_429_rate: f64,
-    /// Share of successful refreshes whose response is lost after rotating.
+    /// Share of refresh calls whose connection is closed before any response (nothing
+    /// rotated).
+    pub dropped_connection_rate: f64,
+    /// Share of successful refreshes whose response is lost after the status line: the
+    /// server has rotated, the client sees a truncated body.
     pub lost_response_rate: f64,
     /// How long the refresh token rotated last is still accepted (same pair returned).
     pub reuse_grace_ms: u64,
@@ -60,6 +69,7 @@ impl Default for ServerConfig {
             refresh_latency_ms: 0,
             token_5xx_rate: 0.0,
             token_429_rate: 0.0,
+            dropped_connection_rate: 0.0,
             lost_response_rate: 0.0,
             reuse_grace_ms: 2_000,
             seed: 1,
@@ -88,6 +98,8 @@ pub struct ServerStats {
     pub token_5xx: u64,
     /// Refresh calls answered 429.
     pub token_429: u64,
+    /// Refresh calls whose connection was closed before any response.
+    pub dropped_connections: u64,
     /// Refresh responses dropped after rotating.
     pub lost_responses: u64,
     /// 401s sent by the API.
@@ -258,7 +270,9 @@ impl Inner {
 struct TokenResponse {
     access_token: String,
     token_type: &'static str,
-    expires_in: f64,
+    /// Whole seconds (RFC 6749 A.14): the lifetime rounded down, so a client never
+    /// believes a token lives longer than it does, and at least 1.
+    expires_in: u64,
     refresh_token: String,
 }
 
@@ -266,9 +280,27 @@ fn token_json(pair: &Pair, ttl_ms: u64) -> TokenResponse {
     TokenResponse {
         access_token: pair.access.clone(),
         token_type: "Bearer",
-        expires_in: ttl_ms as f64 / 1000.0,
+        expires_in: (ttl_ms / 1000).max(1),
         refresh_token: pair.refresh.clone(),
     }
+}
+
+/// A transient refusal of the token endpoint: no OAuth error code (RFC 6749 §5.2 has none
+/// for these), a plain body and a `Retry-After` in seconds.
+fn unavailable(status: StatusCode, retry_after_s: u64) -> Response {
+    let mut r = (status, status.canonical_reason().unwrap_or("unavailable")).into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_s));
+    r
+}
+
+/// Unwinds the connection's task without a response: the client sees the connection
+/// close before a status line. `resume_unwind` skips the panic hook, so nothing is
+/// printed.
+struct DropConnection;
+
+fn drop_connection() -> ! {
+    std::panic::resume_unwind(Box::new(DropConnection))
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
@@ -307,36 +339,45 @@ async fn token(
                 tokio::time::sleep(Duration::from_millis(latency)).await;
             }
             let mut s = lock(&shared);
-            let (p5xx, p429, plost) = (
+            let (p5xx, p429, pdrop, plost) = (
                 s.config.token_5xx_rate,
                 s.config.token_429_rate,
+                s.config.dropped_connection_rate,
                 s.config.lost_response_rate,
             );
+            if s.rng.random_bool(pdrop.clamp(0.0, 1.0)) {
+                s.stats.dropped_connections += 1;
+                drop(s);
+                drop_connection();
+            }
             if s.rng.random_bool(p5xx.clamp(0.0, 1.0)) {
                 s.stats.token_5xx += 1;
-                return oauth_error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "temporarily_unavailable",
-                    "injected 503",
-                );
+                let retry = s.rng.random_range(1..=3);
+                return unavailable(StatusCode::SERVICE_UNAVAILABLE, retry);
             }
             if s.rng.random_bool(p429.clamp(0.0, 1.0)) {
                 s.stats.token_429 += 1;
-                let mut r = oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "injected 429");
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return r;
+                let retry = s.rng.random_range(1..=3);
+                return unavailable(StatusCode::TOO_MANY_REQUESTS, retry);
             }
             match s.refresh(&refresh) {
                 Ok(pair) => {
                     if s.rng.random_bool(plost.clamp(0.0, 1.0)) {
                         s.stats.lost_responses += 1;
-                        // Rotated, but the connection dies before the body arrives.
-                        let stream = futures_util::stream::once(async {
-                            Err::<axum::body::Bytes, std::io::Error>(std::io::Error::other(
-                                "injected lost response",
+                        // Rotated; the status line and headers go out, then the body
+                        // breaks off after its first bytes.
+                        // (The pause lets the head and the first bytes reach the wire.)
+                        use futures_util::StreamExt as _;
+                        let head = futures_util::stream::once(async {
+                            Ok::<_, std::io::Error>(axum::body::Bytes::from_static(
+                                b"{\"access_token\":",
                             ))
                         });
+                        let broken = futures_util::stream::once(async {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                            Err(std::io::Error::other("injected lost response"))
+                        });
+                        let stream = head.chain(broken);
                         return Response::builder()
                             .status(StatusCode::OK)
                             .header(header::CONTENT_TYPE, "application/json")
@@ -363,17 +404,20 @@ async fn api(
     headers: HeaderMap,
 ) -> Response {
     if lock(&shared).authorize(&headers) {
-        Json(serde_json::json!({"ok": true, "path": path})).into_response()
-    } else {
-        let mut r = (StatusCode::UNAUTHORIZED, "").into_response();
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            HeaderValue::from_static(
-                r#"Bearer error="invalid_token", error_description="expired or revoked""#,
-            ),
-        );
-        r
+        return Json(serde_json::json!({"ok": true, "path": path})).into_response();
     }
+    // RFC 6750 §3.1: a request without credentials gets no error code.
+    let challenge = if headers.contains_key(header::AUTHORIZATION) {
+        r#"Bearer realm="reauth", error="invalid_token", error_description="expired or revoked""#
+    } else {
+        r#"Bearer realm="reauth""#
+    };
+    let mut r = (StatusCode::UNAUTHORIZED, "").into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static(challenge),
+    );
+    r
 }
 
 async fn stats(State(shared): State<Shared>) -> Json<ServerStats> {
@@ -397,6 +441,15 @@ async fn configure(State(shared): State<Shared>, Json(patch): Json<serde_json::V
     }
 }
 
+/// Forgets every token and counter and reseeds the dice: the state of a fresh start, with
+/// the current config.
+async fn reset(State(shared): State<Shared>) -> StatusCode {
+    let mut s = lock(&shared);
+    let config = s.config.clone();
+    *s = Inner::new(config);
+    StatusCode::NO_CONTENT
+}
+
 async fn revoke_access(State(shared): State<Shared>) -> StatusCode {
     lock(&shared).access.clear();
     StatusCode::NO_CONTENT
@@ -414,6 +467,7 @@ fn router(shared: Shared) -> Router {
         .route("/api/{*path}", get(api).post(api))
         .route("/admin/stats", get(stats))
         .route("/admin/config", post(configure))
+        .route("/admin/reset", post(reset))
         .route("/admin/revoke-access", post(revoke_access))
         .route("/admin/revoke", post(revoke_families))
         .with_state(shared)

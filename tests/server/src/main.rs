@@ -28,15 +28,19 @@ struct Args {
     /// Share of refresh calls answered 503.
     #[arg(long, default_value_t = 0.0)]
     token_5xx_rate: f64,
-    /// Share of refresh calls answered 429 (Retry-After: 1).
+    /// Share of refresh calls answered 429 (Retry-After 1–3 s).
     #[arg(long, default_value_t = 0.0)]
     token_429_rate: f64,
-    /// Share of refreshes that rotate and then drop the connection.
+    /// Share of refresh calls whose connection is closed before any response.
+    #[arg(long, default_value_t = 0.0)]
+    dropped_connection_rate: f64,
+    /// Share of refreshes that rotate, then lose the response after the status line.
     #[arg(long, default_value_t = 0.0)]
     lost_response_rate: f64,
-    /// How long the refresh token rotated last is accepted again, in milliseconds.
-    #[arg(long, default_value_t = 2_000)]
-    reuse_grace_ms: u64,
+    /// How long the refresh token rotated last is accepted again, in milliseconds; 0 is a
+    /// strict server (any reuse revokes the family at once).
+    #[arg(long, alias = "reuse-grace-ms", default_value_t = 2_000)]
+    grace_ms: u64,
     /// Seed of the fault dice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -50,8 +54,9 @@ async fn main() -> std::io::Result<()> {
         refresh_latency_ms: a.refresh_latency_ms,
         token_5xx_rate: a.token_5xx_rate,
         token_429_rate: a.token_429_rate,
+        dropped_connection_rate: a.dropped_connection_rate,
         lost_response_rate: a.lost_response_rate,
-        reuse_grace_ms: a.reuse_grace_ms,
+        reuse_grace_ms: a.grace_ms,
         seed: a.seed,
     };
     let server = Server::start(a.bind, config).await?;

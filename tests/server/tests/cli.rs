@@ -38,7 +38,11 @@ fn prints_its_address_serves_and_exits_when_stdin_closes() {
             .await
             .expect("json");
         assert_eq!(token["token_type"], "Bearer");
-        assert_eq!(token["expires_in"], 1.0);
+        assert_eq!(
+            token["expires_in"], 1,
+            "an integer number of seconds (RFC 6749 A.14)"
+        );
+        assert!(token["expires_in"].is_u64());
         let bad = http
             .get(format!("{url}/api/me"))
             .bearer_auth("nope")
