@@ -7,8 +7,23 @@ pub struct TokenBody {
     pub access_token: String,
     /// The new refresh token, if the server rotated it.
     pub refresh_token: Option<String>,
-    /// Lifetime of the access token in seconds.
+    /// Lifetime of the access token in seconds (an integer, RFC 6749 A.14; a float is
+    /// accepted too).
     pub expires_in: Option<f64>,
+}
+
+impl TokenBody {
+    /// The credentials reauth takes.
+    pub fn credentials(self) -> reauth::Credentials {
+        let mut c = reauth::Credentials::new(self.access_token);
+        if let Some(r) = self.refresh_token {
+            c = c.with_refresh_token(r);
+        }
+        if let Some(e) = self.expires_in.filter(|e| e.is_finite() && *e >= 0.0) {
+            c = c.with_expires_in_ms((e * 1000.0) as u64);
+        }
+        c
+    }
 }
 
 /// Logs in with the password grant (the reference server accepts any user).

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use reauth::Config;
 use reauth_testserver::{Server, ServerConfig, ServerStats};
 
-use crate::driver::{Failure, ReauthClient};
+use crate::host::{Failure, ReauthClient};
 use crate::naive::NaiveClient;
 
 /// The load.

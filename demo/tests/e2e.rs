@@ -1,4 +1,4 @@
-//! End to end: the async reauth host (`reauth_demo::driver`) against the real reference
+//! End to end: the reauth host (`reauth_demo::host`, the reauth-reqwest middleware) against the real reference
 //! server on loopback — each test starts and stops its own server.
 
 use std::net::SocketAddr;
@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reauth::{Config, FailReason, LogoutReason};
-use reauth_demo::driver::{Failure, ReauthClient};
+use reauth_demo::host::{Failure, ReauthClient};
 use reauth_demo::naive::NaiveClient;
 use reauth_testserver::{Server, ServerConfig};
 
@@ -88,12 +88,7 @@ async fn rotation_every_token_lifetime_keeps_every_request_alive() {
     assert_eq!(s.refresh_calls, s.rotations, "no duplicate refresh");
     assert_eq!((s.refresh_rejections, s.reuse_detections), (0, 0));
     assert_eq!(client.stats().refresh_cycles, s.rotations);
-    let stored = client
-        .stored
-        .lock()
-        .expect("lock")
-        .clone()
-        .expect("credentials stored");
+    let stored = client.stored().expect("credentials stored");
     assert!(
         stored.refresh_token.is_some(),
         "the rotated refresh token is kept"
@@ -124,10 +119,7 @@ async fn a_revoked_family_logs_out_and_fails_every_waiting_request() {
         *client.logouts.lock().expect("lock"),
         vec![LogoutReason::RefreshRejected]
     );
-    assert!(
-        client.stored.lock().expect("lock").is_none(),
-        "credentials wiped"
-    );
+    assert!(client.stored().is_none(), "credentials wiped");
     assert_eq!(server.stats().refresh_calls, 1);
     server.shutdown().await;
 }

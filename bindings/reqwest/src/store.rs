@@ -72,6 +72,22 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn lock(&self) -> io::Result<Box<dyn Send>>;
 }
 
+/// A shared store: keep an `Arc` to inspect what the middleware stored.
+impl<T: CredentialStore + ?Sized> CredentialStore for std::sync::Arc<T> {
+    fn load(&self) -> io::Result<Option<StoredCredentials>> {
+        (**self).load()
+    }
+    fn save(&self, credentials: &StoredCredentials) -> io::Result<()> {
+        (**self).save(credentials)
+    }
+    fn clear(&self) -> io::Result<()> {
+        (**self).clear()
+    }
+    fn lock(&self) -> io::Result<Box<dyn Send>> {
+        (**self).lock()
+    }
+}
+
 /// Credentials in this process only (the default). Its lock is a no-op: within one
 /// process the coordinator already runs one refresh at a time.
 #[derive(Debug, Default)]
