@@ -22,9 +22,12 @@ pub struct Load {
     pub duration: Duration,
     /// Access-token lifetime at the server.
     pub ttl_ms: u64,
-    /// Faults on the token endpoint (503, 429, lost responses, latency) and a forced
-    /// 401 storm every second.
+    /// Faults on the token endpoint (503, 429, dropped connections, lost responses,
+    /// latency) and a forced 401 storm every second.
     pub chaos: bool,
+    /// A strict server: no grace window, any reuse of a refresh token revokes its family
+    /// at once.
+    pub strict: bool,
     /// Seed of the server's fault dice.
     pub seed: u64,
     /// Show a progress bar.
@@ -88,10 +91,14 @@ pub fn server_config(load: &Load) -> ServerConfig {
         c.refresh_latency_ms = 30;
         c.token_5xx_rate = 0.15;
         c.token_429_rate = 0.10;
+        c.dropped_connection_rate = 0.10;
         c.lost_response_rate = 0.10;
         // A lost response followed by several 503s can push the retry past a short
         // grace window; real servers give seconds to minutes.
         c.reuse_grace_ms = 10_000;
+    }
+    if load.strict {
+        c.reuse_grace_ms = 0;
     }
     c
 }
