@@ -7,19 +7,21 @@
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
-//! use reauth_reqwest::{Credentials, FileStore, Reauth};
+//! use reauth_reqwest::{Credentials, Reauth};
 //!
 //! let reauth = Reauth::builder("https://auth.example.com/oauth/token", "my-app")
-//!     .store(FileStore::new("credentials.json")) // or .credentials(Credentials::new(access)…)
-//!     .on_logout(|reason| eprintln!("logged out: {reason}"))
+//!     .credentials(Credentials::new("access").with_refresh_token("refresh"))
 //!     .build()?;
 //! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
 //!     .with(reauth.clone())
 //!     .build();
-//! let me = client.get("https://api.example.com/me").send().await?.text().await?;
-//! println!("{me} — {:?}", reauth.stats());
+//! let response = client.get("https://api.example.com/me").send().await?;
+//! # let _ = response;
 //! # Ok(()) }
 //! ```
+//!
+//! The crate's README (also the repository README's Rust section) has the version with a
+//! file store; both compile as doctests.
 //!
 //! - **The refresh** runs on its own `reqwest::Client` (never through the middleware
 //!   stack) in a spawned task. Token-endpoint answers are read as RFC 6749 §5.2 says:
@@ -57,6 +59,12 @@ use reqwest_middleware::{Middleware, Next};
 use tokio::sync::{Notify, mpsc};
 
 mod store;
+
+/// The README's example, compiled as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 pub use store::{CredentialStore, FileStore, MemoryStore, StoredCredentials};
 
 /// Why building a [`Reauth`] failed.
@@ -721,6 +729,26 @@ fn retry_after_ms(value: Option<&HeaderValue>, now: SystemTime) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The repository README shows the crate README's example verbatim (minus the hidden
+    /// `#` lines), so the README's code is the code the doctest compiles.
+    #[test]
+    fn the_repository_readme_shows_the_compiled_example() {
+        let crate_readme = include_str!("../README.md");
+        let root_readme = include_str!("../../../README.md");
+        let start =
+            crate_readme.find("```rust,no_run\n").expect("example") + "```rust,no_run\n".len();
+        let end = start + crate_readme[start..].find("```").expect("end");
+        let shown: String = crate_readme[start..end]
+            .lines()
+            .filter(|l| !l.starts_with("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert!(
+            root_readme.contains(&shown),
+            "README.md must show:\n{shown}"
+        );
+    }
 
     fn rejected(o: &Outcome) -> bool {
         matches!(o, Outcome::Failed(RefreshFailure::Rejected))
