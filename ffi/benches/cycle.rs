@@ -35,11 +35,12 @@ fn cycle(c: &mut Criterion) {
     });
 
     let co = support::c_coordinator();
+    let list = support::c_list();
     group.bench_function("c abi: reauth_submit + reauth_handle_response", |b| {
-        b.iter(|| support::c_cycle(co))
+        b.iter(|| support::c_cycle(co, list))
     });
     group.finish();
-    support::c_free(co);
+    support::c_free(co, list);
 }
 
 criterion_group!(benches, cycle);

@@ -10,21 +10,25 @@
  * 2. Feed it every event: reauth_login, reauth_submit, reauth_handle_response,
  *    reauth_handle_refresh_succeeded / _rejected / _transient, reauth_handle_timeout,
  *    reauth_cancel, reauth_force_refresh, reauth_logout. Each takes `now` (milliseconds
- *    on a monotonic clock you choose; earlier values are clamped) and returns the
- *    commands that input produced in an owned `reauth_commands` list.
- * 3. Carry out every command of the list in order (reauth_commands_len / _get), then
- *    reauth_commands_free it. Arm one timer from reauth_poll_timeout.
+ *    on a monotonic clock you choose; earlier values are clamped) and a
+ *    `reauth_commands` list from reauth_commands_new, which it empties and fills with
+ *    the commands that input produced. Keep one list per thread and reuse it: no
+ *    allocation per call. (A command carried out while you iterate a list is an input
+ *    of its own: give it a second list.)
+ * 3. Carry out every command of the list in order (reauth_commands_len / _get). Arm one
+ *    timer from reauth_poll_timeout. Free lists with reauth_commands_free.
  *
  * Ownership: every `reauth_*` handle you receive is yours to free with its `_free`
  * function (NULL-safe). Pointers you pass in are only read during the call; tokens are
- * copied. Token pointers in a `reauth_command` live as long as their `reauth_commands`.
+ * copied. Token pointers in a `reauth_command` live until their `reauth_commands` list is
+ * passed to the next input or freed.
  *
  * Threads: a `reauth_coordinator` may be used from many threads at once; each call
  * returns exactly the commands of its own input. `reauth_coordinator_free` must not
  * race with other calls on the same handle.
  *
  * Errors: every fallible function returns `reauth_status` (0 = OK); on error nothing
- * changed and out-parameters were not written. reauth_status_message describes a status.
+ * changed, out-parameters were not written and the command list is empty. reauth_status_message describes a status.
  *
  * Language: C99 or later (the header uses <stdbool.h>, <stdint.h> and // comments); it
  * also compiles as C++. Zero-initialise input structs (`= {0}` or memset) before setting
@@ -157,9 +161,11 @@ typedef enum {
   REAUTH_LOGOUT_EXCESSIVE_REFRESH = 4,
 } reauth_logout_reason;
 
-// One input's commands, in the order they must be carried out. Owned by the caller:
-// release it with `reauth_commands_free`. Token pointers obtained from it stay valid
-// until then. Read-only access from several threads is safe.
+// One input's commands, in the order they must be carried out. Created by the caller
+// (`reauth_commands_new`), passed to every input, which empties it and fills it with its
+// own commands; released with `reauth_commands_free`. Token pointers obtained from it
+// stay valid until the list's next input or its free. One thread at a time may use a
+// list; keep one per thread.
 typedef struct reauth_commands reauth_commands;
 
 // The coordinator: a thread-safe handle. Every function taking a `const
@@ -265,7 +271,8 @@ typedef struct {
 
 // One command as plain data. Fields that do not apply to `kind` are 0 / NULL. Token
 // pointers point into the `reauth_commands` list they came from and are valid until
-// that list is freed; they are not NUL-terminated — use the lengths.
+// that list is passed to the next input or freed; they are not NUL-terminated — use the
+// lengths.
 typedef struct {
   // What to do.
   reauth_command_kind kind;
@@ -346,15 +353,15 @@ void reauth_coordinator_free(reauth_coordinator *coordinator);
 // Errors: `REAUTH_STATUS_INVALID_UTF8`, `REAUTH_STATUS_INVALID_CREDENTIALS`.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_login(const reauth_coordinator *coordinator,
                            uint64_t now,
                            const reauth_credentials *credentials,
-                           reauth_commands **out_commands);
+                           reauth_commands *out_commands);
 
 // A request wants to go out. Writes its id to `*out_id` and the commands to
 // `*out_commands` (a SEND for it, or nothing while it waits for a refresh or for stored
@@ -368,8 +375,8 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 // Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
@@ -378,7 +385,7 @@ reauth_status reauth_submit(const reauth_coordinator *coordinator,
                             uint32_t flags,
                             uint32_t route,
                             uint64_t *out_id,
-                            reauth_commands **out_commands);
+                            reauth_commands *out_commands);
 
 // The host received HTTP `status` for the last SEND/REPLAY of request `id`.
 //
@@ -386,8 +393,8 @@ reauth_status reauth_submit(const reauth_coordinator *coordinator,
 // `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
@@ -395,7 +402,7 @@ reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
                                      uint64_t now,
                                      uint64_t id,
                                      uint32_t status,
-                                     reauth_commands **out_commands);
+                                     reauth_commands *out_commands);
 
 // The refresh call `attempt` returned `*credentials`. A result for an attempt that is
 // no longer current (the session ended, newer credentials were accepted) is ignored:
@@ -405,8 +412,8 @@ reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
 // `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_INVALID_UTF8`.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
@@ -414,7 +421,7 @@ reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordina
                                               uint64_t now,
                                               uint64_t attempt,
                                               const reauth_credentials *credentials,
-                                              reauth_commands **out_commands);
+                                              reauth_commands *out_commands);
 
 // The token endpoint refused the grant for `attempt` (`invalid_grant`, or 400/401 with
 // an OAuth error): terminal for the session — unless an earlier attempt of the same
@@ -427,15 +434,15 @@ reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordina
 // Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinator,
                                              uint64_t now,
                                              uint64_t attempt,
-                                             reauth_commands **out_commands);
+                                             reauth_commands *out_commands);
 
 // The refresh call `attempt` failed transiently (network error, 5xx, 429, no answer).
 // `has_retry_after`/`retry_after_ms` carry the server's Retry-After, if any; the delay
@@ -445,8 +452,8 @@ reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinat
 // Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
@@ -455,20 +462,20 @@ reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordina
                                               uint64_t attempt,
                                               bool has_retry_after,
                                               uint64_t retry_after_ms,
-                                              reauth_commands **out_commands);
+                                              reauth_commands *out_commands);
 
 // Time passed: fires due deadlines. Call it when the time from `reauth_poll_timeout`
 // arrives; early or extra calls are harmless.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
                                     uint64_t now,
-                                    reauth_commands **out_commands);
+                                    reauth_commands *out_commands);
 
 // The last SEND/REPLAY of request `id` failed without an HTTP status (connection reset,
 // DNS, TLS, the HTTP client's own timeout). The commands are one FAIL with
@@ -478,15 +485,15 @@ reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
 // Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_handle_transport_error(const reauth_coordinator *coordinator,
                                             uint64_t now,
                                             uint64_t id,
-                                            reauth_commands **out_commands);
+                                            reauth_commands *out_commands);
 
 // The caller no longer wants request `id`. A waiting request is dropped; an in-flight
 // one is forgotten (its late response gives `REAUTH_STATUS_UNKNOWN_REQUEST`).
@@ -494,39 +501,39 @@ reauth_status reauth_handle_transport_error(const reauth_coordinator *coordinato
 // Errors: `REAUTH_STATUS_UNKNOWN_REQUEST` (never issued, already ended or cancelled).
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_cancel(const reauth_coordinator *coordinator,
                             uint64_t now,
                             uint64_t id,
-                            reauth_commands **out_commands);
+                            reauth_commands *out_commands);
 
 // The host knows the token is bad: the next request waits for a refresh.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_force_refresh(const reauth_coordinator *coordinator,
                                    uint64_t now,
-                                   reauth_commands **out_commands);
+                                   reauth_commands *out_commands);
 
 // The user logs out: waiting requests fail, then a LOGOUT command.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_logout(const reauth_coordinator *coordinator,
                             uint64_t now,
-                            reauth_commands **out_commands);
+                            reauth_commands *out_commands);
 
 // The app starts reading stored credentials (an asynchronous keychain read at start-up):
 // until `reauth_login` or `reauth_restore_failed`, submitted requests wait for them
@@ -535,28 +542,28 @@ reauth_status reauth_logout(const reauth_coordinator *coordinator,
 // commands are always empty.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_begin_restore(const reauth_coordinator *coordinator,
                                    uint64_t now,
-                                   reauth_commands **out_commands);
+                                   reauth_commands *out_commands);
 
 // Nothing was stored, or it could not be read: the requests that waited for it get
 // FAIL `REAUTH_FAIL_NOT_LOGGED_IN`, in order, and the coordinator is logged out (no
 // LOGOUT command: there was no session). Does nothing unless restoring.
 //
 // Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `*out_commands` receives a new list owned by the caller (free it with
-// `reauth_commands_free`); on error nothing is written and nothing changed.
+// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+// this input's commands; on error it stays empty and nothing changed.
 // Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 // `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 // `REAUTH_MAX_TIMESTAMP`).
 reauth_status reauth_restore_failed(const reauth_coordinator *coordinator,
                                     uint64_t now,
-                                    reauth_commands **out_commands);
+                                    reauth_commands *out_commands);
 
 // Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
 // to `*out_at`. Arm one timer after every input; call `reauth_handle_timeout` then.
@@ -580,9 +587,9 @@ reauth_status reauth_get_stats(const reauth_coordinator *coordinator,
 // The number of commands in `commands` (0 for NULL).
 size_t reauth_commands_len(const reauth_commands *commands);
 
-// Writes command `index` of `commands` to `*out`. Its token pointers are valid until
-// `reauth_commands_free(commands)`. A list does not refer to its coordinator: it may be
-// read and freed after `reauth_coordinator_free`.
+// Writes command `index` of `commands` to `*out`. Its token pointers are valid until the
+// list's next input or `reauth_commands_free(commands)`. A list does not refer to a
+// coordinator: it may be read and freed after `reauth_coordinator_free`.
 //
 // Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`,
 // `REAUTH_STATUS_PANIC` (a bug; the list is not touched).
@@ -590,12 +597,16 @@ reauth_status reauth_commands_get(const reauth_commands *commands,
                                   size_t index,
                                   reauth_command *out);
 
+// A new, empty command list, or NULL if memory ran out. Pass it to every input: each
+// input empties it and writes its own commands into it, reusing its memory, so one list
+// per thread means no allocation per call. A list may be used with several
+// coordinators, but by one thread at a time. Free it with `reauth_commands_free`.
+reauth_commands *reauth_commands_new(void);
+
 // Frees a command list (NULL does nothing). Token pointers from it become invalid, and
-// the tokens it held are wiped once nothing else holds them. The library may keep the
-// list's memory for the calling thread's next list, so a thread that frees each list
-// before its next call allocates nothing per call. A list may be freed before or after
-// its coordinator. Freeing a list twice, or reading it after freeing it, is undefined
-// behaviour (as with `free`).
+// the tokens it held are wiped once nothing else holds them. A list may be freed before
+// or after a coordinator it was used with. Freeing a list twice, or using it after
+// freeing it, is undefined behaviour (as with `free`).
 void reauth_commands_free(reauth_commands *commands);
 
 #ifdef __cplusplus

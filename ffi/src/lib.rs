@@ -15,7 +15,6 @@
 #![allow(non_camel_case_types)] // C names
 #![allow(clippy::missing_safety_doc)] // the safety contract of every function is in its doc
 
-use std::cell::Cell;
 use std::ffi::{CStr, c_char};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -247,9 +246,11 @@ pub struct reauth_coordinator {
     poisoned: AtomicBool,
 }
 
-/// One input's commands, in the order they must be carried out. Owned by the caller:
-/// release it with `reauth_commands_free`. Token pointers obtained from it stay valid
-/// until then. Read-only access from several threads is safe.
+/// One input's commands, in the order they must be carried out. Created by the caller
+/// (`reauth_commands_new`), passed to every input, which empties it and fills it with its
+/// own commands; released with `reauth_commands_free`. Token pointers obtained from it
+/// stay valid until the list's next input or its free. One thread at a time may use a
+/// list; keep one per thread.
 pub struct reauth_commands {
     commands: Batch,
 }
@@ -349,7 +350,8 @@ pub enum reauth_logout_reason {
 
 /// One command as plain data. Fields that do not apply to `kind` are 0 / NULL. Token
 /// pointers point into the `reauth_commands` list they came from and are valid until
-/// that list is freed; they are not NUL-terminated — use the lengths.
+/// that list is passed to the next input or freed; they are not NUL-terminated — use the
+/// lengths.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct reauth_command {
@@ -512,69 +514,33 @@ unsafe fn credentials(ptr: *const reauth_credentials) -> Result<Credentials, rea
     Ok(credentials)
 }
 
-thread_local! {
-    /// One freed command list per thread, kept for the next call (so a host that frees
-    /// each list before its next call allocates nothing per call).
-    static SPARE: Cell<Option<Box<reauth_commands>>> = const { Cell::new(None) };
-}
-
-/// Lists holding more than this many commands' worth of memory are not kept for reuse.
-const SPARE_CAPACITY: usize = 64;
-
-/// An empty list: this thread's spare one, or a new one.
-fn take_list() -> Box<reauth_commands> {
-    SPARE
-        .try_with(Cell::take)
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| {
-            Box::new(reauth_commands {
-                commands: Batch::new(),
-            })
-        })
-}
-
-/// Empties `list` (dropping its tokens) and keeps it as this thread's spare, if small.
-fn recycle(mut list: Box<reauth_commands>) {
-    list.commands.clear();
-    if list.commands.capacity() <= SPARE_CAPACITY {
-        // On a thread that is exiting the list is simply freed.
-        let _ = SPARE.try_with(|spare| spare.replace(Some(list)));
-    }
-}
-
-/// The shape of every input function: check the handle and `out`, apply the input under
-/// the lock with its commands going straight into a (reused) list, hand the list over.
+/// The shape of every input function: check the handle and the list, then apply the input
+/// under the lock with its commands going straight into the caller's list (emptied
+/// first, so it holds exactly this input's batch; its capacity is reused, so a host that
+/// keeps one list per thread allocates nothing per call).
 unsafe fn input<T>(
     coordinator: *const reauth_coordinator,
-    out: *mut *mut reauth_commands,
+    out: *mut reauth_commands,
     f: impl FnOnce(&mut Coordinator) -> Result<T, reauth_status>,
 ) -> Result<T, reauth_status> {
+    let out = non_null(out)?;
+    // SAFETY: non-NULL, a live list from `reauth_commands_new`, used by this thread only
+    // for the duration of the call (caller's contract). Emptied before anything can fail,
+    // so after an error it never holds an earlier input's commands.
+    let list = unsafe { &mut (*out).commands };
+    list.clear();
     // SAFETY: forwarded caller contract.
     let h = unsafe { handle(coordinator) }?;
-    let out = non_null(out)?;
-    let mut list = take_list();
-    match h.inner.run_into(&mut list.commands, f) {
-        Ok(Ok(value)) => {
-            // SAFETY: `out` is non-NULL and writable (caller's contract).
-            unsafe { out.write(Box::into_raw(list)) };
-            Ok(value)
-        }
-        Ok(Err(status)) => {
-            recycle(list);
-            Err(status)
-        }
-        Err(e) => {
-            recycle(list);
-            Err(e.into())
-        }
+    match h.inner.run_into(list, f) {
+        Ok(result) => result,
+        Err(e) => Err(e.into()),
     }
 }
 
 /// [`input`] inside the panic boundary, for inputs that return nothing but commands.
 unsafe fn run(
     coordinator: *const reauth_coordinator,
-    out: *mut *mut reauth_commands,
+    out: *mut reauth_commands,
     f: impl FnOnce(&mut Coordinator) -> Outcome,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
@@ -682,8 +648,8 @@ pub unsafe extern "C" fn reauth_coordinator_free(coordinator: *mut reauth_coordi
 /// Errors: `REAUTH_STATUS_INVALID_UTF8`, `REAUTH_STATUS_INVALID_CREDENTIALS`.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -692,7 +658,7 @@ pub unsafe extern "C" fn reauth_login(
     coordinator: *const reauth_coordinator,
     now: u64,
     credentials: *const reauth_credentials,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -715,8 +681,8 @@ pub unsafe extern "C" fn reauth_login(
 /// Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -727,21 +693,25 @@ pub unsafe extern "C" fn reauth_submit(
     flags: u32,
     route: u32,
     out_id: *mut u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     boundary(coordinator, || {
-        let out_id = non_null(out_id)?;
-        if flags & !(REAUTH_SUBMIT_NOT_REPLAYABLE | REAUTH_SUBMIT_NO_REFRESH) != 0 {
-            return Err(reauth_status::REAUTH_STATUS_INVALID_ARGUMENT);
-        }
-        let mut options = RequestOptions::default()
-            .with_replayable(flags & REAUTH_SUBMIT_NOT_REPLAYABLE == 0)
-            .with_refresh(flags & REAUTH_SUBMIT_NO_REFRESH == 0);
-        if let Some(route) = RouteKey::new(route) {
-            options = options.with_route(route);
-        }
         // SAFETY: forwarded caller contract.
-        let id = unsafe { input(coordinator, out_commands, |c| Ok(c.submit(now, options)?)) }?;
+        let id = unsafe {
+            input(coordinator, out_commands, |c| {
+                non_null(out_id)?;
+                if flags & !(REAUTH_SUBMIT_NOT_REPLAYABLE | REAUTH_SUBMIT_NO_REFRESH) != 0 {
+                    return Err(reauth_status::REAUTH_STATUS_INVALID_ARGUMENT);
+                }
+                let mut options = RequestOptions::default()
+                    .with_replayable(flags & REAUTH_SUBMIT_NOT_REPLAYABLE == 0)
+                    .with_refresh(flags & REAUTH_SUBMIT_NO_REFRESH == 0);
+                if let Some(route) = RouteKey::new(route) {
+                    options = options.with_route(route);
+                }
+                Ok(c.submit(now, options)?)
+            })
+        }?;
         // SAFETY: non-NULL and writable (caller's contract).
         unsafe { out_id.write(id.0) };
         Ok(())
@@ -754,8 +724,8 @@ pub unsafe extern "C" fn reauth_submit(
 /// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -765,7 +735,7 @@ pub unsafe extern "C" fn reauth_handle_response(
     now: u64,
     id: u64,
     status: u32,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -785,8 +755,8 @@ pub unsafe extern "C" fn reauth_handle_response(
 /// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_INVALID_UTF8`.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -796,7 +766,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
     now: u64,
     attempt: u64,
     credentials: *const reauth_credentials,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -818,8 +788,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -828,7 +798,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
     coordinator: *const reauth_coordinator,
     now: u64,
     attempt: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -846,8 +816,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -858,7 +828,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
     attempt: u64,
     has_retry_after: bool,
     retry_after_ms: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -875,8 +845,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 /// arrives; early or extra calls are harmless.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -884,7 +854,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 pub unsafe extern "C" fn reauth_handle_timeout(
     coordinator: *const reauth_coordinator,
     now: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe { run(coordinator, out_commands, |c| Ok(c.handle_timeout(now)?)) }
@@ -898,8 +868,8 @@ pub unsafe extern "C" fn reauth_handle_timeout(
 /// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -908,7 +878,7 @@ pub unsafe extern "C" fn reauth_handle_transport_error(
     coordinator: *const reauth_coordinator,
     now: u64,
     id: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -924,8 +894,8 @@ pub unsafe extern "C" fn reauth_handle_transport_error(
 /// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST` (never issued, already ended or cancelled).
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -934,7 +904,7 @@ pub unsafe extern "C" fn reauth_cancel(
     coordinator: *const reauth_coordinator,
     now: u64,
     id: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
@@ -947,8 +917,8 @@ pub unsafe extern "C" fn reauth_cancel(
 /// The host knows the token is bad: the next request waits for a refresh.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -956,7 +926,7 @@ pub unsafe extern "C" fn reauth_cancel(
 pub unsafe extern "C" fn reauth_force_refresh(
     coordinator: *const reauth_coordinator,
     now: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe { run(coordinator, out_commands, |c| Ok(c.force_refresh(now)?)) }
@@ -965,8 +935,8 @@ pub unsafe extern "C" fn reauth_force_refresh(
 /// The user logs out: waiting requests fail, then a LOGOUT command.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -974,7 +944,7 @@ pub unsafe extern "C" fn reauth_force_refresh(
 pub unsafe extern "C" fn reauth_logout(
     coordinator: *const reauth_coordinator,
     now: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe { run(coordinator, out_commands, |c| Ok(c.logout(now)?)) }
@@ -987,8 +957,8 @@ pub unsafe extern "C" fn reauth_logout(
 /// commands are always empty.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -996,7 +966,7 @@ pub unsafe extern "C" fn reauth_logout(
 pub unsafe extern "C" fn reauth_begin_restore(
     coordinator: *const reauth_coordinator,
     now: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe { run(coordinator, out_commands, |c| Ok(c.begin_restore(now)?)) }
@@ -1007,8 +977,8 @@ pub unsafe extern "C" fn reauth_begin_restore(
 /// LOGOUT command: there was no session). Does nothing unless restoring.
 ///
 /// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `*out_commands` receives a new list owned by the caller (free it with
-/// `reauth_commands_free`); on error nothing is written and nothing changed.
+/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
+/// this input's commands; on error it stays empty and nothing changed.
 /// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
 /// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
 /// `REAUTH_MAX_TIMESTAMP`).
@@ -1016,7 +986,7 @@ pub unsafe extern "C" fn reauth_begin_restore(
 pub unsafe extern "C" fn reauth_restore_failed(
     coordinator: *const reauth_coordinator,
     now: u64,
-    out_commands: *mut *mut reauth_commands,
+    out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe { run(coordinator, out_commands, |c| Ok(c.restore_failed(now)?)) }
@@ -1104,9 +1074,9 @@ pub unsafe extern "C" fn reauth_commands_len(commands: *const reauth_commands) -
     unsafe { &*commands }.commands.len()
 }
 
-/// Writes command `index` of `commands` to `*out`. Its token pointers are valid until
-/// `reauth_commands_free(commands)`. A list does not refer to its coordinator: it may be
-/// read and freed after `reauth_coordinator_free`.
+/// Writes command `index` of `commands` to `*out`. Its token pointers are valid until the
+/// list's next input or `reauth_commands_free(commands)`. A list does not refer to a
+/// coordinator: it may be read and freed after `reauth_coordinator_free`.
 ///
 /// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INDEX_OUT_OF_RANGE`,
 /// `REAUTH_STATUS_PANIC` (a bug; the list is not touched).
@@ -1133,20 +1103,33 @@ pub unsafe extern "C" fn reauth_commands_get(
     })
 }
 
+/// A new, empty command list, or NULL if memory ran out. Pass it to every input: each
+/// input empties it and writes its own commands into it, reusing its memory, so one list
+/// per thread means no allocation per call. A list may be used with several
+/// coordinators, but by one thread at a time. Free it with `reauth_commands_free`.
+#[unsafe(no_mangle)]
+pub extern "C" fn reauth_commands_new() -> *mut reauth_commands {
+    catch_unwind(|| {
+        Box::into_raw(Box::new(reauth_commands {
+            commands: Batch::with_capacity(4),
+        }))
+    })
+    .unwrap_or(std::ptr::null_mut())
+}
+
 /// Frees a command list (NULL does nothing). Token pointers from it become invalid, and
-/// the tokens it held are wiped once nothing else holds them. The library may keep the
-/// list's memory for the calling thread's next list, so a thread that frees each list
-/// before its next call allocates nothing per call. A list may be freed before or after
-/// its coordinator. Freeing a list twice, or reading it after freeing it, is undefined
-/// behaviour (as with `free`).
+/// the tokens it held are wiped once nothing else holds them. A list may be freed before
+/// or after a coordinator it was used with. Freeing a list twice, or using it after
+/// freeing it, is undefined behaviour (as with `free`).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_commands_free(commands: *mut reauth_commands) {
     if commands.is_null() {
         return;
     }
     let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: non-NULL, from `Box::into_raw` in `input`, freed once (caller's contract).
-        recycle(unsafe { Box::from_raw(commands) });
+        // SAFETY: non-NULL, from `Box::into_raw` in `reauth_commands_new`, freed once
+        // (caller's contract).
+        drop(unsafe { Box::from_raw(commands) });
     }));
 }
 

@@ -61,9 +61,9 @@ pub fn c_coordinator() -> *mut reauth_coordinator {
             reauth_coordinator_new(config.as_ptr(), &mut co),
             reauth_status::REAUTH_STATUS_OK
         );
-        let mut out = std::ptr::null_mut();
+        let out = reauth_commands_new();
         assert_eq!(
-            reauth_login(co, 0, &creds, &mut out),
+            reauth_login(co, 0, &creds, out),
             reauth_status::REAUTH_STATUS_OK
         );
         reauth_commands_free(out);
@@ -71,26 +71,33 @@ pub fn c_coordinator() -> *mut reauth_coordinator {
     co
 }
 
-/// One cycle through the C ABI, reading the Send as a C host would and freeing each
-/// list before the next call (as the header recommends).
-pub fn c_cycle(co: *mut reauth_coordinator) {
+/// One cycle through the C ABI, reading the Send as a C host would, with the thread's
+/// one reusable list (as the header recommends).
+pub fn c_cycle(co: *mut reauth_coordinator, out: *mut reauth_commands) {
     let mut id = 0u64;
-    let mut out = std::ptr::null_mut();
     let mut command = std::mem::MaybeUninit::<reauth_command>::uninit();
-    // SAFETY: a live handle from `c_coordinator` and valid out-pointers.
+    // SAFETY: a live handle from `c_coordinator`, a live list and valid out-pointers.
     unsafe {
-        reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &mut id, &mut out);
+        reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &mut id, out);
         reauth_commands_get(out, 0, command.as_mut_ptr());
         black_box(command.assume_init());
-        reauth_commands_free(out);
-        reauth_handle_response(co, 2, id, 200, &mut out);
+        reauth_handle_response(co, 2, id, 200, out);
         black_box(reauth_commands_len(out));
-        reauth_commands_free(out);
     }
 }
 
-/// Frees what [`c_coordinator`] made.
-pub fn c_free(co: *mut reauth_coordinator) {
-    // SAFETY: created by `c_coordinator`, freed once.
-    unsafe { reauth_coordinator_free(co) };
+/// The thread's reusable command list.
+pub fn c_list() -> *mut reauth_commands {
+    let list = reauth_commands_new();
+    assert!(!list.is_null());
+    list
+}
+
+/// Frees what [`c_coordinator`] and [`c_list`] made.
+pub fn c_free(co: *mut reauth_coordinator, list: *mut reauth_commands) {
+    // SAFETY: created by `c_coordinator` and `c_list`, freed once.
+    unsafe {
+        reauth_commands_free(list);
+        reauth_coordinator_free(co);
+    }
 }

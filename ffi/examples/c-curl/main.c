@@ -92,8 +92,9 @@ static long api_get(CURL *curl, uint64_t id, const uint8_t *token, size_t token_
     return status;
 }
 
-/* POST /oauth/token grant_type=refresh_token; reports the outcome to reauth. */
-static reauth_commands *refresh(CURL *curl, uint64_t attempt, const uint8_t *token, size_t token_len) {
+/* POST /oauth/token grant_type=refresh_token; reports the outcome to reauth, whose
+ * commands go to `out`. */
+static void refresh(CURL *curl, uint64_t attempt, const uint8_t *token, size_t token_len, reauth_commands *out) {
     char url[256];
     snprintf(url, sizeof url, "%s/oauth/token", base);
     char *escaped = curl_easy_escape(curl, (const char *)token, (int)token_len);
@@ -121,7 +122,6 @@ static reauth_commands *refresh(CURL *curl, uint64_t attempt, const uint8_t *tok
     long status = 0;
     CURLcode rc = curl_easy_perform(curl);
     if (rc == CURLE_OK) curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-    reauth_commands *out = NULL;
     reauth_status s;
     cJSON *json = body.data ? cJSON_Parse(body.data) : NULL;
     const cJSON *access = cJSON_GetObjectItemCaseSensitive(json, "access_token");
@@ -132,21 +132,38 @@ static reauth_commands *refresh(CURL *curl, uint64_t attempt, const uint8_t *tok
                                 cJSON_IsString(rotated) ? (const uint8_t *)rotated->valuestring : NULL,
                                 cJSON_IsString(rotated) ? strlen(rotated->valuestring) : 0,
                                 cJSON_IsNumber(expires), cJSON_IsNumber(expires) ? (uint64_t)(expires->valuedouble * 1000) : 0};
-        s = reauth_handle_refresh_succeeded(co, now_ms(), attempt, &c, &out);
+        s = reauth_handle_refresh_succeeded(co, now_ms(), attempt, &c, out);
     } else if ((status == 400 || status == 401) && body.data && strstr(body.data, "invalid_grant")) {
-        s = reauth_handle_refresh_rejected(co, now_ms(), attempt, &out);
+        s = reauth_handle_refresh_rejected(co, now_ms(), attempt, out);
     } else {
-        s = reauth_handle_refresh_transient(co, now_ms(), attempt, false, 0, &out); /* 5xx, 429, network */
+        s = reauth_handle_refresh_transient(co, now_ms(), attempt, false, 0, out); /* 5xx, 429, network */
     }
     cJSON_Delete(json);
     free(body.data);
     free(form);
     if (s != REAUTH_STATUS_OK) die("refresh result", s);
-    return out;
 }
 
-/* Carries out a batch, and everything it leads to, on this thread. */
-static void run_batch(CURL *curl, reauth_commands *list) {
+/* One reusable command list per nesting level of a thread: carrying out a command of
+ * the batch in levels[depth] is an input whose batch goes to levels[depth + 1]. */
+#define MAX_DEPTH 16
+typedef struct { reauth_commands *levels[MAX_DEPTH]; } lists;
+
+static reauth_commands *level(lists *l, int depth) {
+    if (depth >= MAX_DEPTH) {
+        fprintf(stderr, "c-curl: batches nested too deep\n");
+        exit(1);
+    }
+    if (!l->levels[depth] && !(l->levels[depth] = reauth_commands_new())) {
+        fprintf(stderr, "c-curl: out of memory\n");
+        exit(1);
+    }
+    return l->levels[depth];
+}
+
+/* Carries out the batch in levels[depth], and everything it leads to, on this thread. */
+static void run_batch(CURL *curl, lists *l, int depth) {
+    reauth_commands *list = level(l, depth);
     for (size_t i = 0; i < reauth_commands_len(list); i++) {
         reauth_command c;
         reauth_commands_get(list, i, &c);
@@ -158,12 +175,14 @@ static void run_batch(CURL *curl, reauth_commands *list) {
             long status = api_get(curl, c.request_id, c.token, c.token_len);
             /* No HTTP status (connection reset, DNS, TLS): report it; a FAIL with
              * REAUTH_FAIL_TRANSPORT follows and ends the request. */
-            s = status ? reauth_handle_response(co, now_ms(), c.request_id, (uint32_t)status, &next)
-                       : reauth_handle_transport_error(co, now_ms(), c.request_id, &next);
+            next = level(l, depth + 1);
+            s = status ? reauth_handle_response(co, now_ms(), c.request_id, (uint32_t)status, next)
+                       : reauth_handle_transport_error(co, now_ms(), c.request_id, next);
             break;
         }
         case REAUTH_COMMAND_REFRESH:
-            next = refresh(curl, c.attempt, c.token, c.token_len);
+            next = level(l, depth + 1);
+            refresh(curl, c.attempt, c.token, c.token_len, next);
             break;
         case REAUTH_COMMAND_COMPLETE:
             atomic_fetch_add(&ok, 1); /* the API answered; here every answer is a 200 */
@@ -180,20 +199,19 @@ static void run_batch(CURL *curl, reauth_commands *list) {
             break;
         }
         if (s != REAUTH_STATUS_OK) die("response", s);
-        if (next) run_batch(curl, next);
+        if (next) run_batch(curl, l, depth + 1);
     }
-    reauth_commands_free(list);
 }
 
 static void *worker(void *arg) {
     (void)arg;
     CURL *curl = curl_easy_init();
+    lists l = {{0}};
     while (!atomic_load(&stop)) {
         uint64_t id;
-        reauth_commands *out = NULL;
-        reauth_status s = reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, 0, &id, &out);
+        reauth_status s = reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, 0, &id, level(&l, 0));
         if (s != REAUTH_STATUS_OK) die("submit", s);
-        run_batch(curl, out);
+        run_batch(curl, &l, 0);
         /* Like an app thread blocked on its HTTP call: wait until this request ended
          * (another thread may carry out its replay after a refresh). */
         while (id < MAX_REQUESTS && !atomic_load(&done[id])) {
@@ -201,6 +219,7 @@ static void *worker(void *arg) {
             nanosleep(&q, NULL);
         }
     }
+    for (int d = 0; d < MAX_DEPTH; d++) reauth_commands_free(l.levels[d]);
     curl_easy_cleanup(curl);
     return NULL;
 }
@@ -252,8 +271,9 @@ int main(int argc, char **argv) {
     reauth_credentials c = {(const uint8_t *)access->valuestring, strlen(access->valuestring),
                             (const uint8_t *)refresh_token->valuestring, strlen(refresh_token->valuestring),
                             cJSON_IsNumber(expires), cJSON_IsNumber(expires) ? (uint64_t)(expires->valuedouble * 1000) : 0};
-    reauth_commands *out = NULL;
-    if ((s = reauth_login(co, now_ms(), &c, &out)) != REAUTH_STATUS_OK) die("login", s);
+    reauth_commands *out = reauth_commands_new();
+    if (!out) die("commands", REAUTH_STATUS_PANIC);
+    if ((s = reauth_login(co, now_ms(), &c, out)) != REAUTH_STATUS_OK) die("login", s);
     reauth_commands_free(out);
     cJSON_Delete(login);
 

@@ -55,22 +55,21 @@ static void push_all(stack *s, reauth_commands *list) {
         }
         s->items[s->len++] = (work){c.kind, c.request_id, c.generation, c.attempt};
     }
-    reauth_commands_free(list);
 }
 
-/* Carries out everything on the stack, and whatever that produces, until it is empty. */
-static void drain(stack *s) {
+/* Carries out everything on the stack, and whatever that produces, until it is empty.
+ * `out` is the thread's one list: push_all copies each batch out before the next input. */
+static void drain(stack *s, reauth_commands *out) {
     while (s->len > 0) {
         work w = s->items[--s->len];
-        reauth_commands *out = NULL;
         if (w.kind == REAUTH_COMMAND_REFRESH) {
             char access[32];
             snprintf(access, sizeof access, "at-%llu", (unsigned long long)atomic_fetch_add(&tokens_issued, 1));
             reauth_credentials fresh = creds(access, "rt-rotated", 3600000);
-            CHECK_OK(reauth_handle_refresh_succeeded(co, now_ms(), w.attempt, &fresh, &out));
+            CHECK_OK(reauth_handle_refresh_succeeded(co, now_ms(), w.attempt, &fresh, out));
         } else { /* SEND or REPLAY: the server answers by the token's generation */
             uint32_t status = w.generation < atomic_load(&revoked_below) ? 401 : 200;
-            CHECK_OK(reauth_handle_response(co, now_ms(), w.id, status, &out));
+            CHECK_OK(reauth_handle_response(co, now_ms(), w.id, status, out));
         }
         push_all(s, out);
     }
@@ -79,16 +78,18 @@ static void drain(stack *s) {
 static void *worker(void *arg) {
     (void)arg;
     stack s = {0};
+    reauth_commands *out = reauth_commands_new(); /* one list per thread, reused */
+    CHECK(out != NULL);
     while (!atomic_load(&stop)) {
         uint64_t id = 0;
-        reauth_commands *out = NULL;
-        CHECK_OK(reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, 0, &id, &out));
+        CHECK_OK(reauth_submit(co, now_ms(), REAUTH_SUBMIT_DEFAULT, 0, &id, out));
         push_all(&s, out);
-        drain(&s);
+        drain(&s, out);
         struct timespec pause = {0, 50 * 1000}; /* keep the request count moderate */
         nanosleep(&pause, NULL);
     }
     free(s.items);
+    reauth_commands_free(out);
     return NULL;
 }
 
@@ -100,8 +101,8 @@ int main(void) {
     cfg.max_pending = 1000000;
     CHECK_OK(reauth_coordinator_new(&cfg, &co));
     reauth_credentials login = creds("at-login", "rt-login", 3600000);
-    reauth_commands *out = NULL;
-    CHECK_OK(reauth_login(co, now_ms(), &login, &out));
+    reauth_commands *out = reauth_commands_new();
+    CHECK_OK(reauth_login(co, now_ms(), &login, out));
     reauth_commands_free(out);
 
     pthread_t threads[THREADS];

@@ -13,19 +13,17 @@ int main(void) {
     const char *access = "at-1", *refresh = "rt-1";
     reauth_credentials login = {(const uint8_t *)access, strlen(access),
                                 (const uint8_t *)refresh, strlen(refresh), false, 0};
-    reauth_commands *out = NULL;
-    if (reauth_login(co, 0, &login, &out) != REAUTH_STATUS_OK) return 1;
-    reauth_commands_free(out);
+    reauth_commands *out = reauth_commands_new(); /* one list, reused by every input */
+    if (out == NULL || reauth_login(co, 0, &login, out) != REAUTH_STATUS_OK) return 1;
 
     uint64_t id = 0;
-    if (reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &id, &out) != REAUTH_STATUS_OK) return 1;
+    if (reauth_submit(co, 1, REAUTH_SUBMIT_DEFAULT, 0, &id, out) != REAUTH_STATUS_OK) return 1;
     reauth_command send;
     if (reauth_commands_get(out, 0, &send) != REAUTH_STATUS_OK || send.kind != REAUTH_COMMAND_SEND) return 1;
     printf("reauth %s: send request %llu with \"Authorization: Bearer %.*s\"\n", reauth_version(),
            (unsigned long long)send.request_id, (int)send.token_len, (const char *)send.token);
-    reauth_commands_free(out);
 
-    if (reauth_handle_response(co, 2, id, 200, &out) != REAUTH_STATUS_OK) return 1;
+    if (reauth_handle_response(co, 2, id, 200, out) != REAUTH_STATUS_OK) return 1;
     reauth_command done;
     int ok = reauth_commands_get(out, 0, &done) == REAUTH_STATUS_OK && done.kind == REAUTH_COMMAND_COMPLETE;
     reauth_commands_free(out);
