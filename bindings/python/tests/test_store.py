@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import reauth
-from conftest import PYTHON, TokenServer, credentials_from
+from conftest import PYTHON, TokenServer
 
 
 def test_file_store_round_trip_is_private_and_atomic(tmp_path):

@@ -288,24 +288,28 @@ impl Inner {
         &self,
         input: impl FnOnce(&mut Coordinator, u64) -> Result<T, InputError>,
     ) -> Result<T, SharedError> {
+        self.apply_then(input, |_, _| {})
+    }
+
+    /// [`apply`](Self::apply), with `register` run on the input's result before its batch
+    /// is routed, under the same lock (a submit registers its waiter there, so no
+    /// command for the new request can be routed before it).
+    fn apply_then<T>(
+        &self,
+        input: impl FnOnce(&mut Coordinator, u64) -> Result<T, InputError>,
+        register: impl FnOnce(&mut Waiters, &T),
+    ) -> Result<T, SharedError> {
         let mut waiters = lock(&self.waiters);
-        let (value, logouts) = self.apply_locked(&mut waiters, input)?;
+        let now = self.now();
+        let mut batch = Vec::new();
+        let value = self.core.run_into(&mut batch, |core| input(core, now))??;
+        register(&mut waiters, &value);
+        let logouts = self.route(&mut waiters, batch, now);
         drop(waiters);
         if let Some(hook) = &self.on_logout {
             logouts.into_iter().for_each(|reason| hook(reason));
         }
         Ok(value)
-    }
-
-    fn apply_locked<T>(
-        &self,
-        waiters: &mut Waiters,
-        input: impl FnOnce(&mut Coordinator, u64) -> Result<T, InputError>,
-    ) -> Result<(T, Vec<LogoutReason>), SharedError> {
-        let now = self.now();
-        let mut batch = Vec::new();
-        let value = self.core.run_into(&mut batch, |core| input(core, now))??;
-        Ok((value, self.route(waiters, batch, now)))
     }
 
     /// Carries out a batch, in order (under the waiters lock). Returns the logouts, whose
@@ -377,21 +381,15 @@ impl Inner {
         }
     }
 
-    /// Submits a request and registers its waiter under the same lock.
+    /// Submits a request; its waiter is registered before its batch is routed.
     fn submit(self: &Arc<Self>, options: RequestOptions) -> Result<Pending, SharedError> {
         let (tx, rx) = mpsc::unbounded_channel();
-        let mut waiters = lock(&self.waiters);
-        let now = self.now();
-        let mut batch = Vec::new();
-        let id = self
-            .core
-            .run_into(&mut batch, |core| core.submit(now, options))??;
-        waiters.insert(id, tx);
-        let logouts = self.route(&mut waiters, batch, now);
-        drop(waiters);
-        if let Some(hook) = &self.on_logout {
-            logouts.into_iter().for_each(|reason| hook(reason));
-        }
+        let id = self.apply_then(
+            |core, now| core.submit(now, options),
+            |waiters, id| {
+                waiters.insert(*id, tx);
+            },
+        )?;
         Ok(Pending {
             inner: Arc::clone(self),
             id,

@@ -46,7 +46,17 @@ async fn login(url: &str) -> Credentials {
         .with_expires_in_ms(body["expires_in"].as_u64().expect("integer seconds") * 1000)
 }
 
-async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u64) -> Run {
+/// A server, a logged-in `Reauth` on it, a client with the middleware, and the logouts
+/// its hook saw.
+struct Session {
+    server: Server,
+    url: String,
+    reauth: Reauth,
+    client: ClientWithMiddleware,
+    logouts: Arc<Mutex<Vec<LogoutReason>>>,
+}
+
+async fn session(server_config: ServerConfig, config: Config) -> Session {
     let server = Server::start("127.0.0.1:0".parse().expect("addr"), server_config)
         .await
         .expect("server");
@@ -55,14 +65,30 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
     let seen = Arc::clone(&logouts);
     let reauth = Reauth::builder(format!("{url}/oauth/token"), "e2e")
         .credentials(login(&url).await)
-        .config(config())
+        .config(config)
         .on_logout(move |reason| seen.lock().expect("lock").push(reason))
         .build()
         .expect("reauth");
-    let client: ClientWithMiddleware =
-        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(reauth.clone())
-            .build();
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(reauth.clone())
+        .build();
+    Session {
+        server,
+        url,
+        reauth,
+        client,
+        logouts,
+    }
+}
+
+async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u64) -> Run {
+    let Session {
+        server,
+        url,
+        reauth,
+        client,
+        logouts,
+    } = session(server_config, config()).await;
     let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
     let workers: Vec<_> = (0..tasks)
         .map(|i| {
@@ -228,23 +254,20 @@ async fn strict_server_chaos_logs_out_only_for_a_lost_response() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_future_cancels_its_request() {
-    let server = Server::start(
-        "127.0.0.1:0".parse().expect("addr"),
+    let Session {
+        server,
+        url,
+        reauth,
+        client,
+        ..
+    } = session(
         ServerConfig {
             refresh_latency_ms: 500,
             ..ServerConfig::default()
         },
+        Config::default(),
     )
-    .await
-    .expect("server");
-    let url = server.url();
-    let reauth = Reauth::builder(format!("{url}/oauth/token"), "e2e")
-        .credentials(login(&url).await)
-        .build()
-        .expect("reauth");
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(reauth.clone())
-        .build();
+    .await;
     server.revoke_access_tokens();
     // The 401 starts a 500 ms refresh; the caller gives up after 100 ms.
     let gave_up = tokio::time::timeout(
@@ -267,23 +290,13 @@ async fn a_dropped_future_cancels_its_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rejected_refresh_fails_with_its_reason_and_logs_out_once() {
-    let server = Server::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        ServerConfig::default(),
-    )
-    .await
-    .expect("server");
-    let url = server.url();
-    let logouts = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::clone(&logouts);
-    let reauth = Reauth::builder(format!("{url}/oauth/token"), "e2e")
-        .credentials(login(&url).await)
-        .on_logout(move |r| seen.lock().expect("lock").push(r))
-        .build()
-        .expect("reauth");
-    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(reauth.clone())
-        .build();
+    let Session {
+        server,
+        url,
+        reauth,
+        client,
+        logouts,
+    } = session(ServerConfig::default(), Config::default()).await;
     server.revoke_access_tokens();
     server.revoke_families();
     let calls: Vec<_> = (0..16)

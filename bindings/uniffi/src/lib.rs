@@ -70,7 +70,7 @@ impl From<InputError> for ReauthError {
             InputError::InvalidStatus(s) => ReauthError::InvalidStatus(i32::from(s)),
             InputError::InvalidTime(t) => ReauthError::InvalidTime(signed(t)),
             // `InputError` is non-exhaustive: a future kind keeps its own message.
-            other => ReauthError::InvalidCredentials(other.to_string()),
+            other => ReauthError::InvalidArgument(other.to_string()),
         }
     }
 }

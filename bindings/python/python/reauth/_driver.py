@@ -119,7 +119,7 @@ class Driver:
         self._timer = threading.Thread(target=self._run_timer, name="reauth-timer", daemon=True)
         self._timer.start()
         if credentials is not None:
-            self._store_credentials(credentials, now_ms())
+            self._store_credentials(credentials)
             self._apply(lambda now: self._core.login(now, credentials))
         else:
             stored = self._store.load()
@@ -161,9 +161,8 @@ class Driver:
     def login(self, credentials: Credentials) -> None:
         """Starts a session with credentials the app obtained (and stores them)."""
         with self._lock:
-            now = now_ms()
-            self._store_credentials(credentials, now)
-            self._apply(lambda n: self._core.login(n, credentials))
+            self._store_credentials(credentials)
+            self._apply(lambda now: self._core.login(now, credentials))
 
     def logout(self) -> None:
         self._apply(lambda now: self._core.logout(now))
@@ -241,7 +240,7 @@ class Driver:
             self._waiters.pop(request_id, None)
         waiter.put(event)
 
-    def _store_credentials(self, credentials: Credentials, now: int) -> None:
+    def _store_credentials(self, credentials: Credentials) -> None:
         lifetime = credentials.expires_in_ms()
         refresh = credentials.refresh_token()
         self._store.save(
@@ -266,7 +265,7 @@ class Driver:
                         outcome = self._sibling(refresh_token) or outcome
                 if outcome.credentials is not None:
                     # Visible to siblings before the lock is released.
-                    self._store_credentials(outcome.credentials, now_ms())
+                    self._store_credentials(outcome.credentials)
                     self._apply(
                         lambda now: self._core.handle_refresh_succeeded(now, attempt, outcome.credentials),
                         quiet=True,

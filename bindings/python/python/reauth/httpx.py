@@ -36,7 +36,7 @@ from typing import AsyncGenerator, Callable, Dict, Generator, Optional
 
 import httpx
 
-from ._driver import Driver, RefreshOutcome, Waiter
+from ._driver import Driver, Event, RefreshOutcome
 from ._native import Config, Credentials, FailReason, LogoutReason, RefreshFailure, RequestOptions, Stats
 from .store import CredentialStore
 
@@ -121,16 +121,9 @@ class ReauthAuth(httpx.Auth):
         waiter = self._driver.submit(_options(request), loop=None)
         response: Optional[httpx.Response] = None
         try:
-            while True:
-                event = waiter.wait()
-                if event.kind == "send":
-                    request.headers["Authorization"] = f"Bearer {event.token}"
-                    response = yield request
-                    self._driver.response(waiter, response.status_code)
-                elif event.kind == "complete" or _hand_response(event, response):
-                    return
-                else:
-                    raise RequestFailed(event.reason, request)
+            while (to_send := _on_event(waiter.wait(), request, response)) is not None:
+                response = yield to_send
+                self._driver.response(waiter, response.status_code)
         except BaseException:
             # httpx closed the flow at a `yield` (a transport error: rule 7.17), or the
             # caller gave up: the request ends here.
@@ -143,18 +136,11 @@ class ReauthAuth(httpx.Auth):
         waiter = self._driver.submit(_options(request), loop=asyncio.get_running_loop())
         response: Optional[httpx.Response] = None
         try:
-            while True:
-                event = await waiter.wait_async()
-                if event.kind == "send":
-                    request.headers["Authorization"] = f"Bearer {event.token}"
-                    response = yield request
-                    self._driver.response(waiter, response.status_code)
-                elif event.kind == "complete" or _hand_response(event, response):
-                    return
-                else:
-                    raise RequestFailed(event.reason, request)
+            while (to_send := _on_event(await waiter.wait_async(), request, response)) is not None:
+                response = yield to_send
+                self._driver.response(waiter, response.status_code)
         except BaseException:
-            self._driver.abandon(waiter)
+            self._driver.abandon(waiter)  # as in sync_auth_flow
             raise
         finally:
             self._driver.finished(waiter)
@@ -184,9 +170,16 @@ def _options(request: httpx.Request) -> RequestOptions:
     return RequestOptions(replayable=replayable)
 
 
-def _hand_response(event, response: Optional[httpx.Response]) -> bool:
-    """``Fail { Unauthorized }`` hands the caller the refusal it got (rule 7.6/7.20)."""
-    return event.reason == FailReason.UNAUTHORIZED and response is not None
+def _on_event(event: Event, request: httpx.Request, response: Optional[httpx.Response]) -> Optional[httpx.Request]:
+    """What the flow does with one event: the request to send (with its bearer token),
+    ``None`` when it ends with the last response, or :class:`RequestFailed`.
+    ``Fail { Unauthorized }`` hands the caller the refusal it got (rule 7.6/7.20)."""
+    if event.kind == "send":
+        request.headers["Authorization"] = f"Bearer {event.token}"
+        return request
+    if event.kind == "complete" or (event.reason == FailReason.UNAUTHORIZED and response is not None):
+        return None
+    raise RequestFailed(event.reason, request)
 
 
 def _transient(retry_after_ms: Optional[int]) -> RefreshOutcome:

@@ -13,6 +13,7 @@ hold test data only.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Sequence
@@ -164,23 +165,9 @@ def _apply(core: Coordinator, now: int, raw: Dict[str, Any]) -> tuple:
     raise TranscriptError(f"unknown input type {kind!r}")
 
 
-_ERROR_KINDS = {
-    "UnknownRequest": "unknown_request",
-    "NotInFlight": "not_in_flight",
-    "UnknownAttempt": "unknown_attempt",
-    "InvalidCredentials": "invalid_credentials",
-    "InvalidStatus": "invalid_status",
-    "InvalidTime": "invalid_time",
-    "InvalidConfig": "invalid_config",
-    "InvalidArgument": "invalid_argument",
-    "InvalidRoute": "invalid_route",
-    "Poisoned": "poisoned",
-}
-
-
 def error_kind(error: ReauthError) -> str:
     """The transcript's snake_case name of an error (``"unknown_request"``, ...)."""
-    return _ERROR_KINDS[type(error).__name__]
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(error).__name__).lower()
 
 
 @dataclass
