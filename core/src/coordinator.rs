@@ -174,6 +174,17 @@ struct Session {
 }
 
 impl Session {
+    /// Rule 7 (v2): a request was accepted with the current token: the cycle that brought
+    /// it, if it counted, leaves the window.
+    #[cold]
+    fn accepted(&mut self) {
+        if let Some(start) = self.counted_start.take()
+            && let Some(i) = self.window.iter().position(|&t| t == start)
+        {
+            self.window.remove(i);
+        }
+    }
+
     /// Whether the current token may not be sent at `now`, and why (§4.6, rules 2, 13).
     fn need(&self, now: Timestamp) -> Option<Trigger> {
         match self.bad {
@@ -448,6 +459,7 @@ impl Coordinator {
     /// The next command to carry out, in order. The host MUST drain this after every
     /// input.
     #[must_use = "every command must be carried out by the host"]
+    #[inline]
     pub fn poll_command(&mut self) -> Option<Command> {
         self.engine.commands.pop_front()
     }
@@ -669,7 +681,7 @@ impl Coordinator {
             return Err(InputError::InvalidStatus(status));
         }
         let engine = &mut self.engine;
-        let mut request = *engine
+        let request = *engine
             .requests
             .get(id)
             .ok_or(InputError::UnknownRequest(id))?;
@@ -677,33 +689,39 @@ impl Coordinator {
             return Err(InputError::NotInFlight(id));
         };
         engine.advance(now);
-
-        if !engine.refresh_statuses.contains(status) {
-            if status < 500
-                && let Phase::LoggedIn(session) = &mut self.phase
-                && generation == session.generation
-                && let Some(start) = session.counted_start.take()
-                && let Some(i) = session.window.iter().position(|&t| t == start)
-            {
-                // Rule 7 (v2): the server accepted the token the counted cycle brought,
-                // so that cycle was no loop.
-                session.window.remove(i);
-            }
-            engine.complete(id);
+        if engine.refresh_statuses.contains(status) {
+            self.refused(id, request, generation);
             return Ok(());
         }
+        if status < 500
+            && let Phase::LoggedIn(session) = &mut self.phase
+            && session.counted_start.is_some()
+            && generation == session.generation
+        {
+            // Rule 7 (v2): the server accepted the token the counted cycle brought, so
+            // that cycle was no loop.
+            session.accepted();
+        }
+        engine.complete(id);
+        Ok(())
+    }
+
+    /// `handle_response` with one of the refresh statuses for `id`, in flight with
+    /// `generation` (rules 4, 5, 6, 12, 14, 19, 20).
+    fn refused(&mut self, id: RequestId, mut request: Request, generation: Generation) {
+        let engine = &mut self.engine;
         engine.stats.unauthorized_responses += 1;
         if !request.refresh {
             // Rule 19: the caller gets the refusal; no refresh, the token stays good.
             engine.complete(id);
-            return Ok(());
+            return;
         }
         let session = match &mut self.phase {
             Phase::LoggedIn(s) if generation >= s.first_generation => s,
             _ => {
                 // Rule 12: a 401 from a session that has ended is never replayed.
                 engine.fail(id, FailReason::LoggedOut);
-                return Ok(());
+                return;
             }
         };
         let current = generation == session.generation || fault!(engine, NoGenerationCheck);
@@ -729,7 +747,7 @@ impl Coordinator {
                 } else {
                     engine.complete(id);
                 }
-                return Ok(());
+                return;
             }
             // Rule 5 / G3: never send this generation again.
             session.bad = Some(Bad::Refused);
@@ -741,13 +759,13 @@ impl Coordinator {
                 let ending = engine.start_cycle(session, Trigger::Refused);
                 self.finish(ending);
             }
-            return Ok(());
+            return;
         }
         if exhausted {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
             engine.fail(id, FailReason::Unauthorized);
-            return Ok(());
+            return;
         }
         request.replays = request.replays.saturating_add(1);
         if current {
@@ -759,7 +777,6 @@ impl Coordinator {
         // refresh unless one runs).
         let ending = engine.dispatch(session, id, request);
         self.finish(ending);
-        Ok(())
     }
 
     /// The refresh call `attempt` returned `credentials`. Adopted iff the attempt was
@@ -1066,14 +1083,29 @@ impl Engine {
     /// `fresh`: a refresh just brought the token (rule 20 tells the requests whose own
     /// refusal asked for it).
     fn transmit(&mut self, session: &Session, id: RequestId, mut request: Request, fresh: bool) {
-        let (access_token, generation) = (session.access_token.clone(), session.generation);
+        let replay = Self::go_out(session, &mut request, fresh);
+        self.requests.put(id, request);
+        self.send(id, replay, session);
+    }
+
+    /// Marks `request` as going out with the session's token; whether it is a replay.
+    #[inline]
+    fn go_out(session: &Session, request: &mut Request, fresh: bool) -> bool {
         let replay = request.progress != Progress::New;
         request.progress = match request.progress {
             Progress::Refused if fresh => Progress::Fresh,
             _ => Progress::Sent,
         };
-        request.state = RequestState::InFlight { generation };
-        self.requests.put(id, request);
+        request.state = RequestState::InFlight {
+            generation: session.generation,
+        };
+        replay
+    }
+
+    /// Emits the `Send` (or, for a `replay`, the `Replay`) of `id` with the session's token.
+    #[inline]
+    fn send(&mut self, id: RequestId, replay: bool, session: &Session) {
+        let (access_token, generation) = (session.access_token.clone(), session.generation);
         self.commands.push_back(if replay {
             self.stats.replayed += 1;
             Command::Replay {
@@ -1156,8 +1188,16 @@ impl Engine {
     /// Rule 8: every waiting request goes out with the session's token, in FIFO order.
     /// `fresh`: a refresh just brought the session's token.
     fn release_waiting(&mut self, session: &mut Session, fresh: bool) {
-        while let Some((id, request)) = self.pop_waiting(&mut session.waiting) {
-            self.transmit(session, id, request, fresh);
+        // The whole list goes: walk it once instead of unlinking entry by entry.
+        let mut next = std::mem::take(&mut session.waiting).head;
+        while let Some(request) = self.requests.get_mut(RequestId(next)) {
+            let RequestState::Waiting { next: after, .. } = request.state else {
+                break;
+            };
+            let id = RequestId(next);
+            next = after;
+            let replay = Self::go_out(session, request, fresh);
+            self.send(id, replay, session);
         }
     }
 
@@ -1288,55 +1328,58 @@ impl Engine {
     }
 }
 
-/// The commands not yet taken by the host, oldest first. A `Vec` rather than a
-/// `VecDeque` so that a whole batch can be handed over by swapping buffers (no copy, no
-/// allocation); [`Outbox::pop_front`] reverses the buffer once per batch and then pops
-/// from the back.
+/// The commands not yet taken by the host, oldest first. A `Vec` with a read cursor:
+/// inputs push at the back, `poll_command` takes at `head` (leaving a placeholder that
+/// owns nothing), and the buffer is emptied once its last command is taken. A host that
+/// drains whole batches into an empty `Vec` gets the buffer itself (no copy).
 #[derive(Clone, Debug, Default)]
 struct Outbox {
     buffer: Vec<Command>,
-    /// `buffer` holds the commands newest first.
-    reversed: bool,
+    /// The oldest command not taken yet (`0` when the buffer is empty).
+    head: usize,
 }
 
+/// What a taken command leaves behind in [`Outbox::buffer`]; owns nothing.
+const TAKEN: Command = Command::Complete { id: RequestId(0) };
+
 impl Outbox {
+    #[inline]
     fn push_back(&mut self, command: Command) {
-        if self.reversed {
-            self.buffer.reverse();
-            self.reversed = false;
-        }
         self.buffer.push(command);
     }
 
+    #[inline]
     fn pop_front(&mut self) -> Option<Command> {
-        if !self.reversed && self.buffer.len() > 1 {
-            self.buffer.reverse();
-            self.reversed = true;
-        }
-        let command = self.buffer.pop();
-        if self.buffer.is_empty() {
-            self.reversed = false;
+        if self.head + 1 >= self.buffer.len() {
+            // The last command (or none): take it and empty the buffer.
+            let command = self.buffer.pop();
+            if self.head > 0 {
+                self.buffer.clear();
+                self.head = 0;
+            }
             if command.is_none() {
                 self.shrink();
             }
+            return command;
         }
-        command
+        let command = std::mem::replace(&mut self.buffer[self.head], TAKEN);
+        self.head += 1;
+        Some(command)
     }
 
     fn drain_into(&mut self, batch: &mut Vec<Command>) {
-        if self.reversed {
-            self.buffer.reverse();
-            self.reversed = false;
-        }
-        if batch.is_empty() {
+        if self.head == 0 && batch.is_empty() {
             std::mem::swap(batch, &mut self.buffer);
         } else {
-            batch.append(&mut self.buffer);
+            batch.extend(self.buffer.drain(self.head..));
+            self.buffer.clear();
+            self.head = 0;
         }
         self.shrink();
     }
 
     /// Gives back the memory of a large drained queue (after a storm).
+    #[inline]
     fn shrink(&mut self) {
         if self.buffer.capacity() > LARGE {
             self.buffer.shrink_to(SMALL);
@@ -1403,28 +1446,33 @@ impl Requests {
         self.occupied + self.stragglers.len()
     }
 
+    #[inline]
     fn get(&self, id: RequestId) -> Option<&Request> {
-        if id.0 < self.base {
-            return self.stragglers.get(&id.0);
+        match id.0.checked_sub(self.base) {
+            Some(index) => self.slots.get(usize::try_from(index).ok()?)?.as_ref(),
+            None => self.stragglers.get(&id.0),
         }
-        let index = usize::try_from(id.0 - self.base).ok()?;
-        self.slots.get(index)?.as_ref()
     }
 
+    #[inline]
     fn get_mut(&mut self, id: RequestId) -> Option<&mut Request> {
-        if id.0 < self.base {
-            return self.stragglers.get_mut(&id.0);
+        match id.0.checked_sub(self.base) {
+            Some(index) => self.slots.get_mut(usize::try_from(index).ok()?)?.as_mut(),
+            None => self.stragglers.get_mut(&id.0),
         }
-        let index = usize::try_from(id.0 - self.base).ok()?;
-        self.slots.get_mut(index)?.as_mut()
     }
 
     /// Inserts or replaces `id`'s entry. New ids are never smaller than any id seen.
+    #[inline]
     fn put(&mut self, id: RequestId, request: Request) {
-        if let Some(entry) = self.get_mut(id) {
-            *entry = request;
-            return;
+        match self.get_mut(id) {
+            Some(entry) => *entry = request,
+            None => self.insert(id, request),
         }
+    }
+
+    /// Inserts `id`, which is not in the table and not smaller than any id seen.
+    fn insert(&mut self, id: RequestId, request: Request) {
         if self.slots.is_empty() {
             self.base = id.0;
         }
@@ -1446,6 +1494,8 @@ impl Requests {
         self.occupied += 1;
     }
 
+    /// Removes `id`'s entry, if any.
+    #[inline]
     fn remove(&mut self, id: RequestId) {
         let Some(index) = id.0.checked_sub(self.base) else {
             self.stragglers.remove(&id.0);
@@ -1461,6 +1511,14 @@ impl Requests {
             return;
         }
         self.occupied -= 1;
+        if index == 0 || self.slots.len() > 2 * self.occupied + 2 * SMALL {
+            self.tidy();
+        }
+    }
+
+    /// After a removal at the front or among many holes: drops the empty front, moves
+    /// stragglers aside when the ring is mostly holes, gives memory back once it empties.
+    fn tidy(&mut self) {
         self.trim_front();
         if self.slots.len() > 2 * self.occupied + 2 * SMALL {
             // Mostly holes: the oldest open requests are stragglers.
@@ -1683,10 +1741,8 @@ mod tests {
             core.engine.requests.slots.capacity() <= SMALL,
             "the ring shrinks"
         );
-        // A batch of one is handed over without reversing anything.
         let id = core.submit(3, RequestOptions::default()).expect("submit");
         assert_eq!(core.poll_command().and_then(|c| c.request_id()), Some(id));
-        assert!(!core.engine.commands.reversed);
     }
 
     #[test]
