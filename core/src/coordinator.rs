@@ -1054,6 +1054,7 @@ impl Engine {
     }
 
     /// Rules 1, 2, 3: sends `id` now, or makes it wait behind a running or needed refresh.
+    #[inline(always)]
     fn dispatch(
         &mut self,
         session: &mut Session,
@@ -1124,6 +1125,7 @@ impl Engine {
     }
 
     /// Rule 15: appends `id` to the waiting list, or fails it with `QueueFull`.
+    #[inline(always)]
     fn wait(&mut self, waiting: &mut WaitList, id: RequestId, mut request: Request) {
         if waiting.len >= self.config.max_pending {
             self.fail(id, FailReason::QueueFull);
@@ -1143,6 +1145,7 @@ impl Engine {
 
     /// Sets the `link` of waiting request `of` to `to`; `of == 0` stands for the list's
     /// end, whose `end` field is set instead.
+    #[inline(always)]
     fn set_link(&mut self, of: u64, link: Link, to: u64, end: &mut u64) {
         if of == 0 {
             *end = to;
@@ -1315,6 +1318,7 @@ impl Engine {
         };
     }
 
+    #[inline(always)]
     fn complete(&mut self, id: RequestId) {
         self.requests.remove(id);
         self.stats.completed += 1;
@@ -1328,52 +1332,61 @@ impl Engine {
     }
 }
 
-/// The commands not yet taken by the host, oldest first. A `Vec` with a read cursor:
-/// inputs push at the back, `poll_command` takes at `head` (leaving a placeholder that
-/// owns nothing), and the buffer is emptied once its last command is taken. A host that
-/// drains whole batches into an empty `Vec` gets the buffer itself (no copy).
+/// The commands not yet taken by the host, oldest first. A `Vec`, so that a host that
+/// drains whole batches into an empty `Vec` gets the buffer itself (no copy). A batch of
+/// several commands polled one by one is reversed once, then taken from the back.
 #[derive(Clone, Debug, Default)]
 struct Outbox {
     buffer: Vec<Command>,
-    /// The oldest command not taken yet (`0` when the buffer is empty).
-    head: usize,
+    /// `buffer` holds the commands newest first.
+    reversed: bool,
 }
-
-/// What a taken command leaves behind in [`Outbox::buffer`]; owns nothing.
-const TAKEN: Command = Command::Complete { id: RequestId(0) };
 
 impl Outbox {
     #[inline]
     fn push_back(&mut self, command: Command) {
+        if self.reversed {
+            self.unreverse();
+        }
         self.buffer.push(command);
     }
 
     #[inline]
     fn pop_front(&mut self) -> Option<Command> {
-        if self.head + 1 >= self.buffer.len() {
-            // The last command (or none): take it and empty the buffer.
-            let command = self.buffer.pop();
-            if self.head > 0 {
-                self.buffer.clear();
-                self.head = 0;
+        if !self.reversed {
+            match self.buffer.len() {
+                0 => {
+                    self.shrink();
+                    return None;
+                }
+                1 => return self.buffer.pop(),
+                _ => {
+                    self.buffer.reverse();
+                    self.reversed = true;
+                }
             }
-            if command.is_none() {
-                self.shrink();
-            }
-            return command;
         }
-        let command = std::mem::replace(&mut self.buffer[self.head], TAKEN);
-        self.head += 1;
-        Some(command)
+        let command = self.buffer.pop();
+        if self.buffer.is_empty() {
+            self.reversed = false;
+        }
+        command
+    }
+
+    #[cold]
+    fn unreverse(&mut self) {
+        self.buffer.reverse();
+        self.reversed = false;
     }
 
     fn drain_into(&mut self, batch: &mut Vec<Command>) {
-        if self.head == 0 && batch.is_empty() {
+        if self.reversed {
+            self.unreverse();
+        }
+        if batch.is_empty() {
             std::mem::swap(batch, &mut self.buffer);
         } else {
-            batch.extend(self.buffer.drain(self.head..));
-            self.buffer.clear();
-            self.head = 0;
+            batch.append(&mut self.buffer);
         }
         self.shrink();
     }
@@ -1497,6 +1510,21 @@ impl Requests {
     /// Removes `id`'s entry, if any.
     #[inline]
     fn remove(&mut self, id: RequestId) {
+        if id.0 == self.base && matches!(self.slots.front(), Some(Some(_))) {
+            // The oldest open request ends (requests mostly end in the order they began).
+            self.slots.pop_front();
+            self.base += 1;
+            self.occupied -= 1;
+            if !matches!(self.slots.front(), Some(Some(_))) {
+                self.tidy();
+            }
+        } else {
+            self.remove_other(id);
+        }
+    }
+
+    #[inline(never)]
+    fn remove_other(&mut self, id: RequestId) {
         let Some(index) = id.0.checked_sub(self.base) else {
             self.stragglers.remove(&id.0);
             return;
@@ -1511,13 +1539,14 @@ impl Requests {
             return;
         }
         self.occupied -= 1;
-        if index == 0 || self.slots.len() > 2 * self.occupied + 2 * SMALL {
+        if self.slots.len() > 2 * self.occupied + 2 * SMALL {
             self.tidy();
         }
     }
 
     /// After a removal at the front or among many holes: drops the empty front, moves
     /// stragglers aside when the ring is mostly holes, gives memory back once it empties.
+    #[inline(never)]
     fn tidy(&mut self) {
         self.trim_front();
         if self.slots.len() > 2 * self.occupied + 2 * SMALL {
