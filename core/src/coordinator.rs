@@ -1415,7 +1415,8 @@ impl StatusSet {
         set
     }
 
-    fn contains(self, status: u16) -> bool {
+    #[inline]
+    fn contains(&self, status: u16) -> bool {
         match status.checked_sub(400).filter(|b| *b < 256) {
             Some(bit) => self.0[usize::from(bit / 64)] & (1 << (bit % 64)) != 0,
             None => false,

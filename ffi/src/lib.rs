@@ -662,7 +662,7 @@ pub unsafe extern "C" fn reauth_login(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             let creds = self::credentials(credentials)?;
             Ok(c.login(now, creds)?)
         })
@@ -698,7 +698,7 @@ pub unsafe extern "C" fn reauth_submit(
     boundary(coordinator, || {
         // SAFETY: forwarded caller contract.
         let id = unsafe {
-            input(coordinator, out_commands, |c| {
+            input(coordinator, out_commands, move |c| {
                 non_null(out_id)?;
                 if flags & !(REAUTH_SUBMIT_NOT_REPLAYABLE | REAUTH_SUBMIT_NO_REFRESH) != 0 {
                     return Err(reauth_status::REAUTH_STATUS_INVALID_ARGUMENT);
@@ -739,7 +739,7 @@ pub unsafe extern "C" fn reauth_handle_response(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             let status =
                 u16::try_from(status).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_STATUS)?;
             Ok(c.handle_response(now, RequestId(id), status)?)
@@ -770,7 +770,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             let creds = self::credentials(credentials)?;
             Ok(c.handle_refresh_succeeded(now, AttemptId(attempt), creds)?)
         })
@@ -802,7 +802,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             Ok(c.handle_refresh_failed(now, AttemptId(attempt), RefreshFailure::Rejected)?)
         })
     }
@@ -832,7 +832,7 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             let failure = RefreshFailure::Transient {
                 retry_after_ms: has_retry_after.then_some(retry_after_ms),
             };
@@ -857,7 +857,11 @@ pub unsafe extern "C" fn reauth_handle_timeout(
     out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { run(coordinator, out_commands, |c| Ok(c.handle_timeout(now)?)) }
+    unsafe {
+        run(coordinator, out_commands, move |c| {
+            Ok(c.handle_timeout(now)?)
+        })
+    }
 }
 
 /// The last SEND/REPLAY of request `id` failed without an HTTP status (connection reset,
@@ -882,7 +886,7 @@ pub unsafe extern "C" fn reauth_handle_transport_error(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             Ok(c.handle_transport_error(now, RequestId(id))?)
         })
     }
@@ -908,7 +912,7 @@ pub unsafe extern "C" fn reauth_cancel(
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
     unsafe {
-        run(coordinator, out_commands, |c| {
+        run(coordinator, out_commands, move |c| {
             Ok(c.cancel(now, RequestId(id))?)
         })
     }
@@ -929,7 +933,13 @@ pub unsafe extern "C" fn reauth_force_refresh(
     out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { run(coordinator, out_commands, |c| Ok(c.force_refresh(now)?)) }
+    unsafe {
+        run(
+            coordinator,
+            out_commands,
+            move |c| Ok(c.force_refresh(now)?),
+        )
+    }
 }
 
 /// The user logs out: waiting requests fail, then a LOGOUT command.
@@ -947,7 +957,7 @@ pub unsafe extern "C" fn reauth_logout(
     out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { run(coordinator, out_commands, |c| Ok(c.logout(now)?)) }
+    unsafe { run(coordinator, out_commands, move |c| Ok(c.logout(now)?)) }
 }
 
 /// The app starts reading stored credentials (an asynchronous keychain read at start-up):
@@ -969,7 +979,13 @@ pub unsafe extern "C" fn reauth_begin_restore(
     out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { run(coordinator, out_commands, |c| Ok(c.begin_restore(now)?)) }
+    unsafe {
+        run(
+            coordinator,
+            out_commands,
+            move |c| Ok(c.begin_restore(now)?),
+        )
+    }
 }
 
 /// Nothing was stored, or it could not be read: the requests that waited for it get
@@ -989,7 +1005,11 @@ pub unsafe extern "C" fn reauth_restore_failed(
     out_commands: *mut reauth_commands,
 ) -> reauth_status {
     // SAFETY: forwarded caller contract.
-    unsafe { run(coordinator, out_commands, |c| Ok(c.restore_failed(now)?)) }
+    unsafe {
+        run(coordinator, out_commands, move |c| {
+            Ok(c.restore_failed(now)?)
+        })
+    }
 }
 
 /// Writes whether a timer is wanted to `*out_has` and, if so, when (same clock as `now`)
