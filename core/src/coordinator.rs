@@ -348,8 +348,16 @@ impl Coordinator {
                 next_request: 1,
                 next_generation: 1,
                 next_attempt: 1,
-                requests: Requests::default(),
-                commands: Outbox::default(),
+                // Room for one request and one command from the start: an idle
+                // coordinator holds that much and a request cycle allocates nothing.
+                requests: Requests {
+                    slots: VecDeque::with_capacity(KEPT),
+                    ..Requests::default()
+                },
+                commands: Outbox {
+                    buffer: Vec::with_capacity(KEPT),
+                    reversed: false,
+                },
                 stats: Stats::default(),
                 #[cfg(feature = "fault-injection")]
                 fault: None,
@@ -1395,7 +1403,7 @@ impl Outbox {
     #[inline]
     fn shrink(&mut self) {
         if self.buffer.capacity() > LARGE {
-            self.buffer.shrink_to(SMALL);
+            self.buffer.shrink_to(KEPT);
         }
     }
 }
@@ -1434,10 +1442,14 @@ enum Link {
 /// route's refusals cost one refresh per request, as without a route key.
 const MAX_REFUSING_ROUTES: usize = 16;
 
-/// Capacity kept by the request table and the command queue when they empty.
+/// Slack of the request table: runs of empty slots up to this long are kept.
 const SMALL: usize = 8;
-/// A command queue this large is shrunk back to [`SMALL`] once drained.
+/// The request table and the command queue give back capacity beyond this once empty
+/// (after a storm), down to [`KEPT`]; up to it they keep it, so a steady load never
+/// reallocates.
 const LARGE: usize = 32;
+/// Capacity kept after giving memory back: room for one request or one command.
+const KEPT: usize = 1;
 
 /// The open requests, by id. Ids are issued by the core in increasing order and most
 /// requests end soon, in roughly that order: a ring of slots indexed by `id - base`
@@ -1554,8 +1566,8 @@ impl Requests {
             // Mostly holes: the oldest open requests are stragglers.
             self.evict_front(self.slots.len() - 2 * self.occupied);
         }
-        if self.slots.is_empty() && self.slots.capacity() > SMALL {
-            self.slots.shrink_to(SMALL);
+        if self.slots.is_empty() && self.slots.capacity() > LARGE {
+            self.slots.shrink_to(KEPT);
         }
     }
 
@@ -1687,7 +1699,7 @@ mod tests {
             t.remove(RequestId(id));
         }
         assert_eq!(t.len(), 1);
-        assert!(t.slots.capacity() <= SMALL, "{}", t.slots.capacity());
+        assert!(t.slots.capacity() <= KEPT, "{}", t.slots.capacity());
         assert_eq!(t.get(RequestId(1)), Some(&waiting(1)));
         // New ids keep working next to the straggler.
         t.put(RequestId(10_001), waiting(7));
@@ -1757,7 +1769,7 @@ mod tests {
         assert!(core.engine.commands.buffer.capacity() >= 100);
         while core.poll_command().is_some() {}
         assert!(
-            core.engine.commands.buffer.capacity() <= SMALL,
+            core.engine.commands.buffer.capacity() <= KEPT,
             "poll_command shrinks"
         );
         for id in &ids {
@@ -1768,7 +1780,7 @@ mod tests {
         assert_eq!(batch.len(), 100);
         assert!(core.engine.commands.buffer.capacity() <= LARGE);
         assert!(
-            core.engine.requests.slots.capacity() <= SMALL,
+            core.engine.requests.slots.capacity() <= KEPT,
             "the ring shrinks"
         );
         let id = core.submit(3, RequestOptions::default()).expect("submit");
@@ -1784,5 +1796,31 @@ mod tests {
         assert_eq!(t.get(RequestId(1)), Some(&waiting(1)));
         assert_eq!(t.get(RequestId(1_000_000)), Some(&waiting(2)));
         assert_eq!(t.get(RequestId(500)), None);
+    }
+}
+#[cfg(test)]
+mod size_probe {
+    use super::*;
+    #[test]
+    fn sizes() {
+        use std::mem::size_of;
+        eprintln!(
+            "Coordinator {} Phase {} Session {} Engine {} Config {} Stats {} Requests {} Outbox {} Request {} Cycle {} WaitList {} Command {} StatusSet {} Secret {} VecDeque {}",
+            size_of::<Coordinator>(),
+            size_of::<Phase>(),
+            size_of::<Session>(),
+            size_of::<Engine>(),
+            size_of::<Config>(),
+            size_of::<Stats>(),
+            size_of::<Requests>(),
+            size_of::<Outbox>(),
+            size_of::<Request>(),
+            size_of::<Cycle>(),
+            size_of::<WaitList>(),
+            size_of::<Command>(),
+            size_of::<StatusSet>(),
+            size_of::<Secret>(),
+            size_of::<VecDeque<u64>>()
+        );
     }
 }
