@@ -1798,29 +1798,3 @@ mod tests {
         assert_eq!(t.get(RequestId(500)), None);
     }
 }
-#[cfg(test)]
-mod size_probe {
-    use super::*;
-    #[test]
-    fn sizes() {
-        use std::mem::size_of;
-        eprintln!(
-            "Coordinator {} Phase {} Session {} Engine {} Config {} Stats {} Requests {} Outbox {} Request {} Cycle {} WaitList {} Command {} StatusSet {} Secret {} VecDeque {}",
-            size_of::<Coordinator>(),
-            size_of::<Phase>(),
-            size_of::<Session>(),
-            size_of::<Engine>(),
-            size_of::<Config>(),
-            size_of::<Stats>(),
-            size_of::<Requests>(),
-            size_of::<Outbox>(),
-            size_of::<Request>(),
-            size_of::<Cycle>(),
-            size_of::<WaitList>(),
-            size_of::<Command>(),
-            size_of::<StatusSet>(),
-            size_of::<Secret>(),
-            size_of::<VecDeque<u64>>()
-        );
-    }
-}
