@@ -973,7 +973,23 @@ pub struct Report {
 
 /// Explores every state within `bounds` (breadth first, `threads` threads).
 pub fn check(bounds: Bounds, threads: usize) -> Report {
-    check_model(RefreshModel::new(bounds), threads)
+    check_model(RefreshModel::new(bounds), threads, Order::BreadthFirst)
+}
+
+/// Like [`check`], depth first: the same states and verdicts, but memory stays small
+/// (a stack of one path's pending states and a set of fingerprints instead of a whole
+/// frontier of states) — the order for the largest bounds. `max_depth` is then the
+/// longest path taken, not the shortest distance. Prints the states explored so far to
+/// stderr once a minute (such runs take long).
+pub fn check_depth_first(bounds: Bounds, threads: usize) -> Report {
+    check_model(RefreshModel::new(bounds), threads, Order::DepthFirst)
+}
+
+/// The order in which states are explored.
+#[derive(Clone, Copy)]
+enum Order {
+    BreadthFirst,
+    DepthFirst,
 }
 
 impl RefreshModel {
@@ -989,17 +1005,34 @@ impl RefreshModel {
 /// Like [`check`], with a deliberate bug switched on in every coordinator.
 #[cfg(feature = "fault-injection")]
 pub fn check_with_fault(bounds: Bounds, fault: reauth::Fault, threads: usize) -> Report {
-    check_model(RefreshModel::new_with_fault(bounds, fault), threads)
+    check_model(
+        RefreshModel::new_with_fault(bounds, fault),
+        threads,
+        Order::BreadthFirst,
+    )
 }
 
-fn check_model(model: RefreshModel, threads: usize) -> Report {
+fn check_model(model: RefreshModel, threads: usize, order: Order) -> Report {
     let start = std::time::Instant::now();
-    let checker = model
-        .clone()
-        .checker()
-        .threads(threads.max(1))
-        .spawn_bfs()
-        .join();
+    let builder = model.clone().checker().threads(threads.max(1));
+    let checker: Box<dyn Checker<RefreshModel>> = match order {
+        Order::BreadthFirst => Box::new(builder.spawn_bfs().join()),
+        Order::DepthFirst => {
+            let checker = builder.spawn_dfs();
+            let mut minutes = 0;
+            while !checker.is_done() {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+                if start.elapsed().as_secs() / 60 > minutes {
+                    minutes += 1;
+                    eprintln!(
+                        "  {minutes} min: {} unique states so far",
+                        checker.unique_state_count()
+                    );
+                }
+            }
+            Box::new(checker.join())
+        }
+    };
     let mut counterexamples = Vec::new();
     let mut unreached = Vec::new();
     for p in properties() {

@@ -4,10 +4,11 @@
 //! ```text
 //! cargo run --release -p reauth-models -- check [--requests N] [--cycles N] [--retries N]
 //!     [--replays N] [--sessions N] [--cancels N] [--expiries N] [--max-pending N]
-//!     [--one-shot] [--host-inputs] [--threads N]
+//!     [--one-shot] [--host-inputs] [--threads N] [--dfs]
 //!     [--preset storm|sessions|lifecycle|one-shot|host-inputs]
 //! ```
-//! Flags apply in order, so `--preset storm --requests 4` widens a preset.
+//! Flags apply in order, so `--preset storm --requests 4` widens a preset. `--dfs`
+//! explores depth first (same states and verdicts, far less memory: for the largest bounds).
 //! With the `fault-injection` feature, `--fault NAME` switches on a deliberate bug
 //! (`no-generation-check`, `second-refresh`, `accept-after-logout`, `no-replay-budget`).
 
@@ -19,7 +20,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: reauth-models check [--requests N] [--cycles N] [--retries N] [--replays N] \
          [--sessions N] [--cancels N] [--expiries N] [--max-pending N] [--one-shot] [--host-inputs] \
-         [--threads N] [--preset storm|sessions|lifecycle|one-shot|host-inputs]{}",
+         [--threads N] [--dfs] [--preset storm|sessions|lifecycle|one-shot|host-inputs]{}",
         if cfg!(feature = "fault-injection") {
             " [--fault NAME]"
         } else {
@@ -36,6 +37,7 @@ fn main() -> ExitCode {
     }
     let mut bounds = Bounds::default();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut depth_first = false;
     #[cfg(feature = "fault-injection")]
     let mut fault = None;
     while let Some(flag) = args.next() {
@@ -45,6 +47,10 @@ fn main() -> ExitCode {
         }
         if flag == "--host-inputs" {
             bounds.host_inputs = true;
+            continue;
+        }
+        if flag == "--dfs" {
+            depth_first = true;
             continue;
         }
         let Some(value) = args.next() else {
@@ -92,10 +98,15 @@ fn main() -> ExitCode {
             println!("with injected fault {f:?}");
             reauth_models::check_with_fault(bounds, f, threads)
         }
+        None if depth_first => reauth_models::check_depth_first(bounds, threads),
         None => reauth_models::check(bounds, threads),
     };
     #[cfg(not(feature = "fault-injection"))]
-    let report = reauth_models::check(bounds, threads);
+    let report = if depth_first {
+        reauth_models::check_depth_first(bounds, threads)
+    } else {
+        reauth_models::check(bounds, threads)
+    };
     print_report(&report)
 }
 
