@@ -5,7 +5,7 @@
 //! cargo run --release -p reauth-models -- check [--requests N] [--cycles N] [--retries N]
 //!     [--replays N] [--sessions N] [--cancels N] [--expiries N] [--max-pending N]
 //!     [--one-shot] [--host-inputs] [--threads N] [--dfs]
-//!     [--preset storm|sessions|lifecycle|one-shot|host-inputs]
+//!     [--preset storm|sessions|lifecycle|one-shot|host-inputs|all]
 //! ```
 //! Flags apply in order, so `--preset storm --requests 4` widens a preset. `--dfs`
 //! explores depth first (same states and verdicts, far less memory: for the largest bounds).
@@ -20,7 +20,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: reauth-models check [--requests N] [--cycles N] [--retries N] [--replays N] \
          [--sessions N] [--cancels N] [--expiries N] [--max-pending N] [--one-shot] [--host-inputs] \
-         [--threads N] [--dfs] [--preset storm|sessions|lifecycle|one-shot|host-inputs]{}",
+         [--threads N] [--dfs] [--preset storm|sessions|lifecycle|one-shot|host-inputs|all]{}",
         if cfg!(feature = "fault-injection") {
             " [--fault NAME]"
         } else {
