@@ -1552,13 +1552,11 @@ impl Requests {
             return;
         }
         self.occupied -= 1;
-        if self.slots.len() > 2 * self.occupied + 2 * SMALL {
-            self.tidy();
-        }
+        self.tidy();
     }
 
-    /// After a removal at the front or among many holes: drops the empty front, moves
-    /// stragglers aside when the ring is mostly holes, gives memory back once it empties.
+    /// After a removal: drops the empty front, moves stragglers aside when the ring is
+    /// mostly holes, gives memory back once it empties.
     #[inline(never)]
     fn tidy(&mut self) {
         self.trim_front();
@@ -1756,6 +1754,60 @@ mod tests {
         let set = StatusSet::of(&[400, 401, 463, 464, 599, 655, 656, 399, 200]);
         let members: Vec<u16> = (0..=700).filter(|&s| set.contains(s)).collect();
         assert_eq!(members, [400, 401, 463, 464, 599, 655]);
+    }
+
+    /// A batch taken in part keeps its order when more commands arrive before the rest
+    /// is taken, polled or drained.
+    #[test]
+    fn a_batch_taken_in_part_keeps_its_order() {
+        for drain in [false, true] {
+            let mut core = Coordinator::new(Config::default()).expect("valid");
+            core.login(0, Credentials::new("at-1").with_refresh_token("rt-1"))
+                .expect("login");
+            core.force_refresh(1).expect("force_refresh");
+            let a = core.submit(1, RequestOptions::default()).expect("submit");
+            let b = core.submit(1, RequestOptions::default()).expect("submit");
+            let attempt = core.active_attempt().expect("a refresh runs");
+            core.drain_commands().for_each(drop);
+            core.handle_refresh_succeeded(2, attempt, Credentials::new("at-2"))
+                .expect("adopted");
+            // StoreCredentials, Send a, Send b: the host takes the first only.
+            assert!(matches!(
+                core.poll_command(),
+                Some(Command::StoreCredentials { .. })
+            ));
+            let c = core.submit(3, RequestOptions::default()).expect("submit");
+            let rest: Vec<Option<RequestId>> = if drain {
+                let mut batch = Vec::new();
+                core.drain_commands_into(&mut batch);
+                batch.iter().map(Command::request_id).collect()
+            } else {
+                core.drain_commands().map(|c| c.request_id()).collect()
+            };
+            assert_eq!(rest, [Some(a), Some(b), Some(c)], "drained: {drain}");
+        }
+    }
+
+    /// Up to `LARGE` commands and open requests, emptied buffers keep their capacity: a
+    /// steady load never reallocates.
+    #[test]
+    fn a_steady_load_keeps_its_buffers() {
+        let mut core = Coordinator::new(Config::default()).expect("valid");
+        core.login(0, Credentials::new("at").with_refresh_token("rt"))
+            .expect("login");
+        let ids: Vec<RequestId> = (0..LARGE)
+            .map(|_| core.submit(1, RequestOptions::default()).expect("submit"))
+            .collect();
+        assert_eq!(core.engine.commands.buffer.capacity(), LARGE);
+        assert_eq!(core.engine.requests.slots.capacity(), LARGE);
+        while core.poll_command().is_some() {}
+        for id in ids {
+            core.handle_response(2, id, 200).expect("200");
+            assert!(core.poll_command().is_some());
+        }
+        assert!(core.poll_command().is_none());
+        assert_eq!(core.engine.commands.buffer.capacity(), LARGE, "kept");
+        assert_eq!(core.engine.requests.slots.capacity(), LARGE, "kept");
     }
 
     #[test]
