@@ -215,17 +215,26 @@ struct Row {
     budget: String,
     ratio: String,
     pass: bool,
-    /// Not met yet and not enforced by `--check` (see [`OPEN`]).
+    /// Not met yet: `--check` enforces only its regression guard (see [`OPEN`]).
     open: bool,
+    /// For an open budget: the measure has not fallen back past its guard.
+    guard_held: bool,
 }
 
-/// Budgets of issue 8 that the code does not meet yet. `--check` enforces every other
-/// budget; these are printed as `open` until the work that meets them lands (then they
-/// move out of this list, so a regression fails CI from that day on).
-const OPEN: [&str; 2] = [
-    "401 storm from in flight: instr/request (<= 400)",
-    "idle logged-in coordinator",
+/// Budgets of issue 8 that the code does not meet yet, each with a regression guard: the
+/// level reached so far plus a small margin. `--check` enforces every other budget, and
+/// for these only the guard, so that what has been gained stays gained while the budget
+/// is open. Once a budget is met its entry goes, and the budget itself is enforced.
+const OPEN: [(&str, f64); 2] = [
+    ("401 storm from in flight: instr/request (<= 400)", 560.0),
+    ("idle logged-in coordinator", 850.0),
 ];
+
+fn open_guard(name: &str) -> Option<f64> {
+    OPEN.iter()
+        .find(|(o, _)| name.starts_with(o))
+        .map(|&(_, guard)| guard)
+}
 
 fn row(name: &str, measured: String, budget: String, ratio: String, pass: bool) -> Row {
     Row {
@@ -234,7 +243,19 @@ fn row(name: &str, measured: String, budget: String, ratio: String, pass: bool) 
         budget,
         ratio,
         pass,
-        open: OPEN.iter().any(|o| name.starts_with(o)),
+        open: open_guard(name).is_some(),
+        guard_held: true,
+    }
+}
+
+impl Row {
+    /// Checks an open budget's regression guard against the measured `value`.
+    fn guarded(mut self, value: f64) -> Self {
+        if let Some(guard) = open_guard(&self.name) {
+            self.guard_held = value <= guard;
+            self.budget = format!("{} (guard <= {guard:.0})", self.budget);
+        }
+        self
     }
 }
 
@@ -310,13 +331,16 @@ fn table(check: bool) -> ExitCode {
         .map(|v| format!("{v:.0}"))
         .collect::<Vec<_>>()
         .join(" / ");
-    rows.push(row(
-        "401 storm from in flight: instr/request (<= 400) at 1k / 10k / 100k / 1M",
-        per_text.clone(),
-        "<= 400".into(),
-        format!("{:.2}x floor at 100k", storm100k / floor),
-        hi <= 400.0,
-    ));
+    rows.push(
+        row(
+            "401 storm from in flight: instr/request (<= 400) at 1k / 10k / 100k / 1M",
+            per_text.clone(),
+            "<= 400".into(),
+            format!("{:.2}x floor at 100k", storm100k / floor),
+            hi <= 400.0,
+        )
+        .guarded(hi),
+    );
     rows.push(row(
         "401 storm from in flight: instr/request flat from 1k to 1M",
         per_text,
@@ -380,13 +404,16 @@ fn table(check: bool) -> ExitCode {
         let mut ids = Vec::new();
         storm(core, 100, &mut ids);
     });
-    rows.push(row(
-        "idle logged-in coordinator (fresh / after 1 request / after a 100-request storm)",
-        format!("{idle} / {after_one} / {after_storm} B"),
-        "<= 512 B".into(),
-        "-".into(),
-        idle.max(after_one).max(after_storm) <= 512,
-    ));
+    rows.push(
+        row(
+            "idle logged-in coordinator (fresh / after 1 request / after a 100-request storm)",
+            format!("{idle} / {after_one} / {after_storm} B"),
+            "<= 512 B".into(),
+            "-".into(),
+            idle.max(after_one).max(after_storm) <= 512,
+        )
+        .guarded(idle.max(after_one).max(after_storm) as f64),
+    );
 
     let mut core = logged_in(storm_config());
     core_cycle(&mut core);
@@ -426,7 +453,8 @@ fn table(check: bool) -> ExitCode {
         let met = match (r.pass, r.open) {
             _ if r.ratio.starts_with("wall clock") => "info",
             (true, _) => "yes",
-            (false, true) => "no (open)",
+            (false, true) if r.guard_held => "no (open)",
+            (false, true) => "NO (past its guard)",
             (false, false) => "NO",
         };
         println!(
@@ -434,10 +462,13 @@ fn table(check: bool) -> ExitCode {
             r.name, r.measured, r.budget, r.ratio
         );
     }
-    let missed = rows.iter().filter(|r| !r.pass && !r.open).count();
+    let missed = rows
+        .iter()
+        .filter(|r| !r.pass && (!r.open || !r.guard_held))
+        .count();
     let open = rows.iter().filter(|r| !r.pass && r.open).count();
     println!(
-        "\n{} budgets: {missed} missed, {open} open (not met yet, not enforced)",
+        "\n{} budgets: {missed} missed, {open} open (not met yet: only their regression guards are enforced)",
         rows.len()
     );
     if check && missed > 0 {
