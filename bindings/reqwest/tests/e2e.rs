@@ -10,6 +10,9 @@ use reqwest_middleware::ClientWithMiddleware;
 
 struct Run {
     ok: u64,
+    /// 401s handed back after the replay budget (contract rule 7.6): a storm revoked the
+    /// token of each replay in turn. An answer, not a lost request; bounded below.
+    refused: u64,
     lost: Vec<String>,
     logouts: Vec<LogoutReason>,
     server: ServerStats,
@@ -95,15 +98,16 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
             let client = client.clone();
             let url = url.clone();
             tokio::spawn(async move {
-                let (mut ok, mut lost) = (0u64, Vec::new());
+                let (mut ok, mut refused, mut lost) = (0u64, 0u64, Vec::new());
                 while tokio::time::Instant::now() < end {
                     match client.get(format!("{url}/api/items/{i}")).send().await {
                         Ok(r) if r.status() == 200 => ok += 1,
+                        Ok(r) if r.status() == 401 => refused += 1,
                         Ok(r) => lost.push(format!("status {}", r.status())),
                         Err(e) => lost.push(e.to_string()),
                     }
                 }
-                (ok, lost)
+                (ok, refused, lost)
             })
         })
         .collect();
@@ -115,14 +119,16 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
     }
     let mut result = Run {
         ok: 0,
+        refused: 0,
         lost: Vec::new(),
         logouts: Vec::new(),
         server: ServerStats::default(),
         stats: reauth.stats(),
     };
     for w in workers {
-        let (ok, lost) = w.await.expect("task");
+        let (ok, refused, lost) = w.await.expect("task");
         result.ok += ok;
+        result.refused += refused;
         result.lost.extend(lost);
     }
     result.stats = reauth.stats();
@@ -134,9 +140,10 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
 
 fn summary(name: &str, r: &Run) -> String {
     format!(
-        "{name}: {} ok, {} lost, {} logouts {:?}, {} reuse detections, {} refresh calls = {} cycles + {} retries, \
+        "{name}: {} ok, {} refused, {} lost, {} logouts {:?}, {} reuse detections, {} refresh calls = {} cycles + {} retries, \
          faults {} x503 {} x429 {} dropped {} lost responses, {} 401s",
         r.ok,
+        r.refused,
         r.lost.len(),
         r.logouts.len(),
         r.logouts,
@@ -150,6 +157,13 @@ fn summary(name: &str, r: &Run) -> String {
         r.server.lost_responses,
         r.server.unauthorized,
     )
+}
+
+/// Every 401 the caller got is one the core failed with `Unauthorized` after the replay
+/// budget (none lost or invented by the adapter), and they stay rare: at most 1 % of the
+/// requests answered 200.
+fn refusals_explained(r: &Run) -> bool {
+    r.refused == r.stats.failed.unauthorized && r.refused * 100 <= r.ok
 }
 
 fn chaos(grace_ms: u64) -> ServerConfig {
@@ -185,6 +199,7 @@ async fn default_64_tasks_lose_nothing() {
         &r.lost[..r.lost.len().min(5)]
     );
     assert!(r.ok > 0 && r.logouts.is_empty() && r.server.reuse_detections == 0);
+    assert!(refusals_explained(&r), "{}", summary("default", &r));
     assert_eq!(
         r.server.refresh_calls, r.stats.refresh_attempts,
         "one call per attempt"
@@ -205,6 +220,7 @@ async fn chaos_64_tasks_lose_nothing() {
         r.logouts.is_empty() && r.server.reuse_detections == 0,
         "{s}"
     );
+    assert!(refusals_explained(&r), "{s}");
     assert_eq!(r.server.refresh_calls, r.stats.refresh_attempts, "{s}");
     assert!(
         r.stats.refresh_attempts > r.stats.refresh_cycles,
@@ -231,6 +247,7 @@ async fn strict_server_quiet_loses_nothing() {
         r.lost.is_empty() && r.logouts.is_empty() && r.server.reuse_detections == 0,
         "{s}"
     );
+    assert!(refusals_explained(&r), "{s}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,7 +265,7 @@ async fn strict_server_chaos_logs_out_only_for_a_lost_response() {
     }
     assert!(r.logouts.len() <= 1, "one session, one logout: {s}");
     if r.logouts.is_empty() {
-        assert!(r.lost.is_empty(), "{s}");
+        assert!(r.lost.is_empty() && refusals_explained(&r), "{s}");
     }
 }
 
