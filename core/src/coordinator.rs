@@ -356,7 +356,7 @@ impl Coordinator {
                 },
                 commands: Outbox {
                     buffer: Vec::with_capacity(KEPT),
-                    reversed: false,
+                    ..Outbox::default()
                 },
                 stats: Stats::default(),
                 #[cfg(feature = "fault-injection")]
