@@ -42,10 +42,10 @@ impl Secret {
         self.0.is_empty()
     }
 
-    /// Checks what every token must satisfy: non-empty, at most [`MAX_TOKEN_LEN`] bytes,
+    /// Checks what every token must satisfy (contract §4.2): non-empty, at most [`MAX_TOKEN_LEN`] bytes,
     /// and no whitespace or control characters (a token goes into an HTTP header, where a
     /// CR or LF would split it).
-    fn validate(&self, which: TokenKind) -> Result<(), CredentialsError> {
+    pub fn validate(&self, which: TokenKind) -> Result<(), CredentialsError> {
         let text = self.expose();
         if text.is_empty() {
             return Err(CredentialsError::EmptyToken(which));
@@ -136,7 +136,9 @@ impl Credentials {
         self
     }
 
-    pub(crate) fn validate(&self) -> Result<(), CredentialsError> {
+    /// Checks both tokens as every input does (contract §4.2): a host validates credentials
+    /// before it writes them anywhere, so refused credentials change nothing on disk.
+    pub fn validate(&self) -> Result<(), CredentialsError> {
         self.access_token.validate(TokenKind::Access)?;
         if let Some(refresh) = &self.refresh_token {
             refresh.validate(TokenKind::Refresh)?;

@@ -1,0 +1,425 @@
+//! The host's half read against the RFCs' own examples and hostile answers (table-driven),
+//! then property tests: no answer panics, and a rotated refresh token in a 200 is never
+//! dropped, whatever else is in the answer.
+
+use std::time::{Duration, SystemTime};
+
+use proptest::prelude::*;
+use reauth::{RefreshFailure, Secret};
+use reauth_host::{
+    ClientAuth, MAX_TOKEN_RESPONSE_BYTES, Problem, TokenAnswer, TokenEndpoint, read_token_response,
+};
+
+fn now() -> SystemTime {
+    SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
+}
+
+fn sent() -> Secret {
+    Secret::new("tGzv3JOkF0XG5Qx2TlKWIA")
+}
+
+fn read(status: u16, body: &str) -> TokenAnswer {
+    read_token_response(status, None, body.as_bytes(), &sent(), now())
+}
+
+/// What an answer comes to, as comparable text: `ok <access> <refresh> <lifetime>`,
+/// `rejected <code>`, `transient <retry> <problem> [rotated <rt>]`.
+fn outcome(a: &TokenAnswer) -> String {
+    match a {
+        TokenAnswer::Succeeded { credentials: c, .. } => format!(
+            "ok {} {} {:?}",
+            c.access_token.expose(),
+            c.refresh_token.as_ref().map_or("-", Secret::expose),
+            c.expires_in_ms
+        ),
+        TokenAnswer::Rejected { error } => format!("rejected {error}"),
+        TokenAnswer::Transient {
+            retry_after_ms,
+            problem,
+            rotated_refresh_token,
+        } => format!(
+            "transient {retry_after_ms:?} {problem:?}{}",
+            rotated_refresh_token
+                .as_ref()
+                .map_or(String::new(), |r| format!(" rotated {}", r.expose()))
+        ),
+        _ => "unknown".into(),
+    }
+}
+
+#[test]
+fn rfc_6749_section_6_refresh_request_with_basic_authentication() {
+    // RFC 6749 §6's example request: client s6BhdRkqt3, secret gX1fBat3bV (§2.3.1).
+    let endpoint = TokenEndpoint::new("https://server.example.com/token", "s6BhdRkqt3")
+        .with_client_secret("gX1fBat3bV")
+        .with_auth(ClientAuth::Basic);
+    let r = endpoint.refresh_request(&sent());
+    assert_eq!(
+        r.body.expose(),
+        "grant_type=refresh_token&refresh_token=tGzv3JOkF0XG5Qx2TlKWIA"
+    );
+    let header = |name| {
+        r.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.expose().to_owned())
+    };
+    assert_eq!(
+        header("Authorization").as_deref(),
+        Some("Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW")
+    );
+    assert_eq!(
+        header("Content-Type").as_deref(),
+        Some("application/x-www-form-urlencoded")
+    );
+    assert!(!format!("{r:?}").contains("tGzv3") && !format!("{r:?}").contains("czZC"));
+    assert!(!format!("{endpoint:?}").contains("gX1fBat3bV"));
+}
+
+#[test]
+fn refresh_request_in_the_body_is_form_encoded() {
+    let r = TokenEndpoint::new("https://a/token", "my app&x")
+        .with_client_secret("s=1+2")
+        .refresh_request(&Secret::new("r+/="));
+    assert_eq!(
+        r.body.expose(),
+        "grant_type=refresh_token&refresh_token=r%2B%2F%3D&client_id=my+app%26x&client_secret=s%3D1%2B2"
+    );
+    assert!(r.headers.iter().all(|(n, _)| *n != "Authorization"));
+    // A public client sends its id, no secret (§3.2.1), even when Basic is asked for.
+    let public = TokenEndpoint::new("https://a/token", "app").with_auth(ClientAuth::Basic);
+    assert_eq!(
+        public.refresh_request(&Secret::new("r")).body.expose(),
+        "grant_type=refresh_token&refresh_token=r&client_id=app"
+    );
+}
+
+#[test]
+fn token_answers_table() {
+    let table: &[(u16, &str, &str)] = &[
+        // RFC 6750 §4's example answer (RFC 6749 §5.1 with a bearer token).
+        (
+            200,
+            r#"{"access_token":"mF_9.B5f-4.1JqM","token_type":"Bearer","expires_in":3600,"refresh_token":"tGzv3JOkF0XG5Qx2TlKWIB"}"#,
+            "ok mF_9.B5f-4.1JqM tGzv3JOkF0XG5Qx2TlKWIB Some(3600000)",
+        ),
+        // Not rotated: the refresh token sent is kept (RFC 6749 §6).
+        (
+            200,
+            r#"{"access_token":"a","token_type":"bearer"}"#,
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA None",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","refresh_token":null}"#,
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA None",
+        ),
+        // Lifetimes: float, numeric string, unusable ones read as "not stated".
+        (
+            200,
+            r#"{"access_token":"a","expires_in":1.5}"#,
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA Some(1500)",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":"3599"}"#,
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA Some(3599000)",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":0}"#,
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA Some(0)",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":-1,"refresh_token":"r2"}"#,
+            "ok a r2 None",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":NaN,"refresh_token":"r2"}"#,
+            "ok a r2 None",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":1e400,"refresh_token":"r2"}"#,
+            "ok a r2 None",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":"soon","refresh_token":"r2"}"#,
+            "ok a r2 None",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":{"s":1},"refresh_token":"r2"}"#,
+            "ok a r2 None",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","expires_in":1,"expires_in":2}"#,
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA None",
+        ),
+        // Unknown and nested members are skipped; a BOM and whitespace are fine.
+        (
+            200,
+            "\u{feff} {\"x\":[{\"y\":\"}\"}],\"access_token\":\"a\",\"scope\":\"read write\"} \n",
+            "ok a tGzv3JOkF0XG5Qx2TlKWIA None",
+        ),
+        // RFC 6749 §5.1's own example has token_type "example": not a bearer token.
+        (
+            200,
+            r#"{"access_token":"2YotnFZFEjr1zCsicMWpAA","token_type":"example","expires_in":3600,"refresh_token":"tGzv3JOkF0XG5Qx2TlKWIB"}"#,
+            "transient None NotBearer rotated tGzv3JOkF0XG5Qx2TlKWIB",
+        ),
+        // Unusable access tokens: transient, and a rotated refresh token is kept (§12.3).
+        (
+            200,
+            r#"{"access_token":"tok\r\nX: 1","refresh_token":"r2"}"#,
+            "transient None InvalidAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"access_token":"a b","refresh_token":"r2"}"#,
+            "transient None InvalidAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"access_token":"","refresh_token":"r2"}"#,
+            "transient None InvalidAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"access_token":"\ud800","refresh_token":"r2"}"#,
+            "transient None InvalidAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"access_token":"é","refresh_token":"r2"}"#,
+            "transient None InvalidAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"access_token":7,"refresh_token":"r2"}"#,
+            "transient None InvalidAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"refresh_token":"r2"}"#,
+            "transient None NoAccessToken rotated r2",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","access_token":"b","refresh_token":"r2"}"#,
+            "transient None DuplicateField(\"access_token\") rotated r2",
+        ),
+        // The same refresh token back is no rotation to keep.
+        (
+            200,
+            r#"{"access_token":"a b","refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA"}"#,
+            "transient None InvalidAccessToken",
+        ),
+        // An unusable or ambiguous refresh token: nothing to keep, retry with the old one.
+        (
+            200,
+            r#"{"access_token":"a","refresh_token":"r\n2"}"#,
+            "transient None InvalidRefreshToken",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","refresh_token":5}"#,
+            "transient None InvalidRefreshToken",
+        ),
+        (
+            200,
+            r#"{"access_token":"a","refresh_token":"r2","refresh_token":"r3"}"#,
+            "transient None DuplicateField(\"refresh_token\")",
+        ),
+        // Not JSON, or cut short.
+        (
+            200,
+            r#"{"access_token":"a","refresh_tok"#,
+            "transient None BrokenOff",
+        ),
+        (200, "", "transient None BrokenOff"),
+        (200, "<html>ok</html>", "transient None NotJson"),
+        (200, "[1,2]", "transient None NotJson"),
+        (
+            200,
+            r#"{"access_token":"a"} trailing"#,
+            "transient None NotJson",
+        ),
+        // RFC 6749 §5.2's example, and the other refusals.
+        (
+            400,
+            r#"{"error":"invalid_request"}"#,
+            "rejected invalid_request",
+        ),
+        (
+            400,
+            r#"{"error":"invalid_grant","error_description":"revoked"}"#,
+            "rejected invalid_grant",
+        ),
+        (
+            401,
+            r#"{"error":"invalid_client"}"#,
+            "rejected invalid_client",
+        ),
+        // Codes that ask for a retry, and refusals without an OAuth error: transient.
+        (
+            400,
+            r#"{"error":"temporarily_unavailable"}"#,
+            "transient None RetryableError(\"temporarily_unavailable\")",
+        ),
+        (400, "<html>proxy</html>", "transient None Status(400)"),
+        (400, r#"{"error":7}"#, "transient None Status(400)"),
+        (
+            403,
+            r#"{"error":"invalid_grant"}"#,
+            "transient None Status(403)",
+        ),
+        (
+            429,
+            r#"{"error":"slow_down"}"#,
+            "transient None Status(429)",
+        ),
+        (503, "busy", "transient None Status(503)"),
+        (302, "", "transient None Status(302)"),
+    ];
+    for (status, body, want) in table {
+        assert_eq!(&outcome(&read(*status, body)), want, "{status} {body}");
+    }
+}
+
+#[test]
+fn retry_after_is_read_on_transient_answers() {
+    let a = read_token_response(503, Some("2"), b"busy", &sent(), now());
+    assert_eq!(
+        a.failure(),
+        Some(RefreshFailure::Transient {
+            retry_after_ms: Some(2_000)
+        })
+    );
+    let date = httpdate_in(7);
+    let a = read_token_response(429, Some(&date), b"", &sent(), now());
+    assert_eq!(
+        a.failure(),
+        Some(RefreshFailure::Transient {
+            retry_after_ms: Some(7_000)
+        })
+    );
+    let a = read_token_response(
+        400,
+        Some("9"),
+        br#"{"error":"invalid_grant"}"#,
+        &sent(),
+        now(),
+    );
+    assert_eq!(a.failure(), Some(RefreshFailure::Rejected));
+}
+
+fn httpdate_in(seconds: u64) -> String {
+    // RFC 9110 IMF-fixdate, seconds after now(): 2023-11-14 22:13:20 UTC + seconds.
+    assert!(seconds < 40);
+    format!("Tue, 14 Nov 2023 22:13:{:02} GMT", 20 + seconds)
+}
+
+#[test]
+fn an_oversized_body_is_refused_unread() {
+    let mut body = br#"{"access_token":"a","refresh_token":"r2","x":""#.to_vec();
+    body.resize(MAX_TOKEN_RESPONSE_BYTES + 1, b'x');
+    assert!(matches!(
+        read_token_response(200, None, &body, &sent(), now()),
+        TokenAnswer::Transient {
+            problem: Problem::TooLarge,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn problems_never_show_token_text() {
+    for body in [
+        r#"{"access_token":"SECRETa b","refresh_token":"SECRETr2"}"#,
+        r#"{"access_token":"SECRETa","refresh_token":"SECRET r2"}"#,
+        r#"{"access_token":"SECRETa","token_type":"SECRET"}"#,
+    ] {
+        let a = read(200, body);
+        let shown = format!("{a:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        if let TokenAnswer::Transient { problem, .. } = &a {
+            assert!(!problem.to_string().contains("SECRET"));
+        }
+    }
+}
+
+/// A member value of any kind, including what strict parsers refuse (`NaN`, `1e400`,
+/// bare words) — but balanced: a body that is not an object at all is not an answer.
+fn junk() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("null".to_owned()),
+        Just("NaN".to_owned()),
+        Just("1e400".to_owned()),
+        Just("-3".to_owned()),
+        Just("\"\\u0000\"".to_owned()),
+        Just("\"a b\"".to_owned()),
+        "[a-z0-9 ]{0,12}".prop_map(|s| format!("\"{s}\"")),
+        "[0-9]{1,25}",
+        "[0-9a-z,]{0,16}".prop_map(|s| format!("[{s}]")),
+        "[a-z]{1,5}".prop_map(|s| format!("{{\"{s}\":[{{}}],\"refresh_token\":1}}")),
+    ]
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("access_token".to_owned()),
+        Just("token_type".to_owned()),
+        Just("expires_in".to_owned()),
+        Just("scope".to_owned()),
+        "[a-z_]{1,10}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+    /// Any bytes, any status: an answer, never a panic; success only on a 200 and only
+    /// with credentials the core accepts.
+    #[test]
+    fn any_answer_is_classified(status in 100u16..600, body in proptest::collection::vec(any::<u8>(), 0..300)) {
+        match read_token_response(status, None, &body, &sent(), now()) {
+            TokenAnswer::Succeeded { credentials, .. } => {
+                prop_assert_eq!(status, 200);
+                prop_assert!(credentials.validate().is_ok());
+            }
+            TokenAnswer::Rejected { error } => prop_assert!(matches!(status, 400 | 401) && !error.is_empty()),
+            TokenAnswer::Transient { rotated_refresh_token, .. } => {
+                prop_assert!(rotated_refresh_token.is_none_or(|r| r.validate(reauth::TokenKind::Refresh).is_ok()));
+            }
+            _ => prop_assert!(false),
+        }
+    }
+
+    /// A 200 whose one `refresh_token` is a usable new token keeps it, whatever the
+    /// other members are (duplicated, garbage, non-JSON numbers): as the credentials'
+    /// refresh token, or as the rotation to keep.
+    #[test]
+    fn a_rotation_in_a_200_is_never_dropped(
+        rotated in "[A-Za-z0-9._~+/-]{1,40}",
+        before in proptest::collection::vec((key(), junk()), 0..5),
+        after in proptest::collection::vec((key(), junk()), 0..5),
+    ) {
+        prop_assume!(rotated != sent().expose());
+        let member = |(k, v): &(String, String)| format!("\"{k}\":{v}");
+        let mut parts: Vec<String> = before.iter().map(member).collect();
+        parts.push(format!("\"refresh_token\":\"{rotated}\""));
+        parts.extend(after.iter().map(member));
+        let body = format!("{{{}}}", parts.join(","));
+        let kept = match read(200, &body) {
+            TokenAnswer::Succeeded { credentials, .. } => credentials.refresh_token.map(|r| r.expose().to_owned()),
+            TokenAnswer::Transient { rotated_refresh_token, .. } => rotated_refresh_token.map(|r| r.expose().to_owned()),
+            _ => None,
+        };
+        prop_assert_eq!(kept.as_deref(), Some(rotated.as_str()), "{}", body);
+    }
+}
