@@ -9,19 +9,31 @@
 //! - **Rotation with reuse detection** (RFC 9700 §4.14.2): every refresh issues a new
 //!   refresh token; presenting an already-used one revokes the whole family. The token
 //!   rotated last is accepted again for `reuse_grace_ms` and returns the same pair (the
-//!   leeway real servers give a client whose response was lost).
+//!   leeway real servers give a client whose response was lost), with `expires_in` the
+//!   access token's remaining lifetime. The grace window never hands out a dead access
+//!   token: if the family's current one was revoked or has expired, the replay gets a fresh
+//!   access token with the same refresh token.
 //! - `GET|POST /api/…`: 200 for a live access token, otherwise 401 with
 //!   `WWW-Authenticate: Bearer error="invalid_token"`; a request without credentials gets
 //!   `Bearer realm="reauth"` and no error code (RFC 6750 §3.1).
+//! - `GET|POST /api/scoped` and `/api/scoped/…`: an endpoint no token has the scope for.
+//!   A live access token gets 403 with
+//!   `WWW-Authenticate: Bearer realm="reauth", error="insufficient_scope", scope="admin"`
+//!   (RFC 6750 §3.1) — a refusal a refresh cannot cure; a dead or missing token gets the
+//!   401s of every other `/api` route.
 //! - Fault injection on the token endpoint: refresh latency; 503 and 429 (with a
 //!   `Retry-After` of 1–3 s); a **dropped connection** (closed before any response, the
 //!   refresh not processed); a **lost response** (the server rotates, sends the status
 //!   line and headers, then the body breaks off). Also forced revocation of access tokens
 //!   or of whole families, and `reuse_grace_ms = 0` for a strict server.
 //! - `GET /admin/stats`, `POST /admin/config`, `POST /admin/reset`,
-//!   `POST /admin/revoke-access`, `POST /admin/revoke`.
+//!   `POST /admin/revoke-access`, `POST /admin/revoke`. The fault rates must be finite and
+//!   within `0.0..=1.0` ([`ServerConfig::validate`]): `POST /admin/config` answers 400
+//!   with `{"error": "invalid_config", "field", "error_description"}` otherwise and keeps
+//!   the config, [`Server::start`] and [`Server::configure`] return an error.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -39,6 +51,12 @@ use tokio::sync::oneshot;
 
 /// Behaviour and fault knobs. All can be changed while running (`POST /admin/config`
 /// with any subset of the fields, or [`Server::configure`]).
+///
+/// The four rates are probabilities, each a finite number within `0.0..=1.0` (see
+/// [`ServerConfig::validate`]). Each is drawn on its own, in this order: dropped
+/// connection, 503, 429, then lost response for a refresh that succeeded; so a rate is the
+/// share of the calls the earlier draws let through, and the rates need not sum to 1 or
+/// less.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
@@ -62,6 +80,60 @@ pub struct ServerConfig {
     pub seed: u64,
 }
 
+/// A [`ServerConfig`] refused by [`ServerConfig::validate`]: a fault rate that is not a
+/// finite number within `0.0..=1.0`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigError {
+    field: &'static str,
+    value: f64,
+}
+
+impl ConfigError {
+    /// The refused field, named as in [`ServerConfig`] and `POST /admin/config`.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// The refused value.
+    pub fn value(&self) -> f64 {
+        self.value
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} must be a finite number within 0.0..=1.0, got {}",
+            self.field, self.value
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl ServerConfig {
+    /// Checks the fault rates: each must be a finite number within `0.0..=1.0` (NaN,
+    /// infinities and negative numbers are refused).
+    ///
+    /// # Errors
+    ///
+    /// The first rate out of range, in the order of the fields.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (field, value) in [
+            ("token_5xx_rate", self.token_5xx_rate),
+            ("token_429_rate", self.token_429_rate),
+            ("dropped_connection_rate", self.dropped_connection_rate),
+            ("lost_response_rate", self.lost_response_rate),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(ConfigError { field, value });
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -80,7 +152,8 @@ impl Default for ServerConfig {
 /// Counters, so tests can assert exact numbers.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerStats {
-    /// Access tokens issued (logins plus rotations).
+    /// Access tokens issued: logins, rotations, and grace replays that found the family's
+    /// access token revoked or expired.
     pub tokens_issued: u64,
     /// Password / client-credentials logins.
     pub logins: u64,
@@ -88,7 +161,8 @@ pub struct ServerStats {
     pub refresh_calls: u64,
     /// Refreshes that rotated the family to a new pair.
     pub rotations: u64,
-    /// Refreshes answered from the grace window (the pair rotated last, again).
+    /// Refreshes answered from the grace window (the pair rotated last, again; with a fresh
+    /// access token if the current one was revoked or expired).
     pub grace_replays: u64,
     /// Refreshes refused with `invalid_grant` (unknown, revoked or reused token).
     pub refresh_rejections: u64,
@@ -106,6 +180,9 @@ pub struct ServerStats {
     pub unauthorized: u64,
     /// API requests served with 200.
     pub served: u64,
+    /// Requests with a live access token refused 403 `insufficient_scope`
+    /// (`/api/scoped/…`).
+    pub scope_refusals: u64,
     /// Families revoked (reuse detection or `/admin/revoke`).
     pub families_revoked: u64,
 }
@@ -114,6 +191,14 @@ pub struct ServerStats {
 struct Pair {
     access: String,
     refresh: String,
+}
+
+/// What a successful refresh hands out: a pair and how long its access token lives from
+/// now (the full lifetime, or what is left of it on a grace replay).
+#[derive(Debug)]
+struct Grant {
+    pair: Pair,
+    lifetime: Duration,
 }
 
 #[derive(Debug)]
@@ -164,18 +249,26 @@ impl Inner {
         }
     }
 
-    fn issue(&mut self, family: u64) -> Pair {
+    fn ttl(&self) -> Duration {
+        Duration::from_millis(self.config.access_ttl_ms)
+    }
+
+    /// A new access token for `family`, live for the configured lifetime.
+    fn issue_access(&mut self, family: u64) -> String {
         self.next += 1;
-        let pair = Pair {
-            access: format!("at-{family}-{}", self.next),
-            refresh: format!("rt-{family}-{}", self.next),
-        };
-        let expires_at = Instant::now() + Duration::from_millis(self.config.access_ttl_ms);
+        let access = format!("at-{family}-{}", self.next);
+        let expires_at = Instant::now() + self.ttl();
         self.access
-            .insert(pair.access.clone(), Access { family, expires_at });
-        self.refresh_family.insert(pair.refresh.clone(), family);
+            .insert(access.clone(), Access { family, expires_at });
         self.stats.tokens_issued += 1;
-        pair
+        access
+    }
+
+    fn issue(&mut self, family: u64) -> Pair {
+        let access = self.issue_access(family);
+        let refresh = format!("rt-{family}-{}", self.next);
+        self.refresh_family.insert(refresh.clone(), family);
+        Pair { access, refresh }
     }
 
     fn login(&mut self) -> Pair {
@@ -211,7 +304,7 @@ impl Inner {
         }
     }
 
-    fn refresh(&mut self, token: &str) -> Result<Pair, &'static str> {
+    fn refresh(&mut self, token: &str) -> Result<Grant, &'static str> {
         let Some(&family) = self.refresh_family.get(token) else {
             self.stats.refresh_rejections += 1;
             return Err("unknown refresh token");
@@ -232,14 +325,39 @@ impl Inner {
             f.previous = Some((token.to_owned(), Instant::now()));
             f.current = pair.clone();
             self.stats.rotations += 1;
-            return Ok(pair);
+            return Ok(Grant {
+                pair,
+                lifetime: self.ttl(),
+            });
         }
         if let Some((previous, at)) = &f.previous
             && previous == token
             && at.elapsed() <= grace
         {
             self.stats.grace_replays += 1;
-            return Ok(f.current.clone());
+            let now = Instant::now();
+            let expires_at = self
+                .access
+                .get(&f.current.access)
+                .map(|a| a.expires_at)
+                .filter(|&expires_at| expires_at > now);
+            if let Some(expires_at) = expires_at {
+                return Ok(Grant {
+                    pair: f.current.clone(),
+                    lifetime: expires_at - now,
+                });
+            }
+            // The current access token was revoked or has expired: never hand out a dead
+            // one. A fresh access token; the refresh token rotated last stays the same.
+            let refresh = f.current.refresh.clone();
+            let access = self.issue_access(family);
+            if let Some(f) = self.families.get_mut(&family) {
+                f.current.access.clone_from(&access);
+            }
+            return Ok(Grant {
+                pair: Pair { access, refresh },
+                lifetime: self.ttl(),
+            });
         }
         // An already-used refresh token: someone replayed it. Revoke the family.
         self.stats.reuse_detections += 1;
@@ -248,21 +366,17 @@ impl Inner {
         Err("refresh token reuse detected; token family revoked")
     }
 
-    fn authorize(&mut self, headers: &HeaderMap) -> bool {
+    /// Whether the request carries a live access token (not expired, not revoked, of a
+    /// family not revoked).
+    fn live(&self, headers: &HeaderMap) -> bool {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let live = token.and_then(|t| self.access.get(t)).is_some_and(|a| {
+        token.and_then(|t| self.access.get(t)).is_some_and(|a| {
             a.expires_at > Instant::now()
                 && self.families.get(&a.family).is_some_and(|f| !f.revoked)
-        });
-        if live {
-            self.stats.served += 1;
-        } else {
-            self.stats.unauthorized += 1;
-        }
-        live
+        })
     }
 }
 
@@ -276,11 +390,11 @@ struct TokenResponse {
     refresh_token: String,
 }
 
-fn token_json(pair: &Pair, ttl_ms: u64) -> TokenResponse {
+fn token_json(pair: &Pair, lifetime: Duration) -> TokenResponse {
     TokenResponse {
         access_token: pair.access.clone(),
         token_type: "Bearer",
-        expires_in: (ttl_ms / 1000).max(1),
+        expires_in: lifetime.as_secs().max(1),
         refresh_token: pair.refresh.clone(),
     }
 }
@@ -319,8 +433,7 @@ async fn token(
         Some("password" | "client_credentials") => {
             let mut s = lock(&shared);
             let pair = s.login();
-            let ttl = s.config.access_ttl_ms;
-            Json(token_json(&pair, ttl)).into_response()
+            Json(token_json(&pair, s.ttl())).into_response()
         }
         Some("refresh_token") => {
             let Some(refresh) = form.get("refresh_token").cloned() else {
@@ -339,30 +452,32 @@ async fn token(
                 tokio::time::sleep(Duration::from_millis(latency)).await;
             }
             let mut s = lock(&shared);
+            // Every way in validates the rates (ServerConfig::validate): probabilities
+            // random_bool accepts.
             let (p5xx, p429, pdrop, plost) = (
                 s.config.token_5xx_rate,
                 s.config.token_429_rate,
                 s.config.dropped_connection_rate,
                 s.config.lost_response_rate,
             );
-            if s.rng.random_bool(pdrop.clamp(0.0, 1.0)) {
+            if s.rng.random_bool(pdrop) {
                 s.stats.dropped_connections += 1;
                 drop(s);
                 drop_connection();
             }
-            if s.rng.random_bool(p5xx.clamp(0.0, 1.0)) {
+            if s.rng.random_bool(p5xx) {
                 s.stats.token_5xx += 1;
                 let retry = s.rng.random_range(1..=3);
                 return unavailable(StatusCode::SERVICE_UNAVAILABLE, retry);
             }
-            if s.rng.random_bool(p429.clamp(0.0, 1.0)) {
+            if s.rng.random_bool(p429) {
                 s.stats.token_429 += 1;
                 let retry = s.rng.random_range(1..=3);
                 return unavailable(StatusCode::TOO_MANY_REQUESTS, retry);
             }
             match s.refresh(&refresh) {
-                Ok(pair) => {
-                    if s.rng.random_bool(plost.clamp(0.0, 1.0)) {
+                Ok(Grant { pair, lifetime }) => {
+                    if s.rng.random_bool(plost) {
                         s.stats.lost_responses += 1;
                         // Rotated; the status line and headers go out, then the body
                         // breaks off after its first bytes.
@@ -384,8 +499,7 @@ async fn token(
                             .body(Body::from_stream(stream))
                             .expect("static response parts are valid");
                     }
-                    let ttl = s.config.access_ttl_ms;
-                    Json(token_json(&pair, ttl)).into_response()
+                    Json(token_json(&pair, lifetime)).into_response()
                 }
                 Err(why) => oauth_error(StatusCode::BAD_REQUEST, "invalid_grant", why),
             }
@@ -398,13 +512,38 @@ async fn token(
     }
 }
 
+/// Whether an `/api/{*path}` path is under `/api/scoped`, the endpoint no token has the
+/// scope for.
+fn scoped(path: &str) -> bool {
+    path == "scoped" || path.starts_with("scoped/")
+}
+
 async fn api(
     State(shared): State<Shared>,
     Path(path): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if lock(&shared).authorize(&headers) {
-        return Json(serde_json::json!({"ok": true, "path": path})).into_response();
+    {
+        let mut s = lock(&shared);
+        if s.live(&headers) {
+            if scoped(&path) {
+                s.stats.scope_refusals += 1;
+                drop(s);
+                // RFC 6750 §3.1: the token is fine, its scope is not; refreshing won't help.
+                let mut r = (StatusCode::FORBIDDEN, "").into_response();
+                r.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(
+                        r#"Bearer realm="reauth", error="insufficient_scope", scope="admin""#,
+                    ),
+                );
+                return r;
+            }
+            s.stats.served += 1;
+            drop(s);
+            return Json(serde_json::json!({"ok": true, "path": path})).into_response();
+        }
+        s.stats.unauthorized += 1;
     }
     // RFC 6750 §3.1: a request without credentials gets no error code.
     let challenge = if headers.contains_key(header::AUTHORIZATION) {
@@ -432,12 +571,26 @@ async fn configure(State(shared): State<Shared>, Json(patch): Json<serde_json::V
             target.insert(k.clone(), v.clone());
         }
     }
+    let refused = |field: Option<&str>, description: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(serde_json::json!({
+                "error": "invalid_config",
+                "field": field,
+                "error_description": description,
+            })),
+        )
+            .into_response()
+    };
     match serde_json::from_value::<ServerConfig>(current) {
-        Ok(config) => {
-            s.config = config.clone();
-            Json(config).into_response()
-        }
-        Err(e) => (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+        Ok(config) => match config.validate() {
+            Ok(()) => {
+                s.config = config.clone();
+                Json(config).into_response()
+            }
+            Err(e) => refused(Some(e.field()), e.to_string()),
+        },
+        Err(e) => refused(None, e.to_string()),
     }
 }
 
@@ -484,7 +637,15 @@ pub struct Server {
 impl Server {
     /// Binds `addr` (use `127.0.0.1:0` for any free port) and serves in the background on
     /// the current tokio runtime.
+    ///
+    /// # Errors
+    ///
+    /// [`std::io::ErrorKind::InvalidInput`] (wrapping a [`ConfigError`]) if `config` does
+    /// not pass [`ServerConfig::validate`]; otherwise the errors of binding `addr`.
     pub async fn start(addr: SocketAddr, config: ServerConfig) -> std::io::Result<Server> {
+        config
+            .validate()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Mutex::new(Inner::new(config)));
@@ -521,8 +682,14 @@ impl Server {
     }
 
     /// Replaces the knobs (the dice keep their state).
-    pub fn configure(&self, config: ServerConfig) {
+    ///
+    /// # Errors
+    ///
+    /// If `config` does not pass [`ServerConfig::validate`]; the knobs are then unchanged.
+    pub fn configure(&self, config: ServerConfig) -> Result<(), ConfigError> {
+        config.validate()?;
         lock(&self.shared).config = config;
+        Ok(())
     }
 
     /// Invalidates every access token (refresh tokens stay valid): a 401 storm.

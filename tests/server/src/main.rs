@@ -2,12 +2,13 @@
 //!
 //! Prints `listening on http://127.0.0.1:PORT` as its first line, so tests in any
 //! language can start it and read the port. Exits on SIGTERM, Ctrl-C, or when its
-//! standard input is closed.
+//! standard input is closed. A fault rate that is not a finite number within 0..=1 is
+//! refused at start (exit status 2, the flag named on standard error).
 
 use std::io::Write;
 use std::net::SocketAddr;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 use reauth_testserver::{Server, ServerConfig};
 use tokio::io::AsyncReadExt;
 
@@ -59,6 +60,19 @@ async fn main() -> std::io::Result<()> {
         reuse_grace_ms: a.grace_ms,
         seed: a.seed,
     };
+    if let Err(e) = config.validate() {
+        // The fields are named after the flags.
+        let flag = format!("--{}", e.field().replace('_', "-"));
+        Args::command()
+            .error(
+                clap::error::ErrorKind::ValueValidation,
+                format!(
+                    "invalid value '{}' for '{flag}': a share of the refresh calls, a finite number within 0.0..=1.0",
+                    e.value()
+                ),
+            )
+            .exit();
+    }
     let server = Server::start(a.bind, config).await?;
     println!("listening on {}", server.url());
     std::io::stdout().flush()?;

@@ -84,3 +84,24 @@ fn prints_its_address_serves_and_exits_when_stdin_closes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn refuses_a_fault_rate_that_is_not_a_share_and_names_the_flag() {
+    for (flag, value) in [
+        ("--token-5xx-rate", "NaN"),
+        ("--token-429-rate", "inf"),
+        ("--dropped-connection-rate", "-0.1"),
+        ("--lost-response-rate", "1.5"),
+    ] {
+        // stdin is closed at once: a server that started would exit 0 right away.
+        let out = Command::new(env!("CARGO_BIN_EXE_reauth-testserver"))
+            .arg(format!("{flag}={value}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run the server");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag}={value}: {stderr}");
+        assert!(out.stdout.is_empty(), "{flag}={value}: never listened");
+        assert!(stderr.contains(flag), "{flag}={value}: {stderr}");
+    }
+}

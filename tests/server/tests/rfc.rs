@@ -218,3 +218,374 @@ async fn strict_mode_revokes_on_the_first_reuse_and_reset_starts_over() {
     );
     server.shutdown().await;
 }
+
+async fn admin_stats(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(format!("{url}/admin/stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json")
+}
+
+#[tokio::test]
+async fn a_scoped_endpoint_refuses_a_live_token_with_insufficient_scope() {
+    let (server, http) = start(ServerConfig::default()).await;
+    let url = server.url();
+    let token = login(&http, &url).await;
+    let at = token["access_token"].as_str().expect("at");
+    for request in [
+        http.get(format!("{url}/api/scoped/report")),
+        http.post(format!("{url}/api/scoped/users/1")),
+        http.get(format!("{url}/api/scoped")),
+    ] {
+        let r = request.bearer_auth(at).send().await.expect("api");
+        assert_eq!(
+            r.status(),
+            403,
+            "RFC 6750 §3.1: insufficient_scope is a 403"
+        );
+        assert_eq!(
+            r.headers()["www-authenticate"],
+            r#"Bearer realm="reauth", error="insufficient_scope", scope="admin""#
+        );
+    }
+    // The same token is live everywhere else.
+    let ok = http
+        .get(format!("{url}/api/me"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(ok.status(), 200);
+    // A dead or missing token gets the answers of every other /api route.
+    let dead = http
+        .get(format!("{url}/api/scoped/report"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(dead.status(), 401);
+    assert!(
+        dead.headers()["www-authenticate"]
+            .to_str()
+            .expect("ascii")
+            .contains(r#"error="invalid_token""#)
+    );
+    let bare = http
+        .get(format!("{url}/api/scoped/report"))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(bare.status(), 401);
+    assert_eq!(
+        bare.headers()["www-authenticate"],
+        r#"Bearer realm="reauth""#
+    );
+    let stats = admin_stats(&http, &url).await;
+    assert_eq!(
+        (
+            &stats["scope_refusals"],
+            &stats["unauthorized"],
+            &stats["served"]
+        ),
+        (&3.into(), &2.into(), &1.into()),
+        "{stats}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_grace_replay_after_the_access_token_was_revoked_mints_a_fresh_one() {
+    let (server, http) = start(ServerConfig {
+        reuse_grace_ms: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.url();
+    let first = login(&http, &url).await;
+    let rt = first["refresh_token"].as_str().expect("rt");
+    let rotated: serde_json::Value = refresh(&http, &url, rt)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    let revoked = http
+        .post(format!("{url}/admin/revoke-access"))
+        .send()
+        .await
+        .expect("revoke");
+    assert_eq!(revoked.status(), 204);
+
+    let replay = refresh(&http, &url, rt).await.expect("answer");
+    assert_eq!(replay.status(), 200);
+    let replay: serde_json::Value = replay.json().await.expect("json");
+    assert_eq!(
+        replay["refresh_token"], rotated["refresh_token"],
+        "the refresh token rotated last stays"
+    );
+    assert_ne!(replay["access_token"], rotated["access_token"], "{replay}");
+    assert_eq!(replay["expires_in"], 60);
+    let at = replay["access_token"].as_str().expect("at");
+    let api = http
+        .get(format!("{url}/api/me"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(api.status(), 200, "the grace window hands out a live token");
+    // Still the same pair on a second replay, and the family's refresh token still rotates.
+    let again: serde_json::Value = refresh(&http, &url, rt)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (&again["access_token"], &again["refresh_token"]),
+        (&replay["access_token"], &replay["refresh_token"])
+    );
+    let next = refresh(&http, &url, rotated["refresh_token"].as_str().expect("rt"))
+        .await
+        .expect("answer");
+    assert_eq!(next.status(), 200);
+    let stats = admin_stats(&http, &url).await;
+    assert_eq!(
+        (
+            &stats["grace_replays"],
+            &stats["rotations"],
+            &stats["tokens_issued"],
+            &stats["reuse_detections"]
+        ),
+        (&2.into(), &2.into(), &4.into(), &0.into()),
+        "login, 2 rotations and 1 fresh access token: {stats}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_grace_replay_after_the_access_token_expired_mints_a_fresh_one() {
+    let (server, http) = start(ServerConfig {
+        access_ttl_ms: 1_000,
+        reuse_grace_ms: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.url();
+    let first = login(&http, &url).await;
+    let rt = first["refresh_token"].as_str().expect("rt");
+    let rotated: serde_json::Value = refresh(&http, &url, rt)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+    let replay: serde_json::Value = refresh(&http, &url, rt)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(replay["refresh_token"], rotated["refresh_token"]);
+    assert_ne!(replay["access_token"], rotated["access_token"], "{replay}");
+    let api = http
+        .get(format!("{url}/api/me"))
+        .bearer_auth(replay["access_token"].as_str().expect("at"))
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(api.status(), 200, "the grace window hands out a live token");
+    let stats = server.stats();
+    assert_eq!(
+        (stats.grace_replays, stats.rotations, stats.tokens_issued),
+        (1, 1, 3)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_grace_replay_of_a_live_token_says_how_long_it_has_left() {
+    let (server, http) = start(ServerConfig {
+        access_ttl_ms: 10_000,
+        reuse_grace_ms: 10_000,
+        ..ServerConfig::default()
+    })
+    .await;
+    let url = server.url();
+    let first = login(&http, &url).await;
+    let rt = first["refresh_token"].as_str().expect("rt");
+    let rotated: serde_json::Value = refresh(&http, &url, rt)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(rotated["expires_in"], 10);
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+    let replay: serde_json::Value = refresh(&http, &url, rt)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (&replay["access_token"], &replay["refresh_token"]),
+        (&rotated["access_token"], &rotated["refresh_token"]),
+        "the same pair"
+    );
+    let left = replay["expires_in"].as_u64().expect("integer seconds");
+    assert!(
+        (1..=8).contains(&left),
+        "less than 8.9 s left, rounded down: {replay}"
+    );
+    let stats = server.stats();
+    assert_eq!(
+        (stats.grace_replays, stats.rotations, stats.tokens_issued),
+        (1, 1, 2)
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn admin_config_refuses_a_rate_outside_zero_to_one_and_keeps_the_config() {
+    let (server, http) = start(ServerConfig::default()).await;
+    let url = server.url();
+    for field in [
+        "token_5xx_rate",
+        "token_429_rate",
+        "dropped_connection_rate",
+        "lost_response_rate",
+    ] {
+        for value in [1.5, -0.1, 1.000_001] {
+            let r = http
+                .post(format!("{url}/admin/config"))
+                .json(&serde_json::json!({ field: value, "access_ttl_ms": 5_000 }))
+                .send()
+                .await
+                .expect("config");
+            assert_eq!(r.status(), 400, "{field} = {value}");
+            let body: serde_json::Value = r.json().await.expect("a JSON error");
+            assert_eq!(body["field"], field, "{body}");
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .expect("a description")
+                    .contains(field),
+                "{body}"
+            );
+        }
+    }
+    let unchanged: serde_json::Value = http
+        .post(format!("{url}/admin/config"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .expect("config")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        serde_json::from_value::<ServerConfig>(unchanged).expect("a config"),
+        ServerConfig::default(),
+        "nothing of a refused patch is applied"
+    );
+    // The bounds themselves are fine.
+    let r = http
+        .post(format!("{url}/admin/config"))
+        .json(&serde_json::json!({"token_5xx_rate": 1.0, "token_429_rate": 0.0}))
+        .send()
+        .await
+        .expect("config");
+    assert_eq!(r.status(), 200);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn start_refuses_a_rate_that_is_not_a_share() {
+    for bad in [
+        ServerConfig {
+            token_5xx_rate: f64::NAN,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            token_429_rate: f64::INFINITY,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            dropped_connection_rate: -0.5,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            lost_response_rate: 2.0,
+            ..ServerConfig::default()
+        },
+    ] {
+        let started = Server::start("127.0.0.1:0".parse().expect("address"), bad.clone()).await;
+        let Err(error) = started else {
+            panic!("started with {bad:?}");
+        };
+        assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput, "{error}");
+    }
+}
+
+#[tokio::test]
+async fn configure_refuses_a_rate_that_is_not_a_share_and_keeps_the_knobs() {
+    for (value, ok) in [
+        (0.0, true),
+        (-0.0, true),
+        (1.0, true),
+        (f64::NAN, false),
+        (f64::INFINITY, false),
+        (f64::NEG_INFINITY, false),
+        (1.0 + f64::EPSILON, false),
+        (-f64::MIN_POSITIVE, false),
+    ] {
+        let config = ServerConfig {
+            lost_response_rate: value,
+            ..ServerConfig::default()
+        };
+        match config.validate() {
+            Ok(()) => assert!(ok, "{value} accepted"),
+            Err(e) => {
+                assert!(!ok, "{value} refused: {e}");
+                assert_eq!(e.field(), "lost_response_rate");
+                assert!(e.to_string().contains("lost_response_rate"), "{e}");
+            }
+        }
+    }
+
+    let (server, http) = start(ServerConfig::default()).await;
+    let url = server.url();
+    let token = login(&http, &url).await;
+    let refused = server.configure(ServerConfig {
+        token_5xx_rate: f64::NAN,
+        ..ServerConfig::default()
+    });
+    assert_eq!(
+        refused.map_err(|e| e.field()),
+        Err("token_5xx_rate"),
+        "NaN is no share"
+    );
+    // The knobs are unchanged: the refresh is served, not a panic or a 503.
+    let r = refresh(&http, &url, token["refresh_token"].as_str().expect("rt"))
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 200);
+    server
+        .configure(ServerConfig {
+            token_5xx_rate: 1.0,
+            ..ServerConfig::default()
+        })
+        .expect("1.0 is a share");
+    let next: serde_json::Value = r.json().await.expect("json");
+    let r = refresh(&http, &url, next["refresh_token"].as_str().expect("rt"))
+        .await
+        .expect("answer");
+    assert_eq!(r.status(), 503);
+    server.shutdown().await;
+}
