@@ -50,6 +50,11 @@ id_type!(
 /// Something the host must do. Commands come out of [`Coordinator::poll_command`] in the
 /// order the host must carry them out.
 ///
+/// Exhaustive on purpose (not `#[non_exhaustive]`): a new command is a change of the
+/// contract (`docs/contract.md` §6) that every host and binding must handle, so adding
+/// one must fail to compile wherever a binding converts commands, not fall into a
+/// wildcard arm.
+///
 /// [`Coordinator::poll_command`]: crate::Coordinator::poll_command
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[must_use = "every command must be carried out by the host"]
@@ -145,6 +150,11 @@ impl Command {
 }
 
 /// Why a request failed. Each maps to a user-facing outcome in the host.
+///
+/// Exhaustive on purpose (not `#[non_exhaustive]`): a new reason is a change of the
+/// contract (`docs/contract.md` §6) that every host and binding must handle, so adding
+/// one must fail to compile wherever a binding converts it, not be mislabelled by a
+/// wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -212,6 +222,11 @@ impl fmt::Display for FailReason {
 }
 
 /// Why the session ended.
+///
+/// Exhaustive on purpose (not `#[non_exhaustive]`): a new reason is a change of the
+/// contract (`docs/contract.md` §6) that every host and binding must handle, so adding
+/// one must fail to compile wherever a binding converts it, not be mislabelled by a
+/// wildcard arm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
@@ -329,6 +344,10 @@ impl RequestOptions {
 }
 
 /// How a refresh call failed.
+///
+/// Exhaustive on purpose (not `#[non_exhaustive]`): a new kind of failure is a change of
+/// the contract (`docs/contract.md` §5) that every host and binding must handle, so
+/// adding one must fail to compile wherever a binding converts it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]

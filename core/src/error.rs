@@ -5,8 +5,13 @@ use crate::credentials::CredentialsError;
 
 /// The host called an input wrongly. **On `Err`, nothing changed**: no state, no
 /// statistics, no commands.
+///
+/// Exhaustive on purpose, unlike the other error types (not `#[non_exhaustive]`): each
+/// kind is part of the contract (`docs/contract.md` §8; its [`kind`](Self::kind) names
+/// appear in transcripts) and has its own status or error in every binding, so a new
+/// kind is a contract change every binding must handle. Adding one must fail to compile
+/// wherever a binding converts it, not be reported under another kind's name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum InputError {
     /// The request id was never issued, already ended, or was cancelled. After a
     /// `cancel` this is expected for a late response: ignore it.

@@ -14,8 +14,11 @@ use crate::sync::{Mutex, MutexGuard};
 pub type Batch = Vec<Command>;
 
 /// Why a [`SharedCoordinator`] call failed.
+///
+/// Exhaustive on purpose, like [`InputError`] (not `#[non_exhaustive]`): every binding
+/// maps each case to its own status or error, so a new case is a contract change every
+/// binding must handle, and adding one must fail to compile there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
 pub enum SharedError {
     /// The host misused the input; nothing changed.
     #[error(transparent)]

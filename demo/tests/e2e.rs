@@ -171,7 +171,9 @@ async fn a_lost_refresh_response_is_retried_within_the_grace_window() {
     while server.stats().lost_responses == 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    server.configure(ServerConfig::default()).expect("a valid config");
+    server
+        .configure(ServerConfig::default())
+        .expect("a valid config");
     assert_eq!(waiting.await.expect("task"), Ok(200));
     let s = server.stats();
     assert_eq!(

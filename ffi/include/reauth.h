@@ -71,7 +71,8 @@ typedef enum {
   REAUTH_STATUS_INVALID_UTF8 = 2,
   // A configuration value is out of its documented range.
   REAUTH_STATUS_INVALID_CONFIG = 3,
-  // The JSON configuration could not be parsed (syntax, unknown field, wrong type).
+  // The JSON configuration could not be parsed (syntax, unknown field, a key given
+  // twice in one object, wrong type).
   REAUTH_STATUS_INVALID_JSON = 4,
   // The request id was never issued, already ended or was cancelled. After a cancel
   // this is expected for a late response: ignore it.
@@ -335,8 +336,9 @@ reauth_status reauth_coordinator_new(const reauth_config *config,
 // {"max_refreshes": 3}}`); omitted fields take their defaults. Writes it to `*out`.
 //
 // Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
-// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type; a JSON array where
-// an object belongs, such as `[[403]]`),
+// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type; a key given twice in
+// one object, at any level, instead of the last one winning; a JSON array where an
+// object belongs, such as `[[403]]`),
 // `REAUTH_STATUS_INVALID_CONFIG` (a value out of range).
 reauth_status reauth_coordinator_new_json(const char *json,
                                           reauth_coordinator **out);

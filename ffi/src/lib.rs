@@ -37,7 +37,8 @@ pub enum reauth_status {
     REAUTH_STATUS_INVALID_UTF8 = 2,
     /// A configuration value is out of its documented range.
     REAUTH_STATUS_INVALID_CONFIG = 3,
-    /// The JSON configuration could not be parsed (syntax, unknown field, wrong type).
+    /// The JSON configuration could not be parsed (syntax, unknown field, a key given
+    /// twice in one object, wrong type).
     REAUTH_STATUS_INVALID_JSON = 4,
     /// The request id was never issued, already ended or was cancelled. After a cancel
     /// this is expected for a late response: ignore it.
@@ -67,6 +68,10 @@ pub enum reauth_status {
     REAUTH_STATUS_INVALID_ARGUMENT = 14,
 }
 
+// The conversions from the core's enums below list every variant, with no wildcard arm:
+// those enums are exhaustive on purpose, so a new variant fails to compile here until it
+// has its own status or constant, instead of being reported under another one's name.
+
 impl From<InputError> for reauth_status {
     fn from(e: InputError) -> Self {
         match e {
@@ -76,8 +81,6 @@ impl From<InputError> for reauth_status {
             InputError::InvalidCredentials(_) => reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS,
             InputError::InvalidStatus(_) => reauth_status::REAUTH_STATUS_INVALID_STATUS,
             InputError::InvalidTime(_) => reauth_status::REAUTH_STATUS_INVALID_TIME,
-            // A future variant the ABI does not know yet: the closest stable meaning.
-            _ => reauth_status::REAUTH_STATUS_INVALID_CREDENTIALS,
         }
     }
 }
@@ -86,7 +89,7 @@ impl From<SharedError> for reauth_status {
     fn from(e: SharedError) -> Self {
         match e {
             SharedError::Input(e) => e.into(),
-            _ => reauth_status::REAUTH_STATUS_POISONED,
+            SharedError::Poisoned => reauth_status::REAUTH_STATUS_POISONED,
         }
     }
 }
@@ -577,8 +580,9 @@ pub unsafe extern "C" fn reauth_coordinator_new(
 /// {"max_refreshes": 3}}`); omitted fields take their defaults. Writes it to `*out`.
 ///
 /// Errors: `REAUTH_STATUS_NULL_ARGUMENT`, `REAUTH_STATUS_INVALID_UTF8`,
-/// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type; a JSON array where
-/// an object belongs, such as `[[403]]`),
+/// `REAUTH_STATUS_INVALID_JSON` (syntax, unknown field, wrong type; a key given twice in
+/// one object, at any level, instead of the last one winning; a JSON array where an
+/// object belongs, such as `[[403]]`),
 /// `REAUTH_STATUS_INVALID_CONFIG` (a value out of range).
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_coordinator_new_json(
@@ -594,23 +598,30 @@ pub unsafe extern "C" fn reauth_coordinator_new_json(
         let text = unsafe { CStr::from_ptr(json) }
             .to_str()
             .map_err(|_| reauth_status::REAUTH_STATUS_INVALID_UTF8)?;
-        create(config_from_json(text)?, out)
+        let config =
+            config_from_json(text).map_err(|_| reauth_status::REAUTH_STATUS_INVALID_JSON)?;
+        create(config, out)
     })
 }
 
-/// A configuration from JSON text. Only objects are accepted where the format has
-/// objects: serde would also read a struct from an array by field position
-/// (`[[403]]` as `{"refresh_statuses": [403]}`), which no one writes on purpose.
-fn config_from_json(text: &str) -> Result<Config, reauth_status> {
-    let invalid = |_| reauth_status::REAUTH_STATUS_INVALID_JSON;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
+/// A configuration from JSON text, or why the text is not one (every reason is
+/// `REAUTH_STATUS_INVALID_JSON`; ranges are checked later, by `create`).
+///
+/// Only objects are accepted where the format has objects: serde would also read a
+/// struct from an array by field position (`[[403]]` as `{"refresh_statuses": [403]}`),
+/// which no one writes on purpose. A key given twice in one object, at any level, is
+/// refused ("duplicate field `max_pending`"): `serde_json::Value` keeps the last one
+/// silently, so the config is deserialized from the text itself, where the derived
+/// deserializers of `Config` and `RefreshWindow` see every key.
+fn config_from_json(text: &str) -> Result<Config, String> {
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let object = value
         .as_object()
-        .ok_or(reauth_status::REAUTH_STATUS_INVALID_JSON)?;
+        .ok_or("the configuration is not a JSON object")?;
     if object.get("refresh_window").is_some_and(|w| !w.is_object()) {
-        return Err(reauth_status::REAUTH_STATUS_INVALID_JSON);
+        return Err("refresh_window is not a JSON object".into());
     }
-    serde_json::from_value(value).map_err(invalid)
+    serde_json::from_str(text).map_err(|e| e.to_string())
 }
 
 fn create(config: Config, out: *mut *mut reauth_coordinator) -> Outcome {
@@ -1263,4 +1274,68 @@ pub unsafe extern "C" fn reauth_testing_panic(
         let _h = unsafe { handle(coordinator) }?;
         panic!("reauth_testing_panic: a deliberate panic to test the boundary");
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `reauth_coordinator_new_json` on `json`: the status, and the handle freed.
+    fn new_json(json: &std::ffi::CStr) -> reauth_status {
+        let mut co: *mut reauth_coordinator = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated string and a writable out-pointer; the handle, if
+        // created, is freed once.
+        unsafe {
+            let status = reauth_coordinator_new_json(json.as_ptr(), &mut co);
+            reauth_coordinator_free(co);
+            status
+        }
+    }
+
+    #[test]
+    fn json_config_refuses_duplicate_keys_at_every_level() {
+        use reauth_status::{REAUTH_STATUS_INVALID_JSON, REAUTH_STATUS_OK};
+        // Without the check the last key wins: each of these would be accepted, or
+        // refused as INVALID_CONFIG for the last value only.
+        for json in [
+            cr#"{"max_pending": 0, "max_pending": 8}"#,
+            cr#"{"max_pending": 8, "max_pending": 0}"#,
+            cr#"{"max_pending": 8, "max_wait_ms": 1000, "max_pending": 8}"#,
+            cr#"{"refresh_window": {"max_refreshes": 3, "max_refreshes": 4}}"#,
+            cr#"{"refresh_window": {}, "refresh_window": {"max_refreshes": 3}}"#,
+            // The same key spelled with an escape is the same key.
+            cr#"{"max_pending": 8, "max\u005fpending": 9}"#,
+        ] {
+            assert_eq!(new_json(json), REAUTH_STATUS_INVALID_JSON, "{json:?}");
+        }
+        assert_eq!(
+            new_json(cr#"{"max_pending": 8, "refresh_window": {"max_refreshes": 3}}"#),
+            REAUTH_STATUS_OK
+        );
+    }
+
+    #[test]
+    fn a_duplicate_key_is_named_in_the_message() {
+        for (json, key) in [
+            (r#"{"max_pending": 8, "max_pending": 9}"#, "max_pending"),
+            (
+                r#"{"refresh_window": {"window_ms": 1, "window_ms": 2}}"#,
+                "window_ms",
+            ),
+            (
+                r#"{"refresh_window": {}, "refresh_window": {}}"#,
+                "refresh_window",
+            ),
+            (
+                r#"{"refresh_statuses": [401], "refresh_statuses": [401, 403]}"#,
+                "refresh_statuses",
+            ),
+        ] {
+            let message = config_from_json(json).expect_err(json);
+            assert!(
+                message.contains(&format!("duplicate field `{key}`")),
+                "{json}: {message}"
+            );
+        }
+    }
 }

@@ -60,6 +60,10 @@ pub enum ReauthError {
     Poisoned,
 }
 
+// The conversions from the core's enums in this file list every variant, with no wildcard
+// arm: those enums are exhaustive on purpose, so a new variant fails to compile here until
+// it has its own variant, instead of being reported under another one's name.
+
 impl From<InputError> for ReauthError {
     fn from(e: InputError) -> Self {
         match e {
@@ -69,8 +73,6 @@ impl From<InputError> for ReauthError {
             InputError::InvalidCredentials(c) => ReauthError::InvalidCredentials(c.to_string()),
             InputError::InvalidStatus(s) => ReauthError::InvalidStatus(i32::from(s)),
             InputError::InvalidTime(t) => ReauthError::InvalidTime(signed(t)),
-            // `InputError` is non-exhaustive: a future kind keeps its own message.
-            other => ReauthError::InvalidArgument(other.to_string()),
         }
     }
 }
@@ -79,7 +81,7 @@ impl From<SharedError> for ReauthError {
     fn from(e: SharedError) -> Self {
         match e {
             SharedError::Input(e) => e.into(),
-            _ => ReauthError::Poisoned,
+            SharedError::Poisoned => ReauthError::Poisoned,
         }
     }
 }
@@ -437,7 +439,7 @@ impl From<reauth::FailReason> for FailReason {
             F::Unauthorized => FailReason::Unauthorized,
             F::QueueFull => FailReason::QueueFull,
             F::WaitTimeout => FailReason::WaitTimeout,
-            _ => FailReason::Transport,
+            F::Transport => FailReason::Transport,
         }
     }
 }
@@ -462,7 +464,7 @@ impl From<reauth::LogoutReason> for LogoutReason {
             L::Requested => LogoutReason::Requested,
             L::RefreshRejected => LogoutReason::RefreshRejected,
             L::NoRefreshToken => LogoutReason::NoRefreshToken,
-            _ => LogoutReason::ExcessiveRefresh,
+            L::ExcessiveRefresh => LogoutReason::ExcessiveRefresh,
         }
     }
 }

@@ -39,6 +39,12 @@ static void abi_promises(void) {
     EXPECT(reauth_coordinator_new_json("[[403]]", &co), REAUTH_STATUS_INVALID_JSON);
     EXPECT(reauth_coordinator_new_json("{\"refresh_window\": [3, 1000]}", &co), REAUTH_STATUS_INVALID_JSON);
     EXPECT(reauth_coordinator_new_json("42", &co), REAUTH_STATUS_INVALID_JSON);
+    /* A key given twice in one object, at any level, is refused: the last one does not
+     * silently win. */
+    EXPECT(reauth_coordinator_new_json("{\"max_pending\": 0, \"max_pending\": 8}", &co),
+           REAUTH_STATUS_INVALID_JSON);
+    EXPECT(reauth_coordinator_new_json("{\"refresh_window\": {\"max_refreshes\": 3, \"max_refreshes\": 4}}", &co),
+           REAUTH_STATUS_INVALID_JSON);
     CHECK(co == NULL);
     CHECK_OK(reauth_coordinator_new_json("{\"refresh_window\": {\"max_refreshes\": 3}}", &co));
 

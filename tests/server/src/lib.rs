@@ -17,6 +17,9 @@
 //!   `WWW-Authenticate: Bearer error="invalid_token"`; a request without credentials gets
 //!   `Bearer realm="reauth"` and no error code (RFC 6750 §3.1).
 //! - `GET|POST /api/scoped` and `/api/scoped/…`: an endpoint no token has the scope for.
+//! - `GET|POST /api/forbidden` and `/api/forbidden/…`: an endpoint that refuses every
+//!   live token with a bare 403 (no challenge) — the refusing endpoint of contract rule 20
+//!   for a client whose refresh statuses include 403.
 //!   A live access token gets 403 with
 //!   `WWW-Authenticate: Bearer realm="reauth", error="insufficient_scope", scope="admin"`
 //!   (RFC 6750 §3.1) — a refusal a refresh cannot cure; a dead or missing token gets the
@@ -183,6 +186,8 @@ pub struct ServerStats {
     /// Requests with a live access token refused 403 `insufficient_scope`
     /// (`/api/scoped/…`).
     pub scope_refusals: u64,
+    /// Requests with a live access token refused with a bare 403 (`/api/forbidden/…`).
+    pub forbidden: u64,
     /// Families revoked (reuse detection or `/admin/revoke`).
     pub families_revoked: u64,
 }
@@ -518,6 +523,11 @@ fn scoped(path: &str) -> bool {
     path == "scoped" || path.starts_with("scoped/")
 }
 
+/// Whether an `/api/{*path}` path is under `/api/forbidden`, which refuses every token.
+fn forbidden(path: &str) -> bool {
+    path == "forbidden" || path.starts_with("forbidden/")
+}
+
 async fn api(
     State(shared): State<Shared>,
     Path(path): Path<String>,
@@ -538,6 +548,10 @@ async fn api(
                     ),
                 );
                 return r;
+            }
+            if forbidden(&path) {
+                s.stats.forbidden += 1;
+                return (StatusCode::FORBIDDEN, "forbidden").into_response();
             }
             s.stats.served += 1;
             drop(s);

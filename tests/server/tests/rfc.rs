@@ -589,3 +589,28 @@ async fn configure_refuses_a_rate_that_is_not_a_share_and_keeps_the_knobs() {
     assert_eq!(r.status(), 503);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_forbidden_endpoint_refuses_a_live_token_with_a_bare_403() {
+    let (server, http) = start(ServerConfig::default()).await;
+    let url = server.url();
+    let token = login(&http, &url).await;
+    let at = token["access_token"].as_str().expect("at");
+    let r = http
+        .get(format!("{url}/api/forbidden/admin"))
+        .bearer_auth(at)
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(r.status(), 403);
+    assert!(r.headers().get("www-authenticate").is_none(), "no challenge");
+    let dead = http
+        .get(format!("{url}/api/forbidden"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .expect("api");
+    assert_eq!(dead.status(), 401);
+    let s = server.stats();
+    assert_eq!((s.forbidden, s.served, s.unauthorized), (1, 0, 1));
+}
