@@ -1,8 +1,8 @@
 //! RFC 6750 §3: what a `WWW-Authenticate: Bearer …` challenge says about a refusal.
 
-/// The `error` of a Bearer challenge (RFC 6750 §3.1).
+/// The `error` of a Bearer challenge (RFC 6750 §3.1). Exhaustive on purpose: bindings
+/// convert it variant by variant.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum BearerError {
     /// `invalid_token`: expired, revoked, malformed — a refresh may help.
     InvalidToken,

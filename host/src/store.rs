@@ -83,9 +83,8 @@ fn add(wall: SystemTime, ms: u64) -> SystemTime {
 }
 
 /// What to do for a `Refresh { refresh_token }` command, decided under the store's lock
-/// from what the store holds (§12.2).
+/// from what the store holds (§12.2). Exhaustive on purpose, like [`crate::TokenAnswer`].
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum RefreshPlan {
     /// A sibling (another process, or an earlier answer of this one) rotated the refresh
     /// token and its access token is still good: report these credentials as the

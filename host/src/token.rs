@@ -208,8 +208,8 @@ impl fmt::Display for Problem {
 }
 
 /// What a token-endpoint answer comes to, and so what the host reports to the core.
+/// Exhaustive on purpose: a new outcome is a contract change every binding must handle.
 #[derive(Debug)]
-#[non_exhaustive]
 pub enum TokenAnswer {
     /// Report `handle_refresh_succeeded` with these credentials. Their refresh token is
     /// the answer's, or the one sent when the answer has none (RFC 6749 §6: not rotated).

@@ -21,6 +21,9 @@ use reauth::{
 
 uniffi::setup_scaffolding!();
 
+mod host;
+pub use host::*;
+
 /// Why an input was refused. The input changed nothing. The message is the core's human
 /// one and never contains token text.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
@@ -97,11 +100,11 @@ impl From<ConfigError> for ReauthError {
 // refused like any other bad input.
 
 /// A value the core produced (ids, counters, times: all far below 2^63).
-fn signed(v: u64) -> i64 {
+pub(crate) fn signed(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
-fn time(now: i64) -> Result<u64, ReauthError> {
+pub(crate) fn time(now: i64) -> Result<u64, ReauthError> {
     u64::try_from(now).map_err(|_| ReauthError::InvalidTime(now))
 }
 
@@ -148,7 +151,7 @@ impl ReauthError {
 /// A token. Its `Debug`/`Display` never show the text; [`expose`](Token::expose) does.
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display, Eq)]
-pub struct Token(Secret);
+pub struct Token(pub(crate) Secret);
 
 impl std::fmt::Debug for Token {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -182,7 +185,7 @@ impl Token {
     }
 }
 
-fn token(secret: &Secret) -> Arc<Token> {
+pub(crate) fn token(secret: &Secret) -> Arc<Token> {
     Arc::new(Token(secret.clone()))
 }
 
@@ -190,7 +193,7 @@ fn token(secret: &Secret) -> Arc<Token> {
 /// tokens.
 #[derive(uniffi::Object)]
 #[uniffi::export(Debug, Display)]
-pub struct Credentials(CoreCredentials);
+pub struct Credentials(pub(crate) CoreCredentials);
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
