@@ -174,6 +174,14 @@ impl Eq for Token {}
 
 #[uniffi::export]
 impl Token {
+    /// Wraps a token read from storage (for the store recipe: `plan_refresh`,
+    /// `stored_to_credentials`). Not checked here; the coordinator checks tokens where
+    /// they are used.
+    #[uniffi::constructor]
+    pub fn new(text: String) -> Arc<Self> {
+        Arc::new(Token(Secret::new(text)))
+    }
+
     /// The token text, to put on the wire (`Authorization: Bearer …`) or in storage.
     pub fn expose(&self) -> String {
         self.0.expose().to_owned()
