@@ -47,8 +47,30 @@ BAD_INPUTS = [
     # Values outside the 64-bit range, and wrong types, are refused by the binding itself.
     (lambda c: c.handle_timeout(2**63), ValueError, "i64"),
     (lambda c: c.handle_response(10, "1", 200), TypeError, ""),
-    (lambda c: c.login(10, reauth.Credentials("at-\udc80")), UnicodeEncodeError, "surrogates not allowed"),
+    # A lone surrogate: refused like any invalid token, without the token's text.
+    (lambda c: c.login(10, reauth.Credentials("at-\udc80")), ReauthError.InvalidCredentials, "lone surrogate"),
+    (lambda c: c.login(10, reauth.Credentials("at", refresh_token="rt-\ud800")), ReauthError.InvalidCredentials, "refresh token"),
 ]
+
+
+def _chain(e: BaseException):
+    """An exception, its cause and context, and theirs."""
+    seen = []
+    while e is not None and e not in seen:
+        seen.append(e)
+        e = e.__cause__ or e.__context__
+    return seen
+
+
+@pytest.mark.parametrize("access, refresh", [("tok-\udc80-SECRET", None), ("tok", "SECRET-\ud800-rt")])
+def test_a_lone_surrogate_never_carries_the_token_into_the_exception(access, refresh):
+    with pytest.raises(ReauthError.InvalidCredentials) as caught:
+        reauth.Credentials(access, refresh_token=refresh)
+    for e in _chain(caught.value):
+        assert "SECRET" not in repr(e) and "SECRET" not in str(e.args), repr(e)
+        assert not isinstance(e, UnicodeError), "no UnicodeEncodeError with the token in .object"
+    with pytest.raises(ReauthError.InvalidCredentials):
+        reauth.Token("SECRET-\udc80")
 
 
 @pytest.mark.parametrize("bad, error, message", BAD_INPUTS, ids=lambda x: getattr(x, "__name__", None))

@@ -15,6 +15,8 @@ def test_sixteen_threads_every_request_ends_exactly_once():
     cancelled = set()
     clock = [1]
     issued = [0]
+    applied = {"response": 0, "refresh": 0, "transport": 0, "cancel": 0, "timeout": 0}
+    races = [0]
 
     def record(commands):
         with lock:
@@ -50,6 +52,7 @@ def test_sixteen_threads_every_request_ends_exactly_once():
                     rid = pick(in_flight)
                     if rid is not None:
                         record(core.handle_response(tick(), rid, rng.choice([200, 200, 401, 500])))
+                        applied["response"] += 1
                 elif roll < 0.85:
                     a = pick(attempts)
                     if a is not None:
@@ -61,10 +64,12 @@ def test_sixteen_threads_every_request_ends_exactly_once():
                             record(core.handle_refresh_succeeded(tick(), a, reauth.Credentials(f"at-{n}", refresh_token=f"rt-{n}")))
                         else:
                             record(core.handle_refresh_failed(tick(), a, reauth.RefreshFailure.TRANSIENT(retry_after_ms=None)))
+                        applied["refresh"] += 1
                 elif roll < 0.9:
                     rid = pick(in_flight)
                     if rid is not None:
                         record(core.handle_transport_error(tick(), rid))
+                        applied["transport"] += 1
                 elif roll < 0.95:
                     rid = pick(submitted - set(ended))
                     if rid is not None:
@@ -72,10 +77,15 @@ def test_sixteen_threads_every_request_ends_exactly_once():
                         with lock:
                             cancelled.add(rid)
                             in_flight.discard(rid)
+                        applied["cancel"] += 1
                 else:
                     record(core.handle_timeout(tick()))
-            except reauth.ReauthError:
-                pass  # a racing thread ended that request or attempt first: refused, no change
+                    applied["timeout"] += 1
+            except (reauth.ReauthError.UnknownRequest, reauth.ReauthError.NotInFlight, reauth.ReauthError.UnknownAttempt):
+                # A racing thread ended that request or attempt first (or it waits for a
+                # refresh): refused, no change. Any other error fails the test.
+                with lock:
+                    races[0] += 1
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(16)]
     for t in threads:
@@ -102,9 +112,14 @@ def test_sixteen_threads_every_request_ends_exactly_once():
         else:
             record(core.handle_timeout(now))
     assert core.open_requests() == 0
+    # Work was done: every kind of input was applied many times across the threads.
+    assert len(submitted) >= 1_000, len(submitted)
+    assert applied["response"] >= 500 and applied["refresh"] >= 20 and applied["cancel"] >= 50, applied
     assert all(n == 1 for n in ended.values()), "a request ended twice"
     assert submitted == set(ended) | cancelled, "a request was lost"
-    assert not (set(ended) & cancelled) or all(ended[i] == 1 for i in set(ended) & cancelled)
+    # A cancel that succeeded found the request open; it never ends after that.
+    assert not (set(ended) & cancelled), "a cancelled request got a terminal command"
     stats = core.stats()
     assert stats.submitted == len(submitted)
+    assert stats.cancelled == len(cancelled)
     assert stats.completed + sum(vars(stats.failed).values()) == len(ended)

@@ -9,11 +9,13 @@ conformance transcripts. The behaviour is specified in ``docs/contract.md``.
 
 import logging as _logging
 
+from . import _native
+from ._driver import is_utf8 as _is_utf8
 from ._native import (
+    BearerError,
     Command,
     Config,
     Coordinator,
-    Credentials,
     FailCounts,
     FailReason,
     LogoutReason,
@@ -22,17 +24,49 @@ from ._native import (
     RequestOptions,
     Stats,
     Submitted,
-    Token,
+    TokenAnswer,
+    TokenEndpoint,
+    bearer_error,
     default_config,
+    default_route,
     max_timestamp,
+    read_token_response,
     route_key,
 )
 from .store import CredentialStore, FileStore, MemoryStore, StoredCredentials
+
+
+def _check_utf8(what: str, text: object) -> None:
+    # Raised outside any `except` block: the UnicodeEncodeError native code would raise
+    # holds the whole token, and not even `__context__` may keep it.
+    if isinstance(text, str) and not _is_utf8(text):
+        raise ReauthError.InvalidCredentials(f"{what} is not valid UTF-8 (it holds a lone surrogate)")
+
+
+class Credentials(_native.Credentials):
+    """Credentials: ``Credentials(access_token, refresh_token=None, expires_in_ms=None)``.
+    ``repr`` redacts the tokens. A token that is not valid UTF-8 (a lone surrogate)
+    raises ``ReauthError.InvalidCredentials`` without its text."""
+
+    def __init__(self, access_token: str, *args: object, **kwargs: object) -> None:
+        _check_utf8("access token", access_token)
+        _check_utf8("refresh token", kwargs.get("refresh_token", args[0] if args else None))
+        super().__init__(access_token, *args, **kwargs)  # type: ignore[arg-type]
+
+
+class Token(_native.Token):
+    """A token whose ``repr`` is redacted; ``expose()`` gives its text."""
+
+    def __init__(self, text: str) -> None:
+        _check_utf8("token", text)
+        super().__init__(text)
+
 
 # A library logs, the app decides where to (no output unless it configures logging).
 _logging.getLogger("reauth").addHandler(_logging.NullHandler())
 
 __all__ = [
+    "BearerError",
     "Command",
     "Config",
     "Coordinator",
@@ -50,7 +84,12 @@ __all__ = [
     "StoredCredentials",
     "Submitted",
     "Token",
+    "TokenAnswer",
+    "TokenEndpoint",
+    "bearer_error",
     "default_config",
+    "default_route",
     "max_timestamp",
+    "read_token_response",
     "route_key",
 ]

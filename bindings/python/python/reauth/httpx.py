@@ -23,26 +23,51 @@ submitted non-replayable, so a 401 hands its response to the caller.
 
 A request the core fails raises :class:`RequestFailed` (``reason`` says why), except
 ``Unauthorized``, which hands the caller the 401/403 response itself, and ``Transport``,
-which re-raises the transport error httpx raised.
+which re-raises the transport error httpx raised. After :meth:`ReauthAuth.close`, waiting
+and new requests raise :class:`ReauthClosed`.
+
+Per request, in httpx's idiom (request extensions)::
+
+    client.get("/public", extensions={"reauth": reauth.RequestOptions(refresh=False)})
+    client.get("/users/7", extensions={"reauth": reauth.RequestOptions(route=reauth.route_key("GET /users/{id}"))})
+
+Without a route, each request's route is its method, origin and path (contract §12.4), so
+an endpoint that refuses a working token costs one refresh per token, not one per call;
+a refusal with an RFC 6750 ``insufficient_scope`` challenge is handed back at once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
-from typing import AsyncGenerator, Callable, Dict, Generator, Optional
+from typing import AsyncGenerator, Callable, Generator, List, Optional
 
 import httpx
 
-from ._driver import Driver, Event, RefreshOutcome
-from ._native import Config, Credentials, FailReason, LogoutReason, RefreshFailure, RequestOptions, Stats
+from ._driver import Closed, Driver, Event
+from ._native import (
+    Config,
+    Credentials,
+    FailReason,
+    LogoutReason,
+    RequestOptions,
+    Stats,
+    Token,
+    TokenAnswer,
+    TokenEndpoint,
+    default_route,
+    max_token_response_bytes,
+    read_token_response,
+)
 from .store import CredentialStore
 
-__all__ = ["ReauthAuth", "RequestFailed"]
+__all__ = ["ReauthAuth", "ReauthClosed", "RequestFailed"]
 
 log = logging.getLogger("reauth")
+
+#: The request extension that carries a request's :class:`reauth.RequestOptions`.
+EXTENSION = "reauth"
 
 
 class RequestFailed(httpx.HTTPError):
@@ -51,6 +76,14 @@ class RequestFailed(httpx.HTTPError):
     def __init__(self, reason: FailReason, request: httpx.Request) -> None:
         super().__init__(f"request failed: {reason.name.lower()}")
         self.reason = reason
+        self.request = request
+
+
+class ReauthClosed(httpx.HTTPError):
+    """:meth:`ReauthAuth.close` was called: the request was not sent, or its wait ended."""
+
+    def __init__(self, request: httpx.Request) -> None:
+        super().__init__("reauth is closed: the request was not sent")
         self.request = request
 
 
@@ -70,15 +103,20 @@ class ReauthAuth(httpx.Auth):
         on_logout: Optional[Callable[[LogoutReason], None]] = None,
         token_client: Optional[httpx.Client] = None,
         token_timeout: float = 30.0,
+        basic_auth: bool = False,
     ) -> None:
-        """``credentials`` start a session now (and are written to ``store``); without
-        them the session is restored from ``store``, if it holds any. ``token_client``
-        is the client the refresh runs on (default: a new ``httpx.Client``; never pass
-        the authenticated one)."""
-        self._token_url = token_url
-        self._client_id = client_id
-        self._client_secret = client_secret
+        """``credentials`` start a session now (and are written to ``store`` once the
+        coordinator accepted them: invalid ones raise and store nothing); without them
+        the session is restored from ``store``, if it holds any. ``token_client`` is the
+        client the refresh runs on (default: a new ``httpx.Client``; never pass the
+        authenticated one). ``basic_auth`` sends the client secret with HTTP Basic
+        instead of in the form (RFC 6749 §2.3.1)."""
+        self._endpoint = TokenEndpoint(token_url, client_id, client_secret, basic_auth)
         self._token_client = token_client or httpx.Client(timeout=token_timeout)
+        deadline_ms = (config if config is not None else Config()).refresh_timeout_ms
+        # One call may take at most the core's refresh deadline, body included: after it
+        # the core has abandoned the attempt, and an endless body must not be read on.
+        self._deadline = min(token_timeout, deadline_ms / 1000)
         self._driver = Driver(
             self._call_token_endpoint,
             config=config,
@@ -90,7 +128,9 @@ class ReauthAuth(httpx.Auth):
     # ----- the app's controls ---------------------------------------------------------
 
     def login(self, credentials: Credentials) -> None:
-        """Starts (or replaces) the session with credentials the app obtained."""
+        """Starts (or replaces) the session with credentials the app obtained. Refused
+        credentials raise ``ReauthError.InvalidCredentials`` and change nothing, in the
+        session or in the store."""
         self._driver.login(credentials)
 
     def logout(self) -> None:
@@ -111,19 +151,22 @@ class ReauthAuth(httpx.Auth):
         return self._driver.coordinator.is_logged_in()
 
     def close(self) -> None:
-        """Stops the timer thread and closes the token client."""
+        """Ends every request waiting for a token (they raise :class:`ReauthClosed`),
+        makes later requests raise it at once, stops the timer thread and closes the
+        token client. The session and the store are kept (this is not a logout)."""
         self._driver.close()
         self._token_client.close()
 
     # ----- httpx.Auth ---------------------------------------------------------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        waiter = self._driver.submit(_options(request), loop=None)
+        waiter = self._submit(request, None)
         response: Optional[httpx.Response] = None
         try:
             while (to_send := _on_event(waiter.wait(), request, response)) is not None:
                 response = yield to_send
-                self._driver.response(waiter, response.status_code)
+                if not self._driver.response(waiter, response.status_code, _challenges(response)):
+                    return
         except BaseException:
             # httpx closed the flow at a `yield` (a transport error: rule 7.17), or the
             # caller gave up: the request ends here.
@@ -133,41 +176,77 @@ class ReauthAuth(httpx.Auth):
             self._driver.finished(waiter)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        waiter = self._driver.submit(_options(request), loop=asyncio.get_running_loop())
+        waiter = self._submit(request, asyncio.get_running_loop())
         response: Optional[httpx.Response] = None
         try:
             while (to_send := _on_event(await waiter.wait_async(), request, response)) is not None:
                 response = yield to_send
-                self._driver.response(waiter, response.status_code)
+                if not self._driver.response(waiter, response.status_code, _challenges(response)):
+                    return
         except BaseException:
             self._driver.abandon(waiter)  # as in sync_auth_flow
             raise
         finally:
             self._driver.finished(waiter)
 
-    # ----- the token endpoint (RFC 6749 §6, §5.1, §5.2) -------------------------------
-
-    def _call_token_endpoint(self, refresh_token: str) -> RefreshOutcome:
-        form: Dict[str, str] = {
-            "grant_type": "refresh_token",
-            "refresh_token": refresh_token,
-            "client_id": self._client_id,
-        }
-        if self._client_secret is not None:
-            form["client_secret"] = self._client_secret
+    def _submit(self, request: httpx.Request, loop: Optional[asyncio.AbstractEventLoop]):
         try:
-            response = self._token_client.post(self._token_url, data=form, headers={"Accept": "application/json"})
-            body = response.content
+            return self._driver.submit(_options(request), loop)
+        except Closed:
+            raise ReauthClosed(request) from None
+
+    # ----- the token endpoint: one call, read by the host layer ----------------------
+
+    def _call_token_endpoint(self, refresh_token: Token) -> TokenAnswer:
+        call = self._endpoint.refresh_request(refresh_token)
+        headers = {h.name: h.value.expose() for h in call.headers}
+        limit = max_token_response_bytes()
+        deadline = time.monotonic() + self._deadline
+        try:
+            with self._token_client.stream(
+                "POST", call.url, content=call.body.expose().encode(), headers=headers, timeout=self._deadline
+            ) as response:
+                body = bytearray()
+                for chunk in response.iter_bytes():
+                    body += chunk[: limit + 1 - len(body)]
+                    if len(body) > limit:
+                        break  # too large: read no further
+                    if time.monotonic() > deadline:
+                        return _transient("token response still arriving at the refresh deadline")
+                return read_token_response(
+                    response.status_code,
+                    response.headers.get("retry-after"),
+                    bytes(body),
+                    refresh_token,
+                    int(time.time() * 1000),
+                )
         except httpx.HTTPError as e:
-            log.warning("reauth: token endpoint unreachable (%s); transient", e.__class__.__name__)
-            return _transient(None)
-        return _classify(response.status_code, response.headers, body)
+            return _transient(f"token endpoint unreachable or broke off ({e.__class__.__name__})")
+
+
+def _transient(problem: str) -> TokenAnswer:
+    return TokenAnswer.TRANSIENT(retry_after_ms=None, problem=problem, rotated_refresh_token=None)
+
+
+def _challenges(response: httpx.Response) -> List[str]:
+    return response.headers.get_list("www-authenticate")
 
 
 def _options(request: httpx.Request) -> RequestOptions:
-    # A body given as bytes can be sent again; a stream (generator, file) cannot.
-    replayable = isinstance(request.stream, httpx.ByteStream)
-    return RequestOptions(replayable=replayable)
+    """The request's options: the caller's (``extensions["reauth"]``) or the defaults;
+    the route is the caller's or the default one (method, origin, path — §12.4); a body
+    given as a stream (generator, file) cannot be sent twice."""
+    given = request.extensions.get(EXTENSION)
+    if given is not None and not isinstance(given, RequestOptions):
+        raise TypeError(f"extensions[{EXTENSION!r}] must be a reauth.RequestOptions, not {type(given).__name__}")
+    options = given if given is not None else RequestOptions()
+    route = options.route
+    if route is None:
+        url = request.url
+        path = url.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
+        route = default_route(request.method, url.scheme, url.host, url.port, path)
+    replayable = options.replayable and isinstance(request.stream, httpx.ByteStream)
+    return RequestOptions(replayable=replayable, refresh=options.refresh, route=route)
 
 
 def _on_event(event: Event, request: httpx.Request, response: Optional[httpx.Response]) -> Optional[httpx.Request]:
@@ -177,65 +256,8 @@ def _on_event(event: Event, request: httpx.Request, response: Optional[httpx.Res
     if event.kind == "send":
         request.headers["Authorization"] = f"Bearer {event.token}"
         return request
+    if event.kind == "closed":
+        raise ReauthClosed(request)
     if event.kind == "complete" or (event.reason == FailReason.UNAUTHORIZED and response is not None):
         return None
     raise RequestFailed(event.reason, request)
-
-
-def _transient(retry_after_ms: Optional[int]) -> RefreshOutcome:
-    return RefreshOutcome(failure=RefreshFailure.TRANSIENT(retry_after_ms=retry_after_ms))
-
-
-def _retry_after_ms(headers: httpx.Headers) -> Optional[int]:
-    """``Retry-After`` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value) * 1000
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0, int((when.timestamp() - time.time()) * 1000))
-
-
-def _classify(status: int, headers: httpx.Headers, body: bytes) -> RefreshOutcome:
-    import json
-
-    try:
-        payload = json.loads(body) if body else None
-    except ValueError:
-        payload = None
-    if status == 200:
-        if not isinstance(payload, dict) or not isinstance(payload.get("access_token"), str):
-            log.warning("reauth: token response without an access_token; transient")
-            return _transient(None)
-        token_type = payload.get("token_type", "bearer")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            log.warning("reauth: token response of type %r, not bearer; transient", token_type)
-            return _transient(None)
-        refresh = payload.get("refresh_token")
-        expires_in = payload.get("expires_in")
-        if refresh is not None and not isinstance(refresh, str):
-            log.warning("reauth: token response with a non-string refresh_token; transient")
-            return _transient(None)
-        if expires_in is not None and (
-            isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in < 0
-        ):
-            log.warning("reauth: token response with an invalid expires_in; transient")
-            return _transient(None)
-        return RefreshOutcome(
-            credentials=Credentials(
-                payload["access_token"],
-                refresh_token=refresh,
-                expires_in_ms=None if expires_in is None else int(expires_in * 1000),
-            )
-        )
-    error = payload.get("error") if isinstance(payload, dict) else None
-    if status in (400, 401) and isinstance(error, str):
-        log.warning("reauth: token endpoint refused the refresh token (%s)", error)
-        return RefreshOutcome(failure=RefreshFailure.REJECTED())
-    log.warning("reauth: token endpoint answered %d; transient", status)
-    return _transient(_retry_after_ms(headers))

@@ -1,0 +1,231 @@
+"""The host layer's failures, each as it was found (issue 19), through the httpx adapter:
+a refused login leaves the store alone, ``close()`` ends every wait, a malformed 200 that
+rotated keeps the rotation, an endless token body is cut off, ``insufficient_scope``
+never refreshes, and a refusing endpoint costs one refresh per token with default
+routes. Mock transports stand in for answers no real server gives on purpose."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from urllib.parse import parse_qs
+
+import httpx
+import pytest
+
+import reauth
+from conftest import TokenServer, credentials_from
+from reauth.httpx import ReauthAuth, ReauthClosed
+
+
+class Endpoint:
+    """A scripted token endpoint (answers in order, the last repeats) and an API that
+    accepts any token. Records the refresh tokens presented."""
+
+    def __init__(self, *answers) -> None:
+        self.answers = list(answers)
+        self.presented = []
+        self.calls = 0
+
+    def token(self, request: httpx.Request) -> httpx.Response:
+        self.presented.append(parse_qs(request.read().decode())["refresh_token"][0])
+        answer = self.answers[min(self.calls, len(self.answers) - 1)]
+        self.calls += 1
+        return answer() if callable(answer) else answer
+
+    @staticmethod
+    def api(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text="ok")
+
+
+def auth_for(endpoint: Endpoint, store, **kwargs) -> ReauthAuth:
+    return ReauthAuth(
+        "https://auth.test/token",
+        "app",
+        store=store,
+        token_client=httpx.Client(transport=httpx.MockTransport(endpoint.token)),
+        config=reauth.Config(initial_backoff_ms=10, max_backoff_ms=50, refresh_timeout_ms=2_000, **kwargs),
+    )
+
+
+def stored(access="at-1", refresh="rt-1"):
+    return reauth.StoredCredentials(access, refresh, None)
+
+
+def test_a_refused_login_changes_nothing_in_the_store(tmp_path):
+    store = reauth.FileStore(tmp_path / "credentials.json")
+    store.save(stored("at-1", "rt-good"))
+    auth = auth_for(Endpoint(httpx.Response(500)), store)
+    for bad in ["tok\r\nX: 1", "tok en", ""]:
+        with pytest.raises(reauth.ReauthError.InvalidCredentials):
+            auth.login(reauth.Credentials(bad, refresh_token="new-rt"))
+        assert store.load().refresh_token == "rt-good", bad
+    assert auth.is_logged_in
+    auth.close()
+    # Built with invalid credentials: refused, nothing written, no thread left behind.
+    empty = reauth.FileStore(tmp_path / "other.json")
+    threads = threading.active_count()
+    with pytest.raises(reauth.ReauthError.InvalidCredentials):
+        ReauthAuth("https://auth.test/token", "app", store=empty,
+                   credentials=reauth.Credentials("a\nb", refresh_token="rt"))
+    assert empty.load() is None
+    assert threading.active_count() <= threads
+
+
+def test_a_malformed_200_that_rotated_keeps_the_rotation():
+    # The first answer rotates rt-1 to rt-2 but its access token is unusable; the retry
+    # must present rt-2 (rt-1 again would be a reuse: the family would be revoked).
+    endpoint = Endpoint(
+        httpx.Response(200, json={"access_token": "bad token", "token_type": "Bearer", "refresh_token": "rt-2"}),
+        httpx.Response(200, json={"access_token": "at-3", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt-3"}),
+    )
+    store = reauth.MemoryStore(stored())
+    auth = auth_for(endpoint, store)
+    auth.force_refresh()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        assert client.get("https://api.test/me").status_code == 200
+    assert endpoint.presented == ["rt-1", "rt-2"]
+    assert store.load().refresh_token == "rt-3"
+    auth.close()
+
+
+@pytest.mark.parametrize("lifetime", ["NaN", "1e400", '"soon"', "-5"])
+def test_an_unusable_lifetime_keeps_the_answer(lifetime):
+    body = '{"access_token":"at-2","expires_in":%s,"refresh_token":"rt-2"}' % lifetime
+    endpoint = Endpoint(httpx.Response(200, content=body.encode(), headers={"content-type": "application/json"}))
+    store = reauth.MemoryStore(stored())
+    auth = auth_for(endpoint, store)
+    auth.force_refresh()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        assert client.get("https://api.test/me").status_code == 200
+    assert store.load().refresh_token == "rt-2" and endpoint.calls == 1
+    auth.close()
+
+
+def test_an_endless_token_response_is_cut_off():
+    produced = [0]
+
+    def endless():
+        while True:
+            produced[0] += 1
+            yield b"x" * 65536
+
+    endpoint = Endpoint(lambda: httpx.Response(200, content=endless()))
+    auth = auth_for(endpoint, reauth.MemoryStore(stored()), max_retries=0)
+    auth.force_refresh()
+    started = time.monotonic()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        with pytest.raises(reauth.httpx.RequestFailed) as caught:
+            client.get("https://api.test/me")
+    assert caught.value.reason == reauth.FailReason.REFRESH_UNAVAILABLE
+    assert time.monotonic() - started < 10
+    # Read up to the limit (256 KiB), then stopped: not the 637 MiB of before.
+    assert produced[0] * 65536 <= reauth._native.max_token_response_bytes() + 2 * 65536
+    auth.close()
+
+
+def test_close_ends_every_wait_sync_and_async():
+    release = threading.Event()
+
+    def silent():
+        release.wait(30)  # a token endpoint that does not answer
+        return httpx.Response(503)
+
+    auth = auth_for(Endpoint(silent), reauth.MemoryStore(stored()))
+    auth.force_refresh()
+    outcomes = []
+
+    def call():
+        with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+            try:
+                client.get("https://api.test/me")
+                outcomes.append("answered")
+            except ReauthClosed:
+                outcomes.append("closed")
+
+    async def call_async():
+        async with httpx.AsyncClient(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+            with pytest.raises(ReauthClosed):
+                await client.get("https://api.test/me")
+        outcomes.append("closed")
+
+    threads = [threading.Thread(target=call) for _ in range(3)]
+    threads.append(threading.Thread(target=lambda: asyncio.run(call_async())))
+    for t in threads:
+        t.start()
+    while auth.stats().submitted < 4:
+        time.sleep(0.005)
+    auth.close()
+    for t in threads:
+        t.join(5)
+        assert not t.is_alive(), "a call stayed blocked after close()"
+    assert outcomes == ["closed"] * 4
+    started = time.monotonic()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        with pytest.raises(ReauthClosed):
+            client.get("https://api.test/me")
+    assert time.monotonic() - started < 1
+    assert auth.stats().submitted == 4, "nothing submitted after close()"
+    release.set()
+
+
+def test_insufficient_scope_is_the_callers_answer_and_never_refreshes(token_server: TokenServer):
+    auth = ReauthAuth(token_server.token_url, "app", credentials=credentials_from(token_server.login()),
+                      config=reauth.Config(refresh_statuses=[401, 403]))
+    with httpx.Client(auth=auth, base_url=token_server.url) as client:
+        for i in range(20):
+            assert client.get(f"/api/scoped/{i}").status_code == 403
+            assert client.get("/api/me").status_code == 200
+    server = token_server.stats()
+    assert (server["scope_refusals"], server["served"], server["refresh_calls"]) == (20, 20, 0)
+    assert auth.stats().refresh_cycles == 0 and auth.is_logged_in
+    auth.close()
+
+
+def test_a_refusing_endpoint_costs_one_refresh_per_token_and_no_logout(token_server: TokenServer):
+    """Rule 20 through default routes: an endpoint that refuses every token with a bare
+    403 (a refresh status here), called every 100 ms beside normal traffic with 1.5 s
+    tokens (the server states ``expires_in: 1``) for 6 s: each call gets its 403, no
+    logout, at most one extra refresh per token — never one per call."""
+    logouts = []
+    auth = ReauthAuth(token_server.token_url, "app", credentials=credentials_from(token_server.login()),
+                      config=reauth.Config(refresh_statuses=[401, 403]), on_logout=logouts.append)
+    end = time.monotonic() + 6
+    ok = [0]
+
+    def normal():
+        with httpx.Client(auth=auth, base_url=token_server.url) as client:
+            while time.monotonic() < end:
+                assert client.get("/api/me").status_code == 200
+                ok[0] += 1
+                time.sleep(0.02)
+
+    worker = threading.Thread(target=normal)
+    worker.start()
+    refused = 0
+    with httpx.Client(auth=auth, base_url=token_server.url) as client:
+        while time.monotonic() < end:
+            assert client.get("/api/forbidden/admin").status_code == 403
+            refused += 1
+            time.sleep(0.1)
+    worker.join()
+    stats = auth.stats()
+    print(f"refusing endpoint: {refused} refused, {ok[0]} ok, {stats.refresh_cycles} refresh cycles")
+    assert refused >= 40 and ok[0] >= 100
+    assert logouts == []
+    assert stats.failed.unauthorized == refused
+    assert stats.refresh_cycles <= 2 * 13 and stats.refresh_cycles * 2 < refused, stats.refresh_cycles
+    auth.close()
+
+
+def test_per_request_options_ride_in_the_extensions(token_server: TokenServer):
+    auth = ReauthAuth(token_server.token_url, "app", credentials=credentials_from(token_server.login()),
+                      config=reauth.Config(refresh_statuses=[401, 403]))
+    with httpx.Client(auth=auth, base_url=token_server.url) as client:
+        r = client.get("/api/forbidden/x", extensions={"reauth": reauth.RequestOptions(refresh=False)})
+        assert r.status_code == 403
+        with pytest.raises(TypeError):
+            client.get("/api/me", extensions={"reauth": {"refresh": False}})
+    assert (auth.stats().refresh_cycles, token_server.stats()["refresh_calls"]) == (0, 0)
+    auth.close()
