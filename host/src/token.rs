@@ -180,6 +180,26 @@ pub enum Problem {
     LifetimeIgnored,
 }
 
+impl Problem {
+    /// A stable snake_case name of the kind of problem (the conformance table's
+    /// `problem`; safe to log).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::Status(_) => "status",
+            Problem::RetryableError(_) => "retryable_error",
+            Problem::TooLarge => "too_large",
+            Problem::BrokenOff => "broken_off",
+            Problem::NotJson => "not_json",
+            Problem::DuplicateField(_) => "duplicate_field",
+            Problem::NoAccessToken => "no_access_token",
+            Problem::InvalidAccessToken => "invalid_access_token",
+            Problem::InvalidRefreshToken => "invalid_refresh_token",
+            Problem::NotBearer => "not_bearer",
+            Problem::LifetimeIgnored => "lifetime_ignored",
+        }
+    }
+}
+
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
