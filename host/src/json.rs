@@ -4,8 +4,9 @@
 //! refuses the whole document for one bad member — a `NaN` or `1e400` lifetime that some
 //! servers emit — and with it the rotated refresh token that the same answer carries. This
 //! reader splits the top-level object into members and leaves each value as raw text, so
-//! that every field is judged on its own ([`crate::token`]). Nested values are skipped
-//! with a depth limit; strings are decoded by `serde_json`.
+//! that every field is judged on its own ([`crate::token`]). Nested values are skipped by
+//! counting brackets (no recursion, so no depth limit is needed: the body's size bounds
+//! the work); strings are decoded by `serde_json`.
 
 /// Why a body is not a JSON object this reader can split.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,12 +17,7 @@ pub(crate) enum ScanError {
     Truncated,
     /// A syntax error at the top level, or bytes after the object.
     Syntax,
-    /// Values nested deeper than [`MAX_DEPTH`].
-    TooDeep,
 }
-
-/// How deep a value may nest (the fields reauth reads are flat).
-pub(crate) const MAX_DEPTH: usize = 32;
 
 /// One member of the top-level object: its decoded key and its value's raw text.
 pub(crate) struct Member<'a> {
@@ -118,12 +114,7 @@ fn value_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
                         i = string_end(b, i)?;
                         continue;
                     }
-                    Some(b'{' | b'[') => {
-                        depth += 1;
-                        if depth > MAX_DEPTH {
-                            return Err(ScanError::TooDeep);
-                        }
-                    }
+                    Some(b'{' | b'[') => depth += 1,
                     Some(b'}' | b']') => {
                         depth -= 1;
                         if depth == 0 {
@@ -190,7 +181,15 @@ mod tests {
         assert_eq!(keys(r#"{"a" 1}"#).err(), Some(ScanError::Syntax));
         assert_eq!(keys(r#"{a:1}"#).err(), Some(ScanError::Syntax));
         assert_eq!(keys("{\"a\":\"x\ny\"}").err(), Some(ScanError::Syntax));
-        let deep = format!("{{\"a\":{}{}}}", "[".repeat(40), "]".repeat(40));
-        assert_eq!(keys(&deep).err(), Some(ScanError::TooDeep));
+        let deep = format!(
+            "{{\"a\":{}{},\"b\":1}}",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
+        assert_eq!(
+            keys(&deep).map(|m| m.len()),
+            Ok(2),
+            "deep nesting is skipped, not recursed into"
+        );
     }
 }

@@ -329,8 +329,11 @@ pub fn read_token_response(
     if status == 200 {
         return success(fields, sent_refresh_token);
     }
+    // §5.2: `error` is one error code, non-empty, of the characters it allows.
     if (status == 400 || status == 401)
         && let Ok(Some(error)) = fields.string("error")
+        && !error.is_empty()
+        && error.bytes().all(|b| b != b'"' && b != b'\\')
     {
         if RETRYABLE_ERRORS.contains(&error.as_str()) {
             return transient(Problem::RetryableError(error));
