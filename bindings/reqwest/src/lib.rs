@@ -52,11 +52,19 @@ use http::Extensions;
 use http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
 use reauth::{
     AttemptId, Command, ConfigError, Coordinator, InputError, RefreshFailure, RequestId,
-    RequestOptions, SharedCoordinator, SharedError,
+    SharedCoordinator, SharedError,
 };
-pub use reauth::{Config, Credentials, FailReason, LogoutReason, Secret, Stats};
+pub use reauth::{
+    Config, Credentials, FailReason, LogoutReason, RequestOptions, RouteKey, Secret, Stats,
+};
+pub use reauth_host::ClientAuth;
+use reauth_host::{
+    BearerError, MAX_TOKEN_RESPONSE_BYTES, Problem, RefreshPlan, TokenAnswer, TokenEndpoint,
+    after_rejection, bearer_error, default_route, keep_rotation, plan_refresh, read_token_response,
+};
 use reqwest_middleware::{Middleware, Next};
 use tokio::sync::{Notify, mpsc};
+use zeroize::Zeroizing;
 
 mod store;
 
@@ -85,6 +93,11 @@ pub enum Error {
     NoRuntime,
 }
 
+/// The request was not sent, or its wait ended, because [`Reauth::close`] was called.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("reauth is closed: the request was not sent")]
+pub struct Closed;
+
 /// The coordinator failed a request; `reason` says why.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("request failed: {reason}")]
@@ -100,6 +113,7 @@ pub struct Builder {
     token_url: String,
     client_id: String,
     client_secret: Option<Secret>,
+    client_auth: ClientAuth,
     credentials: Option<Credentials>,
     store: Arc<dyn CredentialStore>,
     config: Config,
@@ -108,13 +122,22 @@ pub struct Builder {
 }
 
 impl Builder {
-    /// The client secret, for confidential clients (sent in the form body).
+    /// The client secret, for confidential clients (sent in the form body unless
+    /// [`client_auth`](Self::client_auth) says Basic).
     pub fn client_secret(mut self, secret: impl Into<Secret>) -> Self {
         self.client_secret = Some(secret.into());
         self
     }
 
-    /// Starts the session with these credentials (and writes them to the store).
+    /// How the client authenticates to the token endpoint (RFC 6749 §2.3.1; default: in
+    /// the form body).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.client_auth = auth;
+        self
+    }
+
+    /// Starts the session with these credentials (written to the store once the
+    /// coordinator accepted them: invalid credentials fail `build` and store nothing).
     /// Without them, the session is restored from the store, if it holds any.
     pub fn credentials(mut self, credentials: Credentials) -> Self {
         self.credentials = Some(credentials);
@@ -157,34 +180,37 @@ impl Builder {
                 .build()
                 .map_err(std::io::Error::other)?,
         };
+        let deadline = Duration::from_millis(self.config.refresh_timeout_ms);
+        let refresh_statuses = self.config.refresh_statuses.clone();
         let core = SharedCoordinator::new(self.config)?;
+        let mut token =
+            TokenEndpoint::new(self.token_url, self.client_id).with_auth(self.client_auth);
+        if let Some(secret) = self.client_secret {
+            token = token.with_client_secret(secret);
+        }
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
             core,
             epoch: Instant::now(),
-            waiters: Mutex::new(HashMap::new()),
-            endpoint: TokenEndpoint {
+            waiters: Mutex::new(Waiters::default()),
+            endpoint: Endpoint {
                 http: token_client,
-                url: self.token_url,
-                client_id: self.client_id,
-                client_secret: self.client_secret,
+                token,
+                deadline,
             },
+            refresh_statuses,
             store: self.store,
             on_logout: self.on_logout,
             timer: Arc::new(Notify::new()),
         });
-        let initial = match self.credentials {
-            Some(c) => {
-                inner.save(&c);
-                Some(c)
+        match self.credentials {
+            Some(c) => inner.login(c)?,
+            None => {
+                if let Some(stored) = inner.store.load()? {
+                    let credentials = stored.to_credentials(SystemTime::now());
+                    inner.apply(|core, now| core.login(now, credentials))?;
+                }
             }
-            None => inner
-                .store
-                .load()?
-                .map(|s| s.to_credentials(SystemTime::now())),
-        };
-        if let Some(credentials) = initial {
-            inner.apply(|core, now| core.login(now, credentials))?;
         }
         runtime.spawn(timer(Arc::downgrade(&inner)));
         Ok(Reauth { inner })
@@ -201,8 +227,8 @@ pub struct Reauth {
 impl std::fmt::Debug for Reauth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reauth")
-            .field("token_url", &self.inner.endpoint.url)
-            .field("client_id", &self.inner.endpoint.client_id)
+            .field("token_url", &self.inner.endpoint.token.url())
+            .field("client_id", &self.inner.endpoint.token.client_id())
             .finish_non_exhaustive()
     }
 }
@@ -214,6 +240,7 @@ impl Reauth {
             token_url: token_url.into(),
             client_id: client_id.into(),
             client_secret: None,
+            client_auth: ClientAuth::Body,
             credentials: None,
             store: Arc::new(MemoryStore::new()),
             config: Config::default(),
@@ -222,10 +249,23 @@ impl Reauth {
         }
     }
 
-    /// Starts (or replaces) the session with credentials the app obtained.
+    /// Starts (or replaces) the session with credentials the app obtained. They are
+    /// stored once the coordinator accepted them: refused credentials change nothing, in
+    /// the session or in the store.
     pub fn login(&self, credentials: Credentials) -> Result<(), SharedError> {
-        self.inner.save(&credentials);
-        self.inner.apply(|core, now| core.login(now, credentials))
+        self.inner.login(credentials)
+    }
+
+    /// Ends the middleware's service: every request waiting for a command (for a refresh,
+    /// say) fails at once with [`Closed`], and every later request fails with it without
+    /// being sent. Requests already on the wire finish. The session and the store are
+    /// kept (this is not a logout). Idempotent.
+    pub fn close(&self) {
+        let mut waiters = lock(&self.inner.waiters);
+        waiters.closed = true;
+        for (_, w) in waiters.map.drain() {
+            let _ = w.send(Event::Closed);
+        }
     }
 
     /// Ends the session: waiting requests fail `LoggedOut`, the store is cleared and
@@ -257,9 +297,15 @@ enum Event {
     Send(Secret),
     Complete,
     Fail(FailReason),
+    Closed,
 }
 
-type Waiters = HashMap<RequestId, mpsc::UnboundedSender<Event>>;
+/// The waiting requests, by id; `closed` once [`Reauth::close`] ran.
+#[derive(Default)]
+struct Waiters {
+    map: HashMap<RequestId, mpsc::UnboundedSender<Event>>,
+    closed: bool,
+}
 
 struct Inner {
     me: Weak<Inner>,
@@ -268,7 +314,9 @@ struct Inner {
     /// Every core call and the routing of its batch happen under this lock, so batches
     /// are carried out in the order the core produced them. Never held across an await.
     waiters: Mutex<Waiters>,
-    endpoint: TokenEndpoint,
+    endpoint: Endpoint,
+    /// The config's refresh statuses (a refusal among them may be the caller's answer).
+    refresh_statuses: Vec<u16>,
     store: Arc<dyn CredentialStore>,
     on_logout: Option<LogoutHook>,
     timer: Arc<Notify>,
@@ -324,17 +372,17 @@ impl Inner {
                 | Command::Replay {
                     id, access_token, ..
                 } => {
-                    if let Some(w) = waiters.get(&id) {
+                    if let Some(w) = waiters.map.get(&id) {
                         let _ = w.send(Event::Send(access_token));
                     }
                 }
                 Command::Complete { id } => {
-                    if let Some(w) = waiters.remove(&id) {
+                    if let Some(w) = waiters.map.remove(&id) {
                         let _ = w.send(Event::Complete);
                     }
                 }
                 Command::Fail { id, reason } => {
-                    if let Some(w) = waiters.remove(&id) {
+                    if let Some(w) = waiters.map.remove(&id) {
                         let _ = w.send(Event::Fail(reason));
                     }
                 }
@@ -351,12 +399,13 @@ impl Inner {
                     expires_at,
                     ..
                 } => {
-                    let wall = SystemTime::now();
-                    let mut stored = StoredCredentials::from_credentials(&credentials, wall);
                     // §12.1: the expiry comes from `expires_at`, carried to the wall clock.
-                    stored.expires_at = expires_at.and_then(|at| {
-                        wall.checked_add(Duration::from_millis(at.saturating_sub(now)))
-                    });
+                    let stored = StoredCredentials::from_command(
+                        &credentials,
+                        expires_at,
+                        now,
+                        SystemTime::now(),
+                    );
                     if let Err(e) = self.store.save(&stored) {
                         tracing::error!(error = %e, "reauth: could not store the new credentials");
                     }
@@ -375,21 +424,68 @@ impl Inner {
     }
 
     fn save(&self, credentials: &Credentials) {
-        let stored = StoredCredentials::from_credentials(credentials, SystemTime::now());
+        let stored = StoredCredentials::from_login(credentials, SystemTime::now());
         if let Err(e) = self.store.save(&stored) {
             tracing::error!(error = %e, "reauth: could not store the credentials");
         }
     }
 
-    /// Submits a request; its waiter is registered before its batch is routed.
-    fn submit(self: &Arc<Self>, options: RequestOptions) -> Result<Pending, SharedError> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let id = self.apply_then(
-            |core, now| core.submit(now, options),
-            |waiters, id| {
-                waiters.insert(*id, tx);
+    /// Logs in, then stores the credentials — only if the core accepted them, and under
+    /// the lock every input takes, so no refresh result can be stored in between.
+    fn login(&self, credentials: Credentials) -> Result<(), SharedError> {
+        let stored = StoredCredentials::from_login(&credentials, SystemTime::now());
+        self.apply_then(
+            |core, now| core.login(now, credentials),
+            |_, ()| {
+                if let Err(e) = self.store.save(&stored) {
+                    tracing::error!(error = %e, "reauth: could not store the credentials");
+                }
             },
-        )?;
+        )
+    }
+
+    /// What the store holds (an unreadable store is logged and read as empty).
+    fn stored(&self) -> Option<StoredCredentials> {
+        self.store.load().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reauth: could not read the credential store");
+            None
+        })
+    }
+
+    /// §12.3: keeps a refresh token rotated by an unusable answer, so the retry presents it.
+    fn keep(&self, rotated: &Secret) {
+        match keep_rotation(self.stored().as_ref(), rotated, SystemTime::now()) {
+            Some(stored) => {
+                if let Err(e) = self.store.save(&stored) {
+                    tracing::error!(error = %e, "reauth: could not keep a rotated refresh token");
+                }
+            }
+            None => tracing::error!(
+                "reauth: a rotated refresh token arrived in an unusable answer and the store holds nothing to keep it with"
+            ),
+        }
+    }
+
+    /// Submits a request; its waiter is registered before its batch is routed.
+    fn submit(
+        self: &Arc<Self>,
+        options: RequestOptions,
+    ) -> Result<Pending, reqwest_middleware::Error> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if lock(&self.waiters).closed {
+            return Err(reqwest_middleware::Error::middleware(Closed));
+        }
+        let id = self
+            .apply_then(
+                |core, now| core.submit(now, options),
+                |waiters, id| {
+                    if waiters.closed {
+                        let _ = tx.send(Event::Closed);
+                    }
+                    waiters.map.insert(*id, tx);
+                },
+            )
+            .map_err(reqwest_middleware::Error::middleware)?;
         Ok(Pending {
             inner: Arc::clone(self),
             id,
@@ -418,7 +514,7 @@ impl Drop for Pending {
                 "reauth: request dropped by its caller; cancelled"
             );
         }
-        lock(&self.inner.waiters).remove(&self.id);
+        lock(&self.inner.waiters).map.remove(&self.id);
     }
 }
 
@@ -430,12 +526,9 @@ impl Middleware for Reauth {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        // A body that cannot be cloned (a stream) can be sent once only.
-        let replayable = req.try_clone().is_some();
-        let mut pending = self
-            .inner
-            .submit(RequestOptions::default().with_replayable(replayable))
-            .map_err(reqwest_middleware::Error::middleware)?;
+        let options = self.options(&req, extensions);
+        let replayable = options.replayable;
+        let mut pending = self.inner.submit(options)?;
         let id = pending.id;
         let mut original = Some(req);
         let mut last: Option<reqwest::Response> = None;
@@ -469,6 +562,15 @@ impl Middleware for Reauth {
                     match next.clone().run(request, extensions).await {
                         Ok(response) => {
                             let status = response.status().as_u16();
+                            if self.inner.refresh_statuses.contains(&status)
+                                && callers_answer(&response)
+                            {
+                                // §12.4: `insufficient_scope` — the token is good, the
+                                // endpoint says no. The caller's answer; no refresh.
+                                pending.done = true;
+                                let _ = self.inner.apply(|core, now| core.cancel(now, id));
+                                return Ok(response);
+                            }
                             last = Some(response);
                             self.inner
                                 .apply(|core, now| core.handle_response(now, id, status))
@@ -483,6 +585,11 @@ impl Middleware for Reauth {
                             return Err(e);
                         }
                     }
+                }
+                Event::Closed => {
+                    pending.done = true;
+                    let _ = self.inner.apply(|core, now| core.cancel(now, id));
+                    return Err(reqwest_middleware::Error::middleware(Closed));
                 }
                 Event::Complete => {
                     pending.done = true;
@@ -505,6 +612,43 @@ impl Middleware for Reauth {
             }
         }
     }
+}
+
+impl Reauth {
+    /// The request's options: the caller's [`RequestOptions`] from the request's
+    /// extensions (`reqwest_middleware::RequestBuilder::with_extension`), else the
+    /// defaults; the route is the caller's or the default one (method, origin, path —
+    /// contract §12.4, rule 20); a body that cannot be cloned (a stream) is never replayed.
+    fn options(&self, req: &reqwest::Request, extensions: &Extensions) -> RequestOptions {
+        let mut options = extensions
+            .get::<RequestOptions>()
+            .copied()
+            .unwrap_or_default();
+        if options.route.is_none() {
+            let url = req.url();
+            options = options.with_route(default_route(
+                req.method().as_str(),
+                url.scheme(),
+                url.host_str().unwrap_or(""),
+                url.port_or_known_default(),
+                url.path(),
+            ));
+        }
+        if options.replayable && req.try_clone().is_none() {
+            options = options.with_replayable(false);
+        }
+        options
+    }
+}
+
+/// Whether a refusal carries an RFC 6750 challenge that makes it the caller's answer.
+fn callers_answer(response: &reqwest::Response) -> bool {
+    let values = response
+        .headers()
+        .get_all(http::header::WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok());
+    bearer_error(values).is_some_and(BearerError::is_callers_answer)
 }
 
 /// The timer task: sleeps until the core's next deadline; ends with the last `Reauth`.
@@ -531,11 +675,12 @@ async fn timer(me: Weak<Inner>) {
 }
 
 /// The token endpoint, called on its own client.
-struct TokenEndpoint {
+struct Endpoint {
     http: reqwest::Client,
-    url: String,
-    client_id: String,
-    client_secret: Option<Secret>,
+    token: TokenEndpoint,
+    /// How long one call may take, body included: the core's refresh deadline (after it,
+    /// the core has abandoned the attempt and an endless body must not be read on).
+    deadline: Duration,
 }
 
 enum Outcome {
@@ -543,13 +688,10 @@ enum Outcome {
     Failed(RefreshFailure),
 }
 
-fn transient(retry_after_ms: Option<u64>) -> Outcome {
-    Outcome::Failed(RefreshFailure::Transient { retry_after_ms })
-}
-
-/// A refresh attempt (contract §12.2): under the store's lock, adopt a sibling's rotation
-/// or call the server; on a rejection re-read the store once; store a success before the
-/// lock is released; then report to the core.
+/// A refresh attempt (contract §12.2, §12.3): under the store's lock, adopt or follow
+/// what the store holds, else call the server; on a rejection re-read the store once;
+/// store a success (or keep a rotation from an unusable answer) before the lock is
+/// released; then report to the core.
 async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
     let store = Arc::clone(&inner.store);
     let guard = match tokio::task::spawn_blocking(move || store.lock()).await {
@@ -560,15 +702,47 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         }
         Err(_) => None,
     };
-    let mut outcome = match sibling(&inner, &refresh_token) {
-        Some(adopted) => adopted,
-        None => inner.endpoint.call(&refresh_token).await,
+    let mut followed = false;
+    let mut plan = plan_refresh(&refresh_token, inner.stored().as_ref(), SystemTime::now());
+    let outcome = loop {
+        let sent = match plan {
+            RefreshPlan::Adopt(credentials) => {
+                tracing::info!("reauth: adopting credentials another process rotated");
+                break Outcome::Succeeded(credentials);
+            }
+            RefreshPlan::Call(token) => token,
+        };
+        match inner.endpoint.call(&sent).await {
+            TokenAnswer::Succeeded { credentials, note } => {
+                if let Some(note) = note {
+                    tracing::warn!(%note, "reauth: token response used despite a problem");
+                }
+                break Outcome::Succeeded(credentials);
+            }
+            TokenAnswer::Rejected { error } => {
+                tracing::warn!(%error, "reauth: token endpoint refused the refresh token");
+                // §12.2: a sibling may have rotated meanwhile; follow it once.
+                match after_rejection(&sent, inner.stored().as_ref(), SystemTime::now()) {
+                    Some(next) if !followed => {
+                        followed = true;
+                        plan = next;
+                    }
+                    _ => break Outcome::Failed(RefreshFailure::Rejected),
+                }
+            }
+            TokenAnswer::Transient {
+                retry_after_ms,
+                problem,
+                rotated_refresh_token,
+            } => {
+                tracing::warn!(%problem, "reauth: refresh failed; transient");
+                if let Some(rotated) = rotated_refresh_token {
+                    inner.keep(&rotated);
+                }
+                break Outcome::Failed(RefreshFailure::Transient { retry_after_ms });
+            }
+        }
     };
-    if matches!(outcome, Outcome::Failed(RefreshFailure::Rejected))
-        && let Some(adopted) = sibling(&inner, &refresh_token)
-    {
-        outcome = adopted;
-    }
     if let Outcome::Succeeded(credentials) = &outcome {
         inner.save(credentials); // visible to siblings before the lock is released
     }
@@ -582,9 +756,9 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         }
     };
     if let Err(e) = reported {
-        // Credentials the core refuses (an empty or whitespace token): report the attempt
-        // as transient rather than leave it to its deadline.
-        tracing::warn!(error = %e, attempt = attempt.0, "reauth: token response refused; transient");
+        // Cannot happen for answers read by reauth-host (it validates what it returns);
+        // said, not assumed: report the attempt transient rather than leave it waiting.
+        tracing::warn!(error = %e, attempt = attempt.0, "reauth: refresh result refused; transient");
         let _ = inner.apply(|core, now| {
             core.handle_refresh_failed(
                 now,
@@ -597,137 +771,71 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
     }
 }
 
-/// A sibling process's rotation, if the store holds a refresh token other than ours.
-fn sibling(inner: &Inner, refresh_token: &Secret) -> Option<Outcome> {
-    let stored = inner.store.load().ok().flatten()?;
-    let theirs = stored.refresh_token.as_ref()?;
-    if theirs == refresh_token {
-        return None;
-    }
-    tracing::info!("reauth: adopting credentials another process rotated");
-    Some(Outcome::Succeeded(stored.to_credentials(SystemTime::now())))
-}
-
-#[derive(serde::Deserialize)]
-struct TokenBody {
-    access_token: String,
-    #[serde(default)]
-    token_type: Option<String>,
-    #[serde(default)]
-    refresh_token: Option<String>,
-    /// RFC 6749 says an integer; a float (some servers send `3600.0`) is accepted too.
-    #[serde(default)]
-    expires_in: Option<f64>,
-}
-
-#[derive(serde::Deserialize)]
-struct ErrorBody {
-    error: String,
-}
-
-impl TokenEndpoint {
-    async fn call(&self, refresh_token: &Secret) -> Outcome {
-        let mut form = vec![
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token.expose()),
-            ("client_id", self.client_id.as_str()),
-        ];
-        if let Some(secret) = &self.client_secret {
-            form.push(("client_secret", secret.expose()));
+impl Endpoint {
+    /// One call, within the core's refresh deadline and `MAX_TOKEN_RESPONSE_BYTES`.
+    async fn call(&self, refresh_token: &Secret) -> TokenAnswer {
+        match tokio::time::timeout(self.deadline, self.exchange(refresh_token)).await {
+            Ok(answer) => answer,
+            Err(_) => TokenAnswer::no_answer(Problem::BrokenOff),
         }
-        let response = match self
-            .http
-            .post(&self.url)
-            .header(http::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await
-        {
+    }
+
+    async fn exchange(&self, refresh_token: &Secret) -> TokenAnswer {
+        let request = self.token.refresh_request(refresh_token);
+        let mut call = self.http.post(&request.url);
+        for (name, value) in &request.headers {
+            let Ok(mut value) = HeaderValue::from_str(value.expose()) else {
+                return TokenAnswer::no_answer(Problem::NotJson);
+            };
+            value.set_sensitive(true);
+            call = call.header(*name, value);
+        }
+        let mut response = match call.body(request.body.expose().to_owned()).send().await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(
                     timeout = e.is_timeout(),
                     "reauth: token endpoint unreachable; transient"
                 );
-                return transient(None);
+                return TokenAnswer::no_answer(Problem::BrokenOff);
             }
         };
         let status = response.status().as_u16();
-        let retry_after = retry_after_ms(response.headers().get(RETRY_AFTER), SystemTime::now());
-        match response.bytes().await {
-            Ok(body) => classify(status, retry_after, &body),
-            Err(_) => {
-                tracing::warn!(status, "reauth: token response broke off; transient");
-                transient(retry_after)
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        // Read at most one byte past the limit: an endless body stops here.
+        let mut body = Zeroizing::new(Vec::new()); // it holds tokens: wiped when dropped
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_TOKEN_RESPONSE_BYTES + 1 - body.len();
+                    body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if body.len() > MAX_TOKEN_RESPONSE_BYTES {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    tracing::warn!(status, "reauth: token response broke off; transient");
+                    return TokenAnswer::no_answer(Problem::BrokenOff);
+                }
             }
         }
+        read_token_response(
+            status,
+            retry_after.as_deref(),
+            &body,
+            refresh_token,
+            SystemTime::now(),
+        )
     }
-}
-
-/// RFC 6749 §5.1/§5.2: 200 with a bearer `access_token` → credentials; 400/401 with an
-/// OAuth `error` → rejected; anything else (5xx, 429, a malformed body) → transient.
-fn classify(status: u16, retry_after: Option<u64>, body: &[u8]) -> Outcome {
-    if status == 200 {
-        let parsed: TokenBody = match serde_json::from_slice(body) {
-            Ok(b) => b,
-            Err(e) => {
-                // serde_json names line and column, never the text.
-                tracing::warn!(error = %e, "reauth: malformed token response; transient");
-                return transient(None);
-            }
-        };
-        if let Some(t) = &parsed.token_type
-            && !t.eq_ignore_ascii_case("bearer")
-        {
-            tracing::warn!(token_type = %t, "reauth: token response is not a bearer token; transient");
-            return transient(None);
-        }
-        let mut credentials = Credentials::new(parsed.access_token);
-        if let Some(r) = parsed.refresh_token {
-            credentials = credentials.with_refresh_token(r);
-        }
-        match parsed.expires_in {
-            Some(s) if s.is_finite() && s >= 0.0 => {
-                credentials = credentials.with_expires_in_ms((s * 1000.0) as u64);
-            }
-            Some(_) => {
-                tracing::warn!("reauth: token response with an invalid expires_in; transient");
-                return transient(None);
-            }
-            None => {}
-        }
-        return Outcome::Succeeded(credentials);
-    }
-    if (status == 400 || status == 401)
-        && let Ok(e) = serde_json::from_slice::<ErrorBody>(body)
-    {
-        tracing::warn!(status, error = %e.error, "reauth: token endpoint refused the refresh token");
-        return Outcome::Failed(RefreshFailure::Rejected);
-    }
-    tracing::warn!(
-        status,
-        "reauth: token endpoint answered {status}; transient"
-    );
-    transient(retry_after)
-}
-
-/// `Retry-After` as delay-seconds or an HTTP-date (RFC 9110 §10.2.3), in milliseconds.
-fn retry_after_ms(value: Option<&HeaderValue>, now: SystemTime) -> Option<u64> {
-    let text = value?.to_str().ok()?.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Some(seconds.saturating_mul(1000));
-    }
-    let at = httpdate::parse_http_date(text).ok()?;
-    Some(
-        at.duration_since(now)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-    )
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
     /// The repository README shows the crate README's example verbatim (minus the hidden
     /// `#` lines), so the README's code is the code the doctest compiles.
     #[test]
@@ -746,97 +854,5 @@ mod tests {
             root_readme.contains(&shown),
             "README.md must show:\n{shown}"
         );
-    }
-
-    fn rejected(o: &Outcome) -> bool {
-        matches!(o, Outcome::Failed(RefreshFailure::Rejected))
-    }
-
-    fn transient_after(o: &Outcome) -> Option<Option<u64>> {
-        match o {
-            Outcome::Failed(RefreshFailure::Transient { retry_after_ms }) => Some(*retry_after_ms),
-            _ => None,
-        }
-    }
-
-    #[test]
-    fn token_answers_are_read_as_rfc_6749_says() {
-        let ok = classify(
-            200,
-            None,
-            br#"{"access_token":"a","token_type":"Bearer","expires_in":60,"refresh_token":"r"}"#,
-        );
-        let Outcome::Succeeded(c) = ok else {
-            panic!("a success")
-        };
-        assert_eq!(
-            (c.access_token.expose(), c.expires_in_ms),
-            ("a", Some(60_000))
-        );
-        assert_eq!(c.refresh_token.as_ref().map(Secret::expose), Some("r"));
-        let float = classify(200, None, br#"{"access_token":"a","expires_in":1.5}"#);
-        assert!(matches!(float, Outcome::Succeeded(c) if c.expires_in_ms == Some(1_500)));
-        assert!(rejected(&classify(
-            400,
-            None,
-            br#"{"error":"invalid_grant"}"#
-        )));
-        assert!(rejected(&classify(
-            401,
-            None,
-            br#"{"error":"invalid_client"}"#
-        )));
-        assert_eq!(
-            transient_after(&classify(400, Some(5), b"<html>proxy</html>")),
-            Some(Some(5))
-        );
-        assert_eq!(
-            transient_after(&classify(503, Some(2_000), b"busy")),
-            Some(Some(2_000))
-        );
-        assert_eq!(
-            transient_after(&classify(429, None, br#"{"error":"slow_down"}"#)),
-            Some(None)
-        );
-        assert_eq!(
-            transient_after(&classify(200, None, b"{\"access_tok")),
-            Some(None),
-            "a truncated body"
-        );
-        assert_eq!(
-            transient_after(&classify(
-                200,
-                None,
-                br#"{"access_token":"a","token_type":"mac"}"#
-            )),
-            Some(None)
-        );
-        assert_eq!(
-            transient_after(&classify(
-                200,
-                None,
-                br#"{"access_token":"a","expires_in":-1}"#
-            )),
-            Some(None)
-        );
-    }
-
-    #[test]
-    fn retry_after_takes_seconds_or_a_date() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(
-            retry_after_ms(Some(&HeaderValue::from_static("3")), now),
-            Some(3_000)
-        );
-        let later = httpdate::fmt_http_date(now + Duration::from_secs(7));
-        assert_eq!(
-            retry_after_ms(Some(&HeaderValue::from_str(&later).expect("ascii")), now),
-            Some(7_000)
-        );
-        assert_eq!(
-            retry_after_ms(Some(&HeaderValue::from_static("soon")), now),
-            None
-        );
-        assert_eq!(retry_after_ms(None, now), None);
     }
 }

@@ -13,6 +13,9 @@ struct Run {
     /// 401s handed back after the replay budget (contract rule 7.6): a storm revoked the
     /// token of each replay in turn. An answer, not a lost request; bounded below.
     refused: u64,
+    /// Requests the core failed, by reason (the adapter's `RequestFailed`).
+    failed: Vec<FailReason>,
+    /// Requests that ended any other way: a transport error, an unexpected status.
     lost: Vec<String>,
     logouts: Vec<LogoutReason>,
     server: ServerStats,
@@ -98,16 +101,22 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
             let client = client.clone();
             let url = url.clone();
             tokio::spawn(async move {
-                let (mut ok, mut refused, mut lost) = (0u64, 0u64, Vec::new());
+                let (mut ok, mut refused, mut failed, mut lost) =
+                    (0u64, 0u64, Vec::new(), Vec::new());
                 while tokio::time::Instant::now() < end {
                     match client.get(format!("{url}/api/items/{i}")).send().await {
                         Ok(r) if r.status() == 200 => ok += 1,
                         Ok(r) if r.status() == 401 => refused += 1,
                         Ok(r) => lost.push(format!("status {}", r.status())),
+                        Err(reqwest_middleware::Error::Middleware(e))
+                            if e.downcast_ref::<RequestFailed>().is_some() =>
+                        {
+                            failed.extend(e.downcast_ref::<RequestFailed>().map(|f| f.reason));
+                        }
                         Err(e) => lost.push(e.to_string()),
                     }
                 }
-                (ok, refused, lost)
+                (ok, refused, failed, lost)
             })
         })
         .collect();
@@ -120,15 +129,17 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
     let mut result = Run {
         ok: 0,
         refused: 0,
+        failed: Vec::new(),
         lost: Vec::new(),
         logouts: Vec::new(),
         server: ServerStats::default(),
         stats: reauth.stats(),
     };
     for w in workers {
-        let (ok, refused, lost) = w.await.expect("task");
+        let (ok, refused, failed, lost) = w.await.expect("task");
         result.ok += ok;
         result.refused += refused;
+        result.failed.extend(failed);
         result.lost.extend(lost);
     }
     result.stats = reauth.stats();
@@ -140,10 +151,11 @@ async fn run(server_config: ServerConfig, storms: bool, tasks: usize, seconds: u
 
 fn summary(name: &str, r: &Run) -> String {
     format!(
-        "{name}: {} ok, {} refused, {} lost, {} logouts {:?}, {} reuse detections, {} refresh calls = {} cycles + {} retries, \
+        "{name}: {} ok, {} refused, {} failed, {} lost, {} logouts {:?}, {} reuse detections, {} refresh calls = {} cycles + {} retries, \
          faults {} x503 {} x429 {} dropped {} lost responses, {} 401s",
         r.ok,
         r.refused,
+        r.failed.len(),
         r.lost.len(),
         r.logouts.len(),
         r.logouts,
@@ -199,6 +211,7 @@ async fn default_64_tasks_lose_nothing() {
         &r.lost[..r.lost.len().min(5)]
     );
     assert!(r.ok > 0 && r.logouts.is_empty() && r.server.reuse_detections == 0);
+    assert!(r.failed.is_empty(), "{}", summary("default", &r));
     assert!(refusals_explained(&r), "{}", summary("default", &r));
     assert_eq!(
         r.server.refresh_calls, r.stats.refresh_attempts,
@@ -220,6 +233,7 @@ async fn chaos_64_tasks_lose_nothing() {
         r.logouts.is_empty() && r.server.reuse_detections == 0,
         "{s}"
     );
+    assert!(r.failed.is_empty() && r.ok >= 200, "{s}");
     assert!(refusals_explained(&r), "{s}");
     assert_eq!(r.server.refresh_calls, r.stats.refresh_attempts, "{s}");
     assert!(
@@ -247,6 +261,7 @@ async fn strict_server_quiet_loses_nothing() {
         r.lost.is_empty() && r.logouts.is_empty() && r.server.reuse_detections == 0,
         "{s}"
     );
+    assert!(r.failed.is_empty() && r.ok >= 200, "{s}");
     assert!(refusals_explained(&r), "{s}");
 }
 
@@ -264,8 +279,36 @@ async fn strict_server_chaos_logs_out_only_for_a_lost_response() {
         assert_eq!(*reason, LogoutReason::RefreshRejected, "{s}");
     }
     assert!(r.logouts.len() <= 1, "one session, one logout: {s}");
+    // Whether or not the session ended: nothing is lost outside the core's own outcomes,
+    // every failure the callers saw is one the core counted with the same reason, and
+    // work was done.
+    assert!(
+        r.lost.is_empty(),
+        "{s}: {:?}",
+        &r.lost[..r.lost.len().min(5)]
+    );
+    assert!(refusals_explained(&r), "{s}");
+    assert!(r.ok >= 200, "{s}");
+    let counted = |reason| r.failed.iter().filter(|f| **f == reason).count() as u64;
+    for reason in [
+        FailReason::NotLoggedIn,
+        FailReason::LoggedOut,
+        FailReason::RefreshRejected,
+        FailReason::RefreshUnavailable,
+    ] {
+        assert_eq!(counted(reason), r.stats.failed.get(reason), "{reason}: {s}");
+    }
     if r.logouts.is_empty() {
-        assert!(r.lost.is_empty() && refusals_explained(&r), "{s}");
+        assert!(r.failed.is_empty(), "no session end, no failure: {s}");
+    } else {
+        // After the logout, requests fail at once (NotLoggedIn); before it, none failed.
+        assert!(
+            r.failed.iter().all(|f| matches!(
+                f,
+                FailReason::NotLoggedIn | FailReason::RefreshRejected | FailReason::LoggedOut
+            )),
+            "{s}"
+        );
     }
 }
 
@@ -330,10 +373,12 @@ async fn a_rejected_refresh_fails_with_its_reason_and_logs_out_once() {
             }
             _ => None,
         };
+        // Waiting when the refresh was refused (RefreshRejected), submitted after the
+        // logout (NotLoggedIn), or in flight then and refused after it (rule 12: LoggedOut).
         assert!(
             matches!(
                 reason,
-                Some(FailReason::RefreshRejected | FailReason::NotLoggedIn)
+                Some(FailReason::RefreshRejected | FailReason::NotLoggedIn | FailReason::LoggedOut)
             ),
             "{error}"
         );

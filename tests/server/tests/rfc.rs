@@ -603,7 +603,10 @@ async fn a_forbidden_endpoint_refuses_a_live_token_with_a_bare_403() {
         .await
         .expect("api");
     assert_eq!(r.status(), 403);
-    assert!(r.headers().get("www-authenticate").is_none(), "no challenge");
+    assert!(
+        r.headers().get("www-authenticate").is_none(),
+        "no challenge"
+    );
     let dead = http
         .get(format!("{url}/api/forbidden"))
         .bearer_auth("nope")

@@ -1,0 +1,500 @@
+//! The host layer's failures, each as it was found (issue 19), against a scripted token
+//! endpoint (answers no real server gives on purpose) and the reference server: a refused
+//! login leaves the store alone, a malformed 200 that rotated keeps the rotation, an
+//! endless body is cut off, `close()` ends every wait, `insufficient_scope` never
+//! refreshes, and a refusing endpoint costs one refresh per token with default routes.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reauth_reqwest::{
+    Closed, Config, CredentialStore, Credentials, FailReason, LogoutReason, MemoryStore, Reauth,
+    RequestFailed, RequestOptions,
+};
+use reauth_testserver::{Server, ServerConfig};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the scripted token endpoint answers to its `n`-th call (from 0).
+#[derive(Clone)]
+enum Reply {
+    /// A status and a JSON body.
+    Json(u16, &'static str),
+    /// 200, then body bytes forever (chunked), until the client hangs up.
+    Endless,
+    /// Never answers.
+    Silent,
+}
+
+/// A loopback server: `POST /token` answers from `script`; anything else is an API that
+/// answers 200. Records every token request body.
+struct Mock {
+    url: String,
+    bodies: Arc<Mutex<Vec<String>>>,
+    endless_bytes: Arc<AtomicUsize>,
+}
+
+async fn mock(script: Vec<Reply>) -> Mock {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let endless_bytes = Arc::new(AtomicUsize::new(0));
+    let (seen, written) = (Arc::clone(&bodies), Arc::clone(&endless_bytes));
+    let calls = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let (script, seen, written, calls) = (
+                script.clone(),
+                Arc::clone(&seen),
+                Arc::clone(&written),
+                Arc::clone(&calls),
+            );
+            tokio::spawn(async move {
+                let _ = serve(socket, &script, &seen, &written, &calls).await;
+            });
+        }
+    });
+    Mock {
+        url,
+        bodies,
+        endless_bytes,
+    }
+}
+
+async fn serve(
+    mut socket: TcpStream,
+    script: &[Reply],
+    seen: &Mutex<Vec<String>>,
+    written: &AtomicUsize,
+    calls: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    loop {
+        // One request: headers, then Content-Length bytes.
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 4096];
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + length {
+            let mut chunk = [0u8; 4096];
+            let n = socket.read(&mut chunk).await?;
+            if n == 0 {
+                return Ok(());
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
+        buf.drain(..head_end + length);
+        if !head.starts_with("post /token") {
+            socket
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await?;
+            continue;
+        }
+        seen.lock().expect("lock").push(body);
+        let n = calls.fetch_add(1, Ordering::SeqCst);
+        match script
+            .get(n)
+            .or(script.last())
+            .cloned()
+            .unwrap_or(Reply::Silent)
+        {
+            Reply::Json(status, json) => {
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+                    json.len()
+                );
+                socket.write_all(reply.as_bytes()).await?;
+            }
+            Reply::Endless => {
+                socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+                    .await?;
+                let chunk = format!("4000\r\n{}\r\n", "x".repeat(0x4000));
+                loop {
+                    socket.write_all(chunk.as_bytes()).await?;
+                    written.fetch_add(0x4000, Ordering::SeqCst);
+                }
+            }
+            Reply::Silent => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+        }
+    }
+}
+
+fn quick() -> Config {
+    Config::default()
+        .with_initial_backoff_ms(10)
+        .with_max_backoff_ms(50)
+        .with_refresh_timeout_ms(2_000)
+}
+
+fn store_with(access: &str, refresh: &str) -> Arc<MemoryStore> {
+    let store = Arc::new(MemoryStore::new());
+    store
+        .save(&reauth_reqwest::StoredCredentials {
+            access_token: access.into(),
+            refresh_token: Some(refresh.into()),
+            expires_at: None,
+        })
+        .expect("save");
+    store
+}
+
+fn stored_refresh(store: &MemoryStore) -> Option<String> {
+    store
+        .load()
+        .expect("load")
+        .and_then(|s| s.refresh_token.map(|r| r.expose().to_owned()))
+}
+
+fn client(reauth: &Reauth) -> reqwest_middleware::ClientWithMiddleware {
+    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(reauth.clone())
+        .build()
+}
+
+fn reason(e: &reqwest_middleware::Error) -> Option<FailReason> {
+    match e {
+        reqwest_middleware::Error::Middleware(e) => {
+            e.downcast_ref::<RequestFailed>().map(|f| f.reason)
+        }
+        _ => None,
+    }
+}
+
+fn closed(e: &reqwest_middleware::Error) -> bool {
+    matches!(e, reqwest_middleware::Error::Middleware(e) if e.downcast_ref::<Closed>().is_some())
+}
+
+#[tokio::test]
+async fn a_refused_login_changes_nothing_in_the_store() {
+    let m = mock(vec![]).await;
+    let store = store_with("at-1", "rt-good");
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(Arc::clone(&store))
+        .build()
+        .expect("restored from the store");
+    for bad in ["tok\r\nX: 1", "tok en", ""] {
+        let refused = reauth.login(Credentials::new(bad).with_refresh_token("new-rt"));
+        assert!(refused.is_err(), "{bad:?} must be refused");
+        assert_eq!(
+            stored_refresh(&store).as_deref(),
+            Some("rt-good"),
+            "{bad:?}"
+        );
+    }
+    assert!(reauth.is_logged_in());
+    // Built with invalid credentials: refused, and nothing written.
+    let empty = Arc::new(MemoryStore::new());
+    let built = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(Arc::clone(&empty))
+        .credentials(Credentials::new("a\nb").with_refresh_token("rt"))
+        .build();
+    assert!(built.is_err());
+    assert!(empty.load().expect("load").is_none());
+}
+
+#[tokio::test]
+async fn a_malformed_200_that_rotated_keeps_the_rotation() {
+    // The first answer rotates rt-1 to rt-2 but its access token is unusable; the retry
+    // must present rt-2 (presenting rt-1 again is a reuse: the family would be revoked).
+    let m = mock(vec![
+        Reply::Json(200, r#"{"access_token":"bad token","token_type":"Bearer","refresh_token":"rt-2"}"#),
+        Reply::Json(200, r#"{"access_token":"at-3","token_type":"Bearer","expires_in":60,"refresh_token":"rt-3"}"#),
+    ])
+    .await;
+    let store = store_with("at-1", "rt-1");
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(Arc::clone(&store))
+        .config(quick())
+        .build()
+        .expect("reauth");
+    reauth.force_refresh();
+    let r = client(&reauth)
+        .get(format!("{}/api", m.url))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 200);
+    let bodies = m.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(bodies[0].contains("refresh_token=rt-1"), "{}", bodies[0]);
+    assert!(
+        bodies[1].contains("refresh_token=rt-2"),
+        "the retry presents the rotation: {}",
+        bodies[1]
+    );
+    assert_eq!(stored_refresh(&store).as_deref(), Some("rt-3"));
+    assert_eq!(reauth.stats().refresh_attempts, 2);
+}
+
+#[tokio::test]
+async fn a_lifetime_of_nan_or_1e400_keeps_the_answer() {
+    for body in [
+        r#"{"access_token":"at-2","expires_in":NaN,"refresh_token":"rt-2"}"#,
+        r#"{"access_token":"at-2","expires_in":1e400,"refresh_token":"rt-2"}"#,
+    ] {
+        let m = mock(vec![Reply::Json(200, body)]).await;
+        let store = store_with("at-1", "rt-1");
+        let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+            .store(Arc::clone(&store))
+            .config(quick())
+            .build()
+            .expect("reauth");
+        reauth.force_refresh();
+        let r = client(&reauth)
+            .get(format!("{}/api", m.url))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 200);
+        assert_eq!(stored_refresh(&store).as_deref(), Some("rt-2"), "{body}");
+        assert_eq!(reauth.stats().refresh_attempts, 1, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn an_endless_token_response_is_cut_off() {
+    let m = mock(vec![Reply::Endless]).await;
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(store_with("at-1", "rt-1"))
+        .config(quick().with_max_retries(0))
+        .build()
+        .expect("reauth");
+    reauth.force_refresh();
+    let started = Instant::now();
+    let e = tokio::time::timeout(
+        Duration::from_secs(20),
+        client(&reauth).get(format!("{}/api", m.url)).send(),
+    )
+    .await
+    .expect("no hang")
+    .expect_err("the refresh failed");
+    assert_eq!(reason(&e), Some(FailReason::RefreshUnavailable), "{e}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // Read up to the limit, then hung up: what the server managed to write is the limit
+    // plus socket buffers, not gigabytes.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let written = m.endless_bytes.load(Ordering::SeqCst);
+    assert!(
+        written < 32 << 20,
+        "{written} bytes written before the client hung up"
+    );
+}
+
+#[tokio::test]
+async fn close_ends_every_wait_and_refuses_later_requests() {
+    let m = mock(vec![Reply::Silent]).await;
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(store_with("at-1", "rt-1"))
+        .build()
+        .expect("reauth");
+    reauth.force_refresh();
+    let http = client(&reauth);
+    let waiting: Vec<_> = (0..4)
+        .map(|i| {
+            let (http, url) = (http.clone(), m.url.clone());
+            tokio::spawn(async move { http.get(format!("{url}/api/{i}")).send().await })
+        })
+        .collect();
+    while reauth.stats().submitted < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    reauth.close();
+    for w in waiting {
+        let e = tokio::time::timeout(Duration::from_secs(5), w)
+            .await
+            .expect("ended by close")
+            .expect("task")
+            .expect_err("closed");
+        assert!(closed(&e), "{e}");
+    }
+    let later = tokio::time::timeout(
+        Duration::from_secs(1),
+        http.get(format!("{}/api", m.url)).send(),
+    )
+    .await
+    .expect("at once")
+    .expect_err("closed");
+    assert!(closed(&later), "{later}");
+    assert_eq!(reauth.stats().submitted, 4, "nothing submitted after close");
+}
+
+async fn reference(config: ServerConfig) -> (Server, String, Credentials) {
+    let server = Server::start("127.0.0.1:0".parse().expect("addr"), config)
+        .await
+        .expect("server");
+    let url = server.url();
+    let body: serde_json::Value = reqwest::Client::new()
+        .post(format!("{url}/oauth/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "u"),
+            ("password", "p"),
+        ])
+        .send()
+        .await
+        .expect("token endpoint")
+        .json()
+        .await
+        .expect("json");
+    let credentials = Credentials::new(body["access_token"].as_str().expect("at"))
+        .with_refresh_token(body["refresh_token"].as_str().expect("rt"))
+        .with_expires_in_ms(body["expires_in"].as_u64().expect("seconds") * 1000);
+    (server, url, credentials)
+}
+
+#[tokio::test]
+async fn insufficient_scope_is_the_callers_answer_and_never_refreshes() {
+    let (server, url, credentials) = reference(ServerConfig::default()).await;
+    let reauth = Reauth::builder(format!("{url}/oauth/token"), "app")
+        .credentials(credentials)
+        .config(Config::default().with_refresh_statuses([401, 403]))
+        .build()
+        .expect("reauth");
+    let http = client(&reauth);
+    for i in 0..20 {
+        let r = http
+            .get(format!("{url}/api/scoped/{i}"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 403);
+        let ok = http
+            .get(format!("{url}/api/me"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(ok.status(), 200);
+    }
+    let s = server.stats();
+    assert_eq!((s.scope_refusals, s.served, s.refresh_calls), (20, 20, 0));
+    assert_eq!(reauth.stats().refresh_cycles, 0);
+    assert!(reauth.is_logged_in());
+    server.shutdown().await;
+}
+
+/// Contract rule 20 through default routes: an endpoint that refuses every token with a
+/// bare 403 (a refresh status here), called every 100 ms beside normal traffic, with
+/// 1.5 s tokens for 6 s. Each call to it is answered with its 403; it costs at most one
+/// refresh per token, never a logout. (Without route keys each call spent a refresh.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusing_endpoint_costs_one_refresh_per_token_and_no_logout() {
+    let (server, url, credentials) = reference(ServerConfig {
+        access_ttl_ms: 1_500,
+        ..ServerConfig::default()
+    })
+    .await;
+    let logouts = Arc::new(Mutex::new(Vec::<LogoutReason>::new()));
+    let seen = Arc::clone(&logouts);
+    let reauth = Reauth::builder(format!("{url}/oauth/token"), "app")
+        .credentials(credentials)
+        .config(Config::default().with_refresh_statuses([401, 403]))
+        .on_logout(move |r| seen.lock().expect("lock").push(r))
+        .build()
+        .expect("reauth");
+    let http = client(&reauth);
+    let end = Instant::now() + Duration::from_secs(6);
+    let normal = {
+        let (http, url) = (http.clone(), url.clone());
+        tokio::spawn(async move {
+            let mut ok = 0u64;
+            while Instant::now() < end {
+                let r = http
+                    .get(format!("{url}/api/me"))
+                    .send()
+                    .await
+                    .expect("answered");
+                assert_eq!(r.status(), 200);
+                ok += 1;
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            ok
+        })
+    };
+    let mut refused = 0u64;
+    while Instant::now() < end {
+        let r = http
+            .get(format!("{url}/api/forbidden/admin"))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(r.status(), 403);
+        refused += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let ok = normal.await.expect("task");
+    let stats = reauth.stats();
+    let tokens = server.stats().tokens_issued;
+    println!(
+        "refusing endpoint: {refused} refused, {ok} ok, {} refresh cycles, {tokens} tokens issued, {} logouts",
+        stats.refresh_cycles,
+        logouts.lock().expect("lock").len()
+    );
+    assert!(
+        refused >= 40 && ok >= 100,
+        "work was done: {refused} refused, {ok} ok"
+    );
+    assert!(logouts.lock().expect("lock").is_empty());
+    assert_eq!(
+        stats.failed.unauthorized, refused,
+        "each refusal handed back, counted once"
+    );
+    // The server states `expires_in: 1` for its 1.5 s tokens (whole seconds, rounded
+    // down), so expiry alone refreshes every 0.5 s (rule 2's skew, half the lifetime): 12
+    // in 6 s. The refusing endpoint may add one per token — at most as many again — never
+    // one per call (that would be one per refusal, about 60).
+    assert!(
+        stats.refresh_cycles <= 2 * 13,
+        "{} cycles",
+        stats.refresh_cycles
+    );
+    assert!(
+        stats.refresh_cycles * 2 < refused,
+        "{} cycles for {refused} refusals",
+        stats.refresh_cycles
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn per_request_options_ride_in_the_extensions() {
+    let (server, url, credentials) = reference(ServerConfig::default()).await;
+    let reauth = Reauth::builder(format!("{url}/oauth/token"), "app")
+        .credentials(credentials)
+        .config(Config::default().with_refresh_statuses([401, 403]))
+        .build()
+        .expect("reauth");
+    // A refresh opt-out (rule 19): its 403 comes back as is, no refresh, token still good.
+    let r = client(&reauth)
+        .get(format!("{url}/api/forbidden/x"))
+        .with_extension(RequestOptions::default().with_refresh(false))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        (reauth.stats().refresh_cycles, server.stats().refresh_calls),
+        (0, 0)
+    );
+    server.shutdown().await;
+}
