@@ -177,6 +177,9 @@ impl Builder {
             Some(c) => c,
             None => reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
+                // A redirect would carry the refresh token to another URL (a 307/308
+                // keeps the POST body): a token endpoint answers, it does not redirect.
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(std::io::Error::other)?,
         };

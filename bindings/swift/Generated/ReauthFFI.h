@@ -418,6 +418,11 @@ uint64_t uniffi_reauth_uniffi_fn_clone_token(uint64_t handle, RustCallStatus *_N
 void uniffi_reauth_uniffi_fn_free_token(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CONSTRUCTOR_TOKEN_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CONSTRUCTOR_TOKEN_NEW
+uint64_t uniffi_reauth_uniffi_fn_constructor_token_new(RustBuffer text, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_TOKEN_BYTE_LEN
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_TOKEN_BYTE_LEN
 int64_t uniffi_reauth_uniffi_fn_method_token_byte_len(uint64_t ptr, RustCallStatus *_Nonnull out_status
@@ -448,6 +453,26 @@ int8_t uniffi_reauth_uniffi_fn_method_token_uniffi_trait_eq_eq(uint64_t ptr, uin
 int8_t uniffi_reauth_uniffi_fn_method_token_uniffi_trait_eq_ne(uint64_t ptr, uint64_t other, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CLONE_TOKENENDPOINT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CLONE_TOKENENDPOINT
+uint64_t uniffi_reauth_uniffi_fn_clone_tokenendpoint(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FREE_TOKENENDPOINT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FREE_TOKENENDPOINT
+void uniffi_reauth_uniffi_fn_free_tokenendpoint(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CONSTRUCTOR_TOKENENDPOINT_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CONSTRUCTOR_TOKENENDPOINT_NEW
+uint64_t uniffi_reauth_uniffi_fn_constructor_tokenendpoint_new(RustBuffer url, RustBuffer client_id, RustBuffer client_secret, int8_t basic_auth, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_TOKENENDPOINT_REFRESH_REQUEST
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_TOKENENDPOINT_REFRESH_REQUEST
+RustBuffer uniffi_reauth_uniffi_fn_method_tokenendpoint_refresh_request(uint64_t ptr, uint64_t refresh_token, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DEFAULT_CONFIG
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DEFAULT_CONFIG
 RustBuffer uniffi_reauth_uniffi_fn_func_default_config(RustCallStatus *_Nonnull out_status
@@ -463,6 +488,62 @@ int64_t uniffi_reauth_uniffi_fn_func_max_timestamp(RustCallStatus *_Nonnull out_
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_ROUTE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_ROUTE_KEY
 int64_t uniffi_reauth_uniffi_fn_func_route_key(RustBuffer name, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_AFTER_REJECTION
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_AFTER_REJECTION
+RustBuffer uniffi_reauth_uniffi_fn_func_after_rejection(uint64_t sent, RustBuffer stored, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_BEARER_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_BEARER_ERROR
+RustBuffer uniffi_reauth_uniffi_fn_func_bearer_error(RustBuffer www_authenticate, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DEFAULT_ROUTE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DEFAULT_ROUTE
+int64_t uniffi_reauth_uniffi_fn_func_default_route(RustBuffer method, RustBuffer scheme, RustBuffer host_name, RustBuffer port, RustBuffer path, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_IS_CALLERS_ANSWER
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_IS_CALLERS_ANSWER
+int8_t uniffi_reauth_uniffi_fn_func_is_callers_answer(RustBuffer www_authenticate, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_KEEP_ROTATION
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_KEEP_ROTATION
+RustBuffer uniffi_reauth_uniffi_fn_func_keep_rotation(RustBuffer stored, uint64_t rotated, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_MAX_TOKEN_RESPONSE_BYTES
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_MAX_TOKEN_RESPONSE_BYTES
+int64_t uniffi_reauth_uniffi_fn_func_max_token_response_bytes(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_PLAN_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_PLAN_REFRESH
+RustBuffer uniffi_reauth_uniffi_fn_func_plan_refresh(uint64_t refresh_token, RustBuffer stored, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_READ_TOKEN_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_READ_TOKEN_RESPONSE
+RustBuffer uniffi_reauth_uniffi_fn_func_read_token_response(int32_t status, RustBuffer retry_after, RustBuffer body, uint64_t sent_refresh_token, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_STORED_FROM_COMMAND
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_STORED_FROM_COMMAND
+RustBuffer uniffi_reauth_uniffi_fn_func_stored_from_command(RustBuffer command, int64_t now, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_STORED_FROM_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_STORED_FROM_LOGIN
+RustBuffer uniffi_reauth_uniffi_fn_func_stored_from_login(uint64_t credentials, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_STORED_TO_CREDENTIALS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_STORED_TO_CREDENTIALS
+uint64_t uniffi_reauth_uniffi_fn_func_stored_to_credentials(RustBuffer stored, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_FFI_REAUTH_UNIFFI_RUSTBUFFER_ALLOC
@@ -743,6 +824,72 @@ uint16_t uniffi_reauth_uniffi_checksum_func_route_key(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_AFTER_REJECTION
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_AFTER_REJECTION
+uint16_t uniffi_reauth_uniffi_checksum_func_after_rejection(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_BEARER_ERROR
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_BEARER_ERROR
+uint16_t uniffi_reauth_uniffi_checksum_func_bearer_error(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DEFAULT_ROUTE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DEFAULT_ROUTE
+uint16_t uniffi_reauth_uniffi_checksum_func_default_route(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_IS_CALLERS_ANSWER
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_IS_CALLERS_ANSWER
+uint16_t uniffi_reauth_uniffi_checksum_func_is_callers_answer(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_KEEP_ROTATION
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_KEEP_ROTATION
+uint16_t uniffi_reauth_uniffi_checksum_func_keep_rotation(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_MAX_TOKEN_RESPONSE_BYTES
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_MAX_TOKEN_RESPONSE_BYTES
+uint16_t uniffi_reauth_uniffi_checksum_func_max_token_response_bytes(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_PLAN_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_PLAN_REFRESH
+uint16_t uniffi_reauth_uniffi_checksum_func_plan_refresh(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_READ_TOKEN_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_READ_TOKEN_RESPONSE
+uint16_t uniffi_reauth_uniffi_checksum_func_read_token_response(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_STORED_FROM_COMMAND
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_STORED_FROM_COMMAND
+uint16_t uniffi_reauth_uniffi_checksum_func_stored_from_command(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_STORED_FROM_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_STORED_FROM_LOGIN
+uint16_t uniffi_reauth_uniffi_checksum_func_stored_from_login(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_STORED_TO_CREDENTIALS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_STORED_TO_CREDENTIALS
+uint16_t uniffi_reauth_uniffi_checksum_func_stored_to_credentials(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_BEGIN_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_BEGIN_RESTORE
 uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_begin_restore(void
@@ -905,6 +1052,12 @@ uint16_t uniffi_reauth_uniffi_checksum_method_token_expose(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_TOKENENDPOINT_REFRESH_REQUEST
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_TOKENENDPOINT_REFRESH_REQUEST
+uint16_t uniffi_reauth_uniffi_checksum_method_tokenendpoint_refresh_request(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_COORDINATOR_NEW
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_COORDINATOR_NEW
 uint16_t uniffi_reauth_uniffi_checksum_constructor_coordinator_new(void
@@ -914,6 +1067,18 @@ uint16_t uniffi_reauth_uniffi_checksum_constructor_coordinator_new(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_CREDENTIALS_NEW
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_CREDENTIALS_NEW
 uint16_t uniffi_reauth_uniffi_checksum_constructor_credentials_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_TOKEN_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_TOKEN_NEW
+uint16_t uniffi_reauth_uniffi_checksum_constructor_token_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_TOKENENDPOINT_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_TOKENENDPOINT_NEW
+uint16_t uniffi_reauth_uniffi_checksum_constructor_tokenendpoint_new(void
     
 );
 #endif

@@ -213,9 +213,11 @@ pub fn default_route(
     i64::from(host::default_route(&method, &scheme, &host_name, port, &path).get())
 }
 
-/// Credentials as stored, the expiry as wall-clock ms since the epoch (§12.1).
+/// Credentials as a store keeps them, the expiry as wall-clock ms since the epoch
+/// (§12.1). (Not `StoredCredentials`: the Swift adapter, in the same module, has a type of
+/// that name with a `Date`.)
 #[derive(uniffi::Record)]
-pub struct StoredCredentials {
+pub struct StoreRecord {
     /// The access token.
     pub access_token: Arc<Token>,
     /// The refresh token, if any.
@@ -224,7 +226,7 @@ pub struct StoredCredentials {
     pub expires_at_ms: Option<i64>,
 }
 
-fn to_host(s: &StoredCredentials) -> Result<host::StoredCredentials, ReauthError> {
+fn to_host(s: &StoreRecord) -> Result<host::StoredCredentials, ReauthError> {
     Ok(host::StoredCredentials {
         access_token: s.access_token.0.clone(),
         refresh_token: s.refresh_token.as_ref().map(|t| t.0.clone()),
@@ -232,8 +234,8 @@ fn to_host(s: &StoredCredentials) -> Result<host::StoredCredentials, ReauthError
     })
 }
 
-fn from_host(s: &host::StoredCredentials) -> StoredCredentials {
-    StoredCredentials {
+fn from_host(s: &host::StoredCredentials) -> StoreRecord {
+    StoreRecord {
         access_token: token(&s.access_token),
         refresh_token: s.refresh_token.as_ref().map(token),
         expires_at_ms: s.expires_at.map(wall_ms),
@@ -247,7 +249,7 @@ fn from_host(s: &host::StoredCredentials) -> StoredCredentials {
 pub fn stored_from_login(
     credentials: Arc<Credentials>,
     wall_now_ms: i64,
-) -> Result<StoredCredentials, ReauthError> {
+) -> Result<StoreRecord, ReauthError> {
     Ok(from_host(&host::StoredCredentials::from_login(
         &credentials.0,
         wall(wall_now_ms)?,
@@ -261,7 +263,7 @@ pub fn stored_from_command(
     command: &crate::Command,
     now: i64,
     wall_now_ms: i64,
-) -> Result<Option<StoredCredentials>, ReauthError> {
+) -> Result<Option<StoreRecord>, ReauthError> {
     let crate::Command::StoreCredentials {
         access_token,
         refresh_token,
@@ -286,7 +288,7 @@ pub fn stored_from_command(
 /// `wall_now_ms`, 0 once passed (§12.1).
 #[uniffi::export]
 pub fn stored_to_credentials(
-    stored: StoredCredentials,
+    stored: StoreRecord,
     wall_now_ms: i64,
 ) -> Result<Arc<Credentials>, ReauthError> {
     Ok(Arc::new(Credentials(
@@ -325,7 +327,7 @@ fn plan(p: host::RefreshPlan) -> RefreshPlan {
 #[uniffi::export]
 pub fn plan_refresh(
     refresh_token: Arc<Token>,
-    stored: Option<StoredCredentials>,
+    stored: Option<StoreRecord>,
     wall_now_ms: i64,
 ) -> Result<RefreshPlan, ReauthError> {
     let stored = stored.as_ref().map(to_host).transpose()?;
@@ -341,7 +343,7 @@ pub fn plan_refresh(
 #[uniffi::export]
 pub fn after_rejection(
     sent: Arc<Token>,
-    stored: Option<StoredCredentials>,
+    stored: Option<StoreRecord>,
     wall_now_ms: i64,
 ) -> Result<Option<RefreshPlan>, ReauthError> {
     let stored = stored.as_ref().map(to_host).transpose()?;
@@ -352,10 +354,10 @@ pub fn after_rejection(
 /// when nothing is stored to keep it with).
 #[uniffi::export]
 pub fn keep_rotation(
-    stored: Option<StoredCredentials>,
+    stored: Option<StoreRecord>,
     rotated: Arc<Token>,
     wall_now_ms: i64,
-) -> Result<Option<StoredCredentials>, ReauthError> {
+) -> Result<Option<StoreRecord>, ReauthError> {
     let stored = stored.as_ref().map(to_host).transpose()?;
     Ok(
         host::keep_rotation(stored.as_ref(), &rotated.0, wall(wall_now_ms)?)

@@ -31,7 +31,7 @@ from ._native import (
     RefreshFailure,
     RequestOptions,
     Stats,
-    StoredCredentials as _Stored,
+    StoreRecord as _Stored,
     Token,
     TokenAnswer,
     after_rejection,

@@ -39,6 +39,7 @@ a refusal with an RFC 6750 ``insufficient_scope`` challenge is handed back at on
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import AsyncGenerator, Callable, Generator, List, Optional
@@ -224,6 +225,12 @@ class ReauthAuth(httpx.Auth):
             return _transient(f"token endpoint unreachable or broke off ({e.__class__.__name__})")
 
 
+@functools.lru_cache(maxsize=1024)
+def _route(method: str, scheme: str, host: str, port: Optional[int], path: str) -> int:
+    """The default route (one native call per distinct endpoint, not per request)."""
+    return default_route(method, scheme, host, port, path)
+
+
 def _transient(problem: str) -> TokenAnswer:
     return TokenAnswer.TRANSIENT(retry_after_ms=None, problem=problem, rotated_refresh_token=None)
 
@@ -244,7 +251,7 @@ def _options(request: httpx.Request) -> RequestOptions:
     if route is None:
         url = request.url
         path = url.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
-        route = default_route(request.method, url.scheme, url.host, url.port, path)
+        route = _route(request.method, url.scheme, url.host, url.port, path)
     replayable = options.replayable and isinstance(request.stream, httpx.ByteStream)
     return RequestOptions(replayable=replayable, refresh=options.refresh, route=route)
 

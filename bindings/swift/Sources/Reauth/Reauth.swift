@@ -564,6 +564,24 @@ fileprivate struct FfiConverterString: FfiConverter {
     }
 }
 
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterData: FfiConverterRustBuffer {
+    typealias SwiftType = Data
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Data {
+        let len: Int32 = try readInt(&buf)
+        return Data(try readBytes(&buf, count: Int(len)))
+    }
+
+    public static func write(_ value: Data, into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        writeBytes(&buf, value)
+    }
+}
+
 
 
 
@@ -1356,7 +1374,21 @@ open class Token: TokenProtocol, @unchecked Sendable, Equatable, CustomDebugStri
     public func uniffiCloneHandle() -> UInt64 {
         return try! rustCall { uniffi_reauth_uniffi_fn_clone_token(self.handle, $0) }
     }
-    // No primary constructor declared for this class.
+    /**
+     * Wraps a token read from storage (for the store recipe: `plan_refresh`,
+     * `stored_to_credentials`). Not checked here; the coordinator checks tokens where
+     * they are used.
+     */
+public convenience init(text: String) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_constructor_token_new(
+        FfiConverterString.lower(text),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
 
     deinit {
         if handle == 0 {
@@ -1471,6 +1503,154 @@ public func FfiConverterTypeToken_lift(_ handle: UInt64) throws -> Token {
 #endif
 public func FfiConverterTypeToken_lower(_ value: Token) -> UInt64 {
     return FfiConverterTypeToken.lower(value)
+}
+
+
+
+
+
+
+/**
+ * A token endpoint: where and as whom refresh tokens are presented (RFC 6749 §6,
+ * client authentication §2.3.1).
+ */
+public protocol TokenEndpointProtocol: AnyObject, Sendable {
+    
+    /**
+     * The refresh call for `refresh_token`.
+     */
+    func refreshRequest(refreshToken: Token)  -> TokenRequest
+    
+}
+/**
+ * A token endpoint: where and as whom refresh tokens are presented (RFC 6749 §6,
+ * client authentication §2.3.1).
+ */
+open class TokenEndpoint: TokenEndpointProtocol, @unchecked Sendable {
+    fileprivate let handle: UInt64
+
+    /// Used to instantiate a [FFIObject] without an actual handle, for fakes in tests, mostly.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public struct NoHandle {
+        public init() {}
+    }
+
+    // TODO: We'd like this to be `private` but for Swifty reasons,
+    // we can't implement `FfiConverter` without making this `required` and we can't
+    // make it `required` without making it `public`.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    required public init(unsafeFromHandle handle: UInt64) {
+        self.handle = handle
+    }
+
+    // This constructor can be used to instantiate a fake object.
+    // - Parameter noHandle: Placeholder value so we can have a constructor separate from the default empty one that may be implemented for classes extending [FFIObject].
+    //
+    // - Warning:
+    //     Any object instantiated with this constructor cannot be passed to an actual Rust-backed object. Since there isn't a backing handle the FFI lower functions will crash.
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public init(noHandle: NoHandle) {
+        self.handle = 0
+    }
+
+#if swift(>=5.8)
+    @_documentation(visibility: private)
+#endif
+    public func uniffiCloneHandle() -> UInt64 {
+        return try! rustCall { uniffi_reauth_uniffi_fn_clone_tokenendpoint(self.handle, $0) }
+    }
+    /**
+     * The endpoint at `url` for `client_id`; `client_secret` for a confidential client,
+     * sent in the body, or with HTTP Basic when `basic_auth` is true.
+     */
+public convenience init(url: String, clientId: String, clientSecret: String? = nil, basicAuth: Bool = false) {
+    let handle =
+        try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_constructor_tokenendpoint_new(
+        FfiConverterString.lower(url),
+        FfiConverterString.lower(clientId),
+        FfiConverterOptionString.lower(clientSecret),
+        FfiConverterBool.lower(basicAuth),uniffiCallStatus
+    )
+}
+    self.init(unsafeFromHandle: handle)
+}
+
+    deinit {
+        if handle == 0 {
+            // Mock objects have handle=0 don't try to free them
+            return
+        }
+
+        try! rustCall { uniffi_reauth_uniffi_fn_free_tokenendpoint(handle, $0) }
+    }
+
+    
+
+    
+    /**
+     * The refresh call for `refresh_token`.
+     */
+open func refreshRequest(refreshToken: Token) -> TokenRequest  {
+    return try!  FfiConverterTypeTokenRequest_lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_method_tokenendpoint_refresh_request(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeToken_lower(refreshToken),uniffiCallStatus
+    )
+})
+}
+    
+
+    
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenEndpoint: FfiConverter {
+    typealias FfiType = UInt64
+    typealias SwiftType = TokenEndpoint
+
+    public static func lift(_ handle: UInt64) throws -> TokenEndpoint {
+        return TokenEndpoint(unsafeFromHandle: handle)
+    }
+
+    public static func lower(_ value: TokenEndpoint) -> UInt64 {
+        return value.uniffiCloneHandle()
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenEndpoint {
+        let handle: UInt64 = try readInt(&buf)
+        return try lift(handle)
+    }
+
+    public static func write(_ value: TokenEndpoint, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenEndpoint_lift(_ handle: UInt64) throws -> TokenEndpoint {
+    return try FfiConverterTypeTokenEndpoint.lift(handle)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenEndpoint_lower(_ value: TokenEndpoint) -> UInt64 {
+    return FfiConverterTypeTokenEndpoint.lower(value)
 }
 
 
@@ -1732,6 +1912,75 @@ public func FfiConverterTypeFailCounts_lower(_ value: FailCounts) -> RustBuffer 
 
 
 /**
+ * One header of a [`TokenRequest`]. Its value may hold a secret (`Authorization`).
+ */
+public struct Header {
+    /**
+     * The header's name.
+     */
+    public var name: String
+    /**
+     * Its value.
+     */
+    public var value: Token
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The header's name.
+         */name: String, 
+        /**
+         * Its value.
+         */value: Token) {
+        self.name = name
+        self.value = value
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension Header: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeHeader: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> Header {
+        return
+            try Header(
+                name: FfiConverterString.read(from: &buf), 
+                value: FfiConverterTypeToken.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: Header, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.name, into: &buf)
+        FfiConverterTypeToken.write(value.value, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHeader_lift(_ buf: RustBuffer) throws -> Header {
+    return try FfiConverterTypeHeader.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeHeader_lower(_ value: Header) -> RustBuffer {
+    return FfiConverterTypeHeader.lower(value)
+}
+
+
+/**
  * How a request may be handled.
  */
 public struct RequestOptions: Equatable, Hashable {
@@ -1924,6 +2173,87 @@ public func FfiConverterTypeStats_lower(_ value: Stats) -> RustBuffer {
 
 
 /**
+ * Credentials as a store keeps them, the expiry as wall-clock ms since the epoch
+ * (§12.1). (Not `StoredCredentials`: the Swift adapter, in the same module, has a type of
+ * that name with a `Date`.)
+ */
+public struct StoreRecord {
+    /**
+     * The access token.
+     */
+    public var accessToken: Token
+    /**
+     * The refresh token, if any.
+     */
+    public var refreshToken: Token?
+    /**
+     * When the access token expires (ms since the epoch); `None` if never stated.
+     */
+    public var expiresAtMs: Int64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The access token.
+         */accessToken: Token, 
+        /**
+         * The refresh token, if any.
+         */refreshToken: Token?, 
+        /**
+         * When the access token expires (ms since the epoch); `None` if never stated.
+         */expiresAtMs: Int64?) {
+        self.accessToken = accessToken
+        self.refreshToken = refreshToken
+        self.expiresAtMs = expiresAtMs
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension StoreRecord: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeStoreRecord: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> StoreRecord {
+        return
+            try StoreRecord(
+                accessToken: FfiConverterTypeToken.read(from: &buf), 
+                refreshToken: FfiConverterOptionTypeToken.read(from: &buf), 
+                expiresAtMs: FfiConverterOptionInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: StoreRecord, into buf: inout [UInt8]) {
+        FfiConverterTypeToken.write(value.accessToken, into: &buf)
+        FfiConverterOptionTypeToken.write(value.refreshToken, into: &buf)
+        FfiConverterOptionInt64.write(value.expiresAtMs, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreRecord_lift(_ buf: RustBuffer) throws -> StoreRecord {
+    return try FfiConverterTypeStoreRecord.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeStoreRecord_lower(_ value: StoreRecord) -> RustBuffer {
+    return FfiConverterTypeStoreRecord.lower(value)
+}
+
+
+/**
  * What `submit` returns: the new request's id and the batch.
  */
 public struct Submitted {
@@ -1990,6 +2320,181 @@ public func FfiConverterTypeSubmitted_lift(_ buf: RustBuffer) throws -> Submitte
 public func FfiConverterTypeSubmitted_lower(_ value: Submitted) -> RustBuffer {
     return FfiConverterTypeSubmitted.lower(value)
 }
+
+
+/**
+ * A refresh call: `POST url` with these headers and this form-encoded body (it holds
+ * the refresh token).
+ */
+public struct TokenRequest {
+    /**
+     * The token endpoint.
+     */
+    public var url: String
+    /**
+     * Headers to set.
+     */
+    public var headers: [Header]
+    /**
+     * The body.
+     */
+    public var body: Token
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(
+        /**
+         * The token endpoint.
+         */url: String, 
+        /**
+         * Headers to set.
+         */headers: [Header], 
+        /**
+         * The body.
+         */body: Token) {
+        self.url = url
+        self.headers = headers
+        self.body = body
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension TokenRequest: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenRequest: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenRequest {
+        return
+            try TokenRequest(
+                url: FfiConverterString.read(from: &buf), 
+                headers: FfiConverterSequenceTypeHeader.read(from: &buf), 
+                body: FfiConverterTypeToken.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: TokenRequest, into buf: inout [UInt8]) {
+        FfiConverterString.write(value.url, into: &buf)
+        FfiConverterSequenceTypeHeader.write(value.headers, into: &buf)
+        FfiConverterTypeToken.write(value.body, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenRequest_lift(_ buf: RustBuffer) throws -> TokenRequest {
+    return try FfiConverterTypeTokenRequest.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenRequest_lower(_ value: TokenRequest) -> RustBuffer {
+    return FfiConverterTypeTokenRequest.lower(value)
+}
+
+
+/**
+ * The error of an RFC 6750 Bearer challenge.
+ */
+
+public enum BearerError: Equatable, Hashable {
+    
+    /**
+     * `invalid_token`: a refresh may help.
+     */
+    case invalidToken
+    /**
+     * `insufficient_scope`: the caller's answer, never a refresh (§12.4).
+     */
+    case insufficientScope
+    /**
+     * `invalid_request`.
+     */
+    case invalidRequest
+    /**
+     * Another code.
+     */
+    case other
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension BearerError: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeBearerError: FfiConverterRustBuffer {
+    typealias SwiftType = BearerError
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> BearerError {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .invalidToken
+        
+        case 2: return .insufficientScope
+        
+        case 3: return .invalidRequest
+        
+        case 4: return .other
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: BearerError, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case .invalidToken:
+            writeInt(&buf, Int32(1))
+        
+        
+        case .insufficientScope:
+            writeInt(&buf, Int32(2))
+        
+        
+        case .invalidRequest:
+            writeInt(&buf, Int32(3))
+        
+        
+        case .other:
+            writeInt(&buf, Int32(4))
+        
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBearerError_lift(_ buf: RustBuffer) throws -> BearerError {
+    return try FfiConverterTypeBearerError.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeBearerError_lower(_ value: BearerError) -> RustBuffer {
+    return FfiConverterTypeBearerError.lower(value)
+}
+
 
 
 /**
@@ -2703,6 +3208,233 @@ public func FfiConverterTypeRefreshFailure_lower(_ value: RefreshFailure) -> Rus
 }
 
 
+
+/**
+ * What to do for `Refresh { refresh_token }` (§12.2, §12.3).
+ */
+
+public enum RefreshPlan {
+    
+    /**
+     * Report these credentials as the attempt's success without calling the server.
+     */
+    case adopt(
+        /**
+         * A sibling's rotation, with the lifetime left.
+         */credentials: Credentials
+    )
+    /**
+     * Call the token endpoint with this refresh token.
+     */
+    case call(
+        /**
+         * The store's newer one, or the command's.
+         */refreshToken: Token
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension RefreshPlan: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeRefreshPlan: FfiConverterRustBuffer {
+    typealias SwiftType = RefreshPlan
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> RefreshPlan {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .adopt(credentials: try FfiConverterTypeCredentials.read(from: &buf)
+        )
+        
+        case 2: return .call(refreshToken: try FfiConverterTypeToken.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: RefreshPlan, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .adopt(credentials):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeCredentials.write(credentials, into: &buf)
+            
+        
+        case let .call(refreshToken):
+            writeInt(&buf, Int32(2))
+            FfiConverterTypeToken.write(refreshToken, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefreshPlan_lift(_ buf: RustBuffer) throws -> RefreshPlan {
+    return try FfiConverterTypeRefreshPlan.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeRefreshPlan_lower(_ value: RefreshPlan) -> RustBuffer {
+    return FfiConverterTypeRefreshPlan.lower(value)
+}
+
+
+
+/**
+ * What a token-endpoint answer comes to (`docs/contract.md` §12.3).
+ */
+
+public enum TokenAnswer {
+    
+    /**
+     * Report `handle_refresh_succeeded` with these; log `note` if set.
+     */
+    case succeeded(
+        /**
+         * What to report (the refresh token is the one sent when the answer had none).
+         */credentials: Credentials, 
+        /**
+         * A problem the answer was used despite (safe to log).
+         */note: String?
+    )
+    /**
+     * Report `handle_refresh_failed(Rejected)`: the session ends.
+     */
+    case rejected(
+        /**
+         * The OAuth error code (safe to log).
+         */error: String
+    )
+    /**
+     * Report `handle_refresh_failed(Transient { retry_after_ms })`; if
+     * `rotated_refresh_token` is set, keep it first ([`keep_rotation`]).
+     */
+    case transient(
+        /**
+         * The server's `Retry-After` in ms.
+         */retryAfterMs: Int64?, 
+        /**
+         * Why (safe to log).
+         */problem: String, 
+        /**
+         * A rotated refresh token that this unusable answer carried.
+         */rotatedRefreshToken: Token?
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension TokenAnswer: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeTokenAnswer: FfiConverterRustBuffer {
+    typealias SwiftType = TokenAnswer
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> TokenAnswer {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .succeeded(credentials: try FfiConverterTypeCredentials.read(from: &buf), note: try FfiConverterOptionString.read(from: &buf)
+        )
+        
+        case 2: return .rejected(error: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .transient(retryAfterMs: try FfiConverterOptionInt64.read(from: &buf), problem: try FfiConverterString.read(from: &buf), rotatedRefreshToken: try FfiConverterOptionTypeToken.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: TokenAnswer, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .succeeded(credentials,note):
+            writeInt(&buf, Int32(1))
+            FfiConverterTypeCredentials.write(credentials, into: &buf)
+            FfiConverterOptionString.write(note, into: &buf)
+            
+        
+        case let .rejected(error):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(error, into: &buf)
+            
+        
+        case let .transient(retryAfterMs,problem,rotatedRefreshToken):
+            writeInt(&buf, Int32(3))
+            FfiConverterOptionInt64.write(retryAfterMs, into: &buf)
+            FfiConverterString.write(problem, into: &buf)
+            FfiConverterOptionTypeToken.write(rotatedRefreshToken, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenAnswer_lift(_ buf: RustBuffer) throws -> TokenAnswer {
+    return try FfiConverterTypeTokenAnswer.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeTokenAnswer_lower(_ value: TokenAnswer) -> RustBuffer {
+    return FfiConverterTypeTokenAnswer.lower(value)
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionInt32: FfiConverterRustBuffer {
+    typealias SwiftType = Int32?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterInt32.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterInt32.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
@@ -2778,6 +3510,78 @@ fileprivate struct FfiConverterOptionTypeToken: FfiConverterRustBuffer {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterOptionTypeStoreRecord: FfiConverterRustBuffer {
+    typealias SwiftType = StoreRecord?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeStoreRecord.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeStoreRecord.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeBearerError: FfiConverterRustBuffer {
+    typealias SwiftType = BearerError?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeBearerError.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeBearerError.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionTypeRefreshPlan: FfiConverterRustBuffer {
+    typealias SwiftType = RefreshPlan?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterTypeRefreshPlan.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterTypeRefreshPlan.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterOptionSequenceInt32: FfiConverterRustBuffer {
     typealias SwiftType = [Int32]?
 
@@ -2819,6 +3623,56 @@ fileprivate struct FfiConverterSequenceInt32: FfiConverterRustBuffer {
         seq.reserveCapacity(Int(len))
         for _ in 0 ..< len {
             seq.append(try FfiConverterInt32.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceString: FfiConverterRustBuffer {
+    typealias SwiftType = [String]
+
+    public static func write(_ value: [String], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterString.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [String] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [String]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterString.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeHeader: FfiConverterRustBuffer {
+    typealias SwiftType = [Header]
+
+    public static func write(_ value: [Header], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeHeader.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [Header] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [Header]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeHeader.read(from: &buf))
         }
         return seq
     }
@@ -2882,6 +3736,157 @@ public func routeKey(name: String) -> Int64  {
     )
 })
 }
+/**
+ * §12.2: after the server rejected `sent`, re-read the store: `Some(plan)` follows a
+ * sibling's newer token once; `None` reports the rejection.
+ */
+public func afterRejection(sent: Token, stored: StoreRecord?, wallNowMs: Int64)throws  -> RefreshPlan?  {
+    return try  FfiConverterOptionTypeRefreshPlan.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_after_rejection(
+        FfiConverterTypeToken_lower(sent),
+        FfiConverterOptionTypeStoreRecord.lower(stored),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
+/**
+ * The error of the Bearer challenge among a response's `WWW-Authenticate` values.
+ */
+public func bearerError(wwwAuthenticate: [String]) -> BearerError?  {
+    return try!  FfiConverterOptionTypeBearerError.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_bearer_error(
+        FfiConverterSequenceString.lower(wwwAuthenticate),uniffiCallStatus
+    )
+})
+}
+/**
+ * The default route key of a request (method, origin, path — never the query), for
+ * `RequestOptions.route` (rule 7.20, §12.4).
+ */
+public func defaultRoute(method: String, scheme: String, hostName: String, port: Int32?, path: String) -> Int64  {
+    return try!  FfiConverterInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_default_route(
+        FfiConverterString.lower(method),
+        FfiConverterString.lower(scheme),
+        FfiConverterString.lower(hostName),
+        FfiConverterOptionInt32.lower(port),
+        FfiConverterString.lower(path),uniffiCallStatus
+    )
+})
+}
+/**
+ * Whether a refusal with these `WWW-Authenticate` values is the caller's answer (an
+ * `insufficient_scope` challenge): end the request with it — `cancel`, then hand the
+ * response over — instead of reporting a refresh status (§12.4).
+ */
+public func isCallersAnswer(wwwAuthenticate: [String]) -> Bool  {
+    return try!  FfiConverterBool.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_is_callers_answer(
+        FfiConverterSequenceString.lower(wwwAuthenticate),uniffiCallStatus
+    )
+})
+}
+/**
+ * §12.3: what to store to keep a refresh token rotated by an unusable answer (`None`
+ * when nothing is stored to keep it with).
+ */
+public func keepRotation(stored: StoreRecord?, rotated: Token, wallNowMs: Int64)throws  -> StoreRecord?  {
+    return try  FfiConverterOptionTypeStoreRecord.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_keep_rotation(
+        FfiConverterOptionTypeStoreRecord.lower(stored),
+        FfiConverterTypeToken_lower(rotated),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
+/**
+ * The largest token response an adapter reads, in bytes; it reads at most one byte more
+ * and hands that to [`read_token_response`], which refuses it as too large.
+ */
+public func maxTokenResponseBytes() -> Int64  {
+    return try!  FfiConverterInt64.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_max_token_response_bytes(uniffiCallStatus
+    )
+})
+}
+/**
+ * §12.2/§12.3: under the store's lock, what to do for `Refresh { refresh_token }` given
+ * what the store holds.
+ */
+public func planRefresh(refreshToken: Token, stored: StoreRecord?, wallNowMs: Int64)throws  -> RefreshPlan  {
+    return try  FfiConverterTypeRefreshPlan_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_plan_refresh(
+        FfiConverterTypeToken_lower(refreshToken),
+        FfiConverterOptionTypeStoreRecord.lower(stored),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
+/**
+ * Reads a token-endpoint answer (RFC 6749 §5.1, §5.2): its status, `Retry-After` header,
+ * body (at most [`max_token_response_bytes`] + 1 bytes read) and the refresh token that
+ * was sent. `wall_now_ms` dates a `Retry-After` HTTP-date.
+ */
+public func readTokenResponse(status: Int32, retryAfter: String?, body: Data, sentRefreshToken: Token, wallNowMs: Int64)throws  -> TokenAnswer  {
+    return try  FfiConverterTypeTokenAnswer_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_read_token_response(
+        FfiConverterInt32.lower(status),
+        FfiConverterOptionString.lower(retryAfter),
+        FfiConverterData.lower(body),
+        FfiConverterTypeToken_lower(sentRefreshToken),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
+/**
+ * What to store for a `StoreCredentials` command produced by an input at `now`:
+ * the expiry carried to the wall clock (§12.1). `None` for any other command.
+ */
+public func storedFromCommand(command: Command, now: Int64, wallNowMs: Int64)throws  -> StoreRecord?  {
+    return try  FfiConverterOptionTypeStoreRecord.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_stored_from_command(
+        FfiConverterTypeCommand_lower(command),
+        FfiConverterInt64.lower(now),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
+/**
+ * What to store for credentials the app logs in with at `wall_now_ms` — after the
+ * coordinator accepted them (`login` first, then store: refused credentials are never
+ * written).
+ */
+public func storedFromLogin(credentials: Credentials, wallNowMs: Int64)throws  -> StoreRecord  {
+    return try  FfiConverterTypeStoreRecord_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_stored_from_login(
+        FfiConverterTypeCredentials_lower(credentials),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
+/**
+ * Credentials to log in (or report an adopted refresh) with: the lifetime left at
+ * `wall_now_ms`, 0 once passed (§12.1).
+ */
+public func storedToCredentials(stored: StoreRecord, wallNowMs: Int64)throws  -> Credentials  {
+    return try  FfiConverterTypeCredentials_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_stored_to_credentials(
+        FfiConverterTypeStoreRecord_lower(stored),
+        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+    )
+})
+}
 
 private enum InitializationResult {
     case ok
@@ -2905,6 +3910,39 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_func_route_key() != 48115) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_after_rejection() != 3172) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_bearer_error() != 58550) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_default_route() != 26146) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_is_callers_answer() != 28767) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_keep_rotation() != 55736) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_max_token_response_bytes() != 61141) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_plan_refresh() != 40916) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_read_token_response() != 12838) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_stored_from_command() != 50405) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_stored_from_login() != 10893) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_stored_to_credentials() != 14207) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_begin_restore() != 35191) {
@@ -2988,10 +4026,19 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reauth_uniffi_checksum_method_token_expose() != 63342) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reauth_uniffi_checksum_method_tokenendpoint_refresh_request() != 48712) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reauth_uniffi_checksum_constructor_coordinator_new() != 31995) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_constructor_credentials_new() != 16060) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_constructor_token_new() != 18006) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_constructor_tokenendpoint_new() != 9132) {
         return InitializationResult.apiChecksumMismatch
     }
 

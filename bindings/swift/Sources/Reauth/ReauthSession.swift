@@ -31,15 +31,41 @@ public struct StoredCredentials: Sendable, Equatable, CustomStringConvertible {
         self.expiresAt = expiresAt
     }
 
-    /// Credentials to log in with: the lifetime left, 0 if it passed.
+    /// Credentials to log in with: the lifetime left, 0 if it passed (contract §12.1, in
+    /// the shared host layer).
     public func credentials(now: Date = Date()) throws -> Credentials {
-        let left = expiresAt.map { max(Int64(0), Int64(($0.timeIntervalSince(now) * 1000).rounded(.down))) }
-        return try Credentials(accessToken: accessToken, refreshToken: refreshToken, expiresInMs: left)
+        try storedToCredentials(stored: record, wallNowMs: wallMs(now))
+    }
+
+    /// As the host layer reads it.
+    var record: StoreRecord {
+        StoreRecord(
+            accessToken: Token(text: accessToken),
+            refreshToken: refreshToken.map { Token(text: $0) },
+            expiresAtMs: expiresAt.map { wallMs($0) })
+    }
+
+    /// What the host layer decided to store.
+    init(_ record: StoreRecord) {
+        self.init(
+            accessToken: record.accessToken.expose(),
+            refreshToken: record.refreshToken?.expose(),
+            expiresAt: record.expiresAtMs.map { Date(timeIntervalSince1970: Double($0) / 1000) })
     }
 
     public var description: String {
         "StoredCredentials(accessToken: <redacted>, refreshToken: \(refreshToken == nil ? "nil" : "<redacted>"), expiresAt: \(String(describing: expiresAt)))"
     }
+}
+
+/// The wall clock in ms since the epoch, as the host layer takes it.
+func wallMs(_ date: Date = Date()) -> Int64 {
+    Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+}
+
+/// `close()` was called: the request was not sent, or its wait ended.
+public struct ReauthClosed: Error, CustomStringConvertible {
+    public var description: String { "reauth is closed: the request was not sent" }
 }
 
 /// Credentials in this process only.
@@ -68,16 +94,18 @@ public final class MemoryStore: CredentialStore, @unchecked Sendable {
 ///
 /// Every request waits for its command, goes out with `Authorization: Bearer …`, and on a
 /// 401 waits for the one refresh and is replayed. The refresh runs on its own ephemeral
-/// session; token-endpoint answers are read as RFC 6749 §5.2 says (400/401 with an OAuth
-/// `error` → rejected; anything else → transient, with `Retry-After`). A request with an
-/// `httpBodyStream` cannot be sent twice: a 401 hands it its response.
+/// session; its answer is read by the shared host layer (`reauth-host`, contract §12.3:
+/// 400/401 with an OAuth `error` → rejected; anything else → transient, with
+/// `Retry-After`; a rotated refresh token in an unusable answer is kept). A request with
+/// an `httpBodyStream` cannot be sent twice: a 401 hands it its response.
 public final class ReauthSession: @unchecked Sendable {
     private let core: Coordinator
     private let session: URLSession
     private let tokenSession: URLSession
-    private let tokenURL: URL
-    private let clientID: String
-    private let clientSecret: String?
+    private let endpoint: TokenEndpoint
+    private let deadline: TimeInterval
+    private let refreshStatuses: Set<Int32>
+    private var closed = false
     private let store: CredentialStore
     private let onLogout: (@Sendable (LogoutReason) -> Void)?
     private let lock = NSRecursiveLock()
@@ -99,14 +127,13 @@ public final class ReauthSession: @unchecked Sendable {
         core = try Coordinator(config: config)
         self.session = session
         tokenSession = URLSession(configuration: .ephemeral)
-        self.tokenURL = tokenURL
-        self.clientID = clientID
-        self.clientSecret = clientSecret
+        endpoint = TokenEndpoint(url: tokenURL.absoluteString, clientId: clientID, clientSecret: clientSecret)
+        deadline = TimeInterval(config.refreshTimeoutMs) / 1000
+        refreshStatuses = Set(config.refreshStatuses ?? [401])
         self.store = store
         self.onLogout = onLogout
         if let credentials {
-            save(credentials)
-            try apply { now in try self.core.login(now: now, credentials: credentials) }
+            try login(credentials)
         } else if let stored = store.load() {
             let restored = try stored.credentials()
             try apply { now in try self.core.login(now: now, credentials: restored) }
@@ -121,10 +148,43 @@ public final class ReauthSession: @unchecked Sendable {
     /// Ends the session: waiting requests fail, the store is cleared, `onLogout` runs.
     public func logout() throws { try apply { now in try self.core.logout(now: now) } }
 
+    /// Starts (or replaces) the session; the credentials are stored only once the
+    /// coordinator accepted them (refused ones throw and change nothing).
+    public func login(_ credentials: Credentials) throws {
+        lock.lock(); defer { lock.unlock() }
+        try apply { now in try self.core.login(now: now, credentials: credentials) }
+        store.save(StoredCredentials(try storedFromLogin(credentials: credentials, wallNowMs: wallMs())))
+    }
+
+    /// Ends every request waiting for a token (they throw `ReauthClosed`); later requests
+    /// throw it at once. The session and the store are kept.
+    public func close() {
+        lock.lock(); defer { lock.unlock() }
+        guard !closed else { return }
+        closed = true
+        for waiter in waiters.values where !waiter.done {
+            waiter.done = true
+            _ = try? core.cancel(now: clockMs(), id: waiter.id)
+            waiter.continuation.yield(.closed)
+            waiter.continuation.finish()
+        }
+        waiters = [:]
+        timer?.cancel()
+    }
+
     /// Loads `request` as `URLSession.data(for:)` does, with the bearer token and refresh.
-    public func data(for request: URLRequest) async throws -> (Data, URLResponse) {
-        let replayable = request.httpBodyStream == nil
-        let waiter = try submit(RequestOptions(replayable: replayable, refresh: true, route: nil))
+    /// `options` are the request's (`RequestOptions(refresh: false)` for a request whose
+    /// refusal must not touch the session, or a `route: routeKey(name:)`); without a route,
+    /// its route is its method, origin and path (contract §12.4).
+    public func data(for request: URLRequest, options: RequestOptions? = nil) async throws -> (Data, URLResponse) {
+        var chosen = options ?? RequestOptions(replayable: true, refresh: true, route: nil)
+        if request.httpBodyStream != nil { chosen.replayable = false }
+        if chosen.route == nil, let url = request.url {
+            chosen.route = defaultRoute(
+                method: request.httpMethod ?? "GET", scheme: url.scheme ?? "", hostName: url.host ?? "",
+                port: url.port.map { Int32($0) }, path: url.path.isEmpty ? "/" : url.path)
+        }
+        let waiter = try submit(chosen)
         var last: (Data, URLResponse)?
         do {
             for await event in waiter.events {
@@ -134,7 +194,14 @@ public final class ReauthSession: @unchecked Sendable {
                     sent.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
                     let result = try await session.data(for: sent)
                     last = result
-                    let status = Int32((result.1 as? HTTPURLResponse)?.statusCode ?? 200)
+                    let http = result.1 as? HTTPURLResponse
+                    let status = Int32(http?.statusCode ?? 200)
+                    let challenges = http?.value(forHTTPHeaderField: "WWW-Authenticate").map { [$0] } ?? []
+                    if refreshStatuses.contains(status), isCallersAnswer(wwwAuthenticate: challenges) {
+                        // §12.4: insufficient_scope — the caller's answer, no refresh.
+                        finishAsCallersAnswer(waiter)
+                        return result
+                    }
                     try apply { now in try self.core.handleResponse(now: now, id: waiter.id, status: status) }
                 case .complete:
                     if let last { return last }
@@ -142,6 +209,8 @@ public final class ReauthSession: @unchecked Sendable {
                 case .fail(let reason):
                     if reason == .unauthorized, let last { return last }
                     throw RequestFailed(reason: reason)
+                case .closed:
+                    throw ReauthClosed()
                 }
             }
             throw CancellationError()
@@ -157,6 +226,7 @@ public final class ReauthSession: @unchecked Sendable {
         case send(String)
         case complete
         case fail(FailReason)
+        case closed
     }
 
     private final class Waiter: @unchecked Sendable {
@@ -179,6 +249,7 @@ public final class ReauthSession: @unchecked Sendable {
 
     private func submit(_ options: RequestOptions) throws -> Waiter {
         lock.lock(); defer { lock.unlock() }
+        if closed { throw ReauthClosed() }
         let now = clockMs()
         let submitted = try core.submit(now: now, options: options)
         let waiter = Waiter(id: submitted.id)
@@ -207,6 +278,16 @@ public final class ReauthSession: @unchecked Sendable {
         waiter.continuation.finish()
     }
 
+    /// Ends a request whose response is the caller's answer as it is (§12.4).
+    private func finishAsCallersAnswer(_ waiter: Waiter) {
+        lock.lock(); defer { lock.unlock() }
+        if !waiter.done {
+            waiter.done = true
+            _ = try? core.cancel(now: clockMs(), id: waiter.id)
+        }
+        waiters[waiter.id] = nil
+    }
+
     private func route(_ commands: [Command], now: Int64) {
         for command in commands {
             switch command {
@@ -217,13 +298,12 @@ public final class ReauthSession: @unchecked Sendable {
             case .fail(let id, let reason):
                 tell(id, .fail(reason))
             case .refresh(let attempt, let refreshToken):
-                let token = refreshToken.expose()
-                Task.detached { [weak self] in await self?.refresh(attempt: attempt, refreshToken: token) }
-            case .storeCredentials(_, let accessToken, let refreshToken, _, let expiresAt):
-                store.save(StoredCredentials(
-                    accessToken: accessToken.expose(),
-                    refreshToken: refreshToken?.expose(),
-                    expiresAt: expiresAt.map { Date().addingTimeInterval(Double($0 - now) / 1000) }))
+                Task.detached { [weak self] in await self?.refresh(attempt: attempt, refreshToken: refreshToken) }
+            case .storeCredentials:
+                // §12.1: the expiry carried to the wall clock, by the host layer.
+                if let record = try? storedFromCommand(command: command, now: now, wallNowMs: wallMs()) {
+                    store.save(StoredCredentials(record))
+                }
             case .logout(let reason):
                 store.clear()
                 onLogout?(reason)
@@ -257,62 +337,88 @@ public final class ReauthSession: @unchecked Sendable {
     }
 
     private func save(_ credentials: Credentials) {
-        store.save(StoredCredentials(
-            accessToken: credentials.accessToken().expose(),
-            refreshToken: credentials.refreshToken()?.expose(),
-            expiresAt: credentials.expiresInMs().map { Date().addingTimeInterval(Double($0) / 1000) }))
+        if let record = try? storedFromLogin(credentials: credentials, wallNowMs: wallMs()) {
+            store.save(StoredCredentials(record))
+        }
     }
 
-    // MARK: the token endpoint (RFC 6749 §6, §5.1, §5.2)
+    // MARK: the token endpoint, read by the shared host layer (contract §12.2, §12.3)
 
-    private func refresh(attempt: Int64, refreshToken: String) async {
-        var request = URLRequest(url: tokenURL)
-        request.httpMethod = "POST"
-        request.setValue("application/x-www-form-urlencoded", forHTTPHeaderField: "Content-Type")
-        request.setValue("application/json", forHTTPHeaderField: "Accept")
-        var form = URLComponents()
-        form.queryItems = [
-            URLQueryItem(name: "grant_type", value: "refresh_token"),
-            URLQueryItem(name: "refresh_token", value: refreshToken),
-            URLQueryItem(name: "client_id", value: clientID),
-        ] + (clientSecret.map { [URLQueryItem(name: "client_secret", value: $0)] } ?? [])
-        request.httpBody = form.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B").data(using: .utf8)
-        let outcome: Result<Credentials, RefreshFailure>
+    private func refresh(attempt: Int64, refreshToken: Token) async {
+        var credentials: Credentials?
+        var failure = RefreshFailure.transient(retryAfterMs: nil)
         do {
-            let (data, response) = try await tokenSession.data(for: request)
-            let http = response as? HTTPURLResponse
-            outcome = Self.classify(status: http?.statusCode ?? 0, retryAfter: http?.value(forHTTPHeaderField: "Retry-After"), body: data)
+            var plan = try planRefresh(refreshToken: refreshToken, stored: store.load()?.record, wallNowMs: wallMs())
+            var followed = false
+            attempts: while true {
+                switch plan {
+                case .adopt(let adopted):
+                    credentials = adopted
+                    break attempts
+                case .call(let sent):
+                    switch await call(sent) {
+                    case .succeeded(let received, _):
+                        credentials = received
+                        break attempts
+                    case .rejected:
+                        if !followed, let next = try afterRejection(sent: sent, stored: store.load()?.record, wallNowMs: wallMs()) {
+                            followed = true
+                            plan = next
+                            continue attempts
+                        }
+                        failure = .rejected
+                        break attempts
+                    case .transient(let retryAfterMs, _, let rotated):
+                        if let rotated, let kept = try keepRotation(stored: store.load()?.record, rotated: rotated, wallNowMs: wallMs()) {
+                            store.save(StoredCredentials(kept))
+                        }
+                        failure = .transient(retryAfterMs: retryAfterMs)
+                        break attempts
+                    }
+                }
+            }
         } catch {
-            outcome = .failure(.transient(retryAfterMs: nil))
+            credentials = nil
+            failure = .transient(retryAfterMs: nil)
         }
-        switch outcome {
-        case .success(let credentials):
+        if let credentials {
             save(credentials)
             try? apply { now in try self.core.handleRefreshSucceeded(now: now, attempt: attempt, credentials: credentials) }
-        case .failure(let failure):
+        } else {
             try? apply { now in try self.core.handleRefreshFailed(now: now, attempt: attempt, failure: failure) }
         }
     }
 
-    /// 200 with a bearer `access_token` → credentials; 400/401 with an OAuth `error` →
-    /// rejected; anything else → transient, with the server's `Retry-After` (seconds).
-    static func classify(status: Int, retryAfter: String?, body: Data) -> Result<Credentials, RefreshFailure> {
-        let json = (try? JSONSerialization.jsonObject(with: body)) as? [String: Any]
-        if status == 200 {
-            guard let access = json?["access_token"] as? String,
-                  ((json?["token_type"] as? String) ?? "bearer").lowercased() == "bearer"
-            else { return .failure(.transient(retryAfterMs: nil)) }
-            let refresh = json?["refresh_token"] as? String
-            let lifetime = (json?["expires_in"] as? NSNumber).map { Int64(($0.doubleValue * 1000).rounded(.down)) }
-            guard let credentials = try? Credentials(accessToken: access, refreshToken: refresh, expiresInMs: lifetime)
-            else { return .failure(.transient(retryAfterMs: nil)) }
-            return .success(credentials)
+    /// One token-endpoint call: at most `maxTokenResponseBytes() + 1` bytes of its body are
+    /// read, within the core's refresh deadline, and the host layer reads the answer.
+    private func call(_ sent: Token) async -> TokenAnswer {
+        let built = endpoint.refreshRequest(refreshToken: sent)
+        guard let url = URL(string: built.url) else {
+            return .transient(retryAfterMs: nil, problem: "token endpoint URL is invalid", rotatedRefreshToken: nil)
         }
-        if status == 400 || status == 401, json?["error"] is String {
-            return .failure(.rejected)
+        var request = URLRequest(url: url, timeoutInterval: deadline)
+        request.httpMethod = "POST"
+        for header in built.headers { request.setValue(header.value.expose(), forHTTPHeaderField: header.name) }
+        request.httpBody = Data(built.body.expose().utf8)
+        let limit = Int(maxTokenResponseBytes())
+        let started = Date()
+        do {
+            let (bytes, response) = try await tokenSession.bytes(for: request)
+            var body = Data()
+            for try await byte in bytes {
+                body.append(byte)
+                if body.count > limit { break }
+                if Date().timeIntervalSince(started) > deadline {
+                    return .transient(retryAfterMs: nil, problem: "token response still arriving at the refresh deadline", rotatedRefreshToken: nil)
+                }
+            }
+            let http = response as? HTTPURLResponse
+            return try readTokenResponse(
+                status: Int32(http?.statusCode ?? 0), retryAfter: http?.value(forHTTPHeaderField: "Retry-After"),
+                body: body, sentRefreshToken: sent, wallNowMs: wallMs())
+        } catch {
+            return .transient(retryAfterMs: nil, problem: "token endpoint unreachable", rotatedRefreshToken: nil)
         }
-        let seconds = retryAfter.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) }
-        return .failure(.transient(retryAfterMs: seconds.map { $0 * 1000 }))
     }
 }
 
