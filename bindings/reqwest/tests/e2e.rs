@@ -4,9 +4,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use reauth_reqwest::{Config, Credentials, FailReason, LogoutReason, Reauth, RequestFailed};
+use reauth_reqwest::{Config, FailReason, LogoutReason, Reauth, RequestFailed};
 use reauth_testserver::{Server, ServerConfig, ServerStats};
 use reqwest_middleware::ClientWithMiddleware;
+
+mod common;
 
 struct Run {
     ok: u64,
@@ -33,25 +35,6 @@ fn config() -> Config {
         .with_max_replays_per_request(2)
 }
 
-async fn login(url: &str) -> Credentials {
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "u"),
-            ("password", "p"),
-        ])
-        .send()
-        .await
-        .expect("token endpoint")
-        .json()
-        .await
-        .expect("json");
-    Credentials::new(body["access_token"].as_str().expect("at"))
-        .with_refresh_token(body["refresh_token"].as_str().expect("rt"))
-        .with_expires_in_ms(body["expires_in"].as_u64().expect("integer seconds") * 1000)
-}
-
 /// A server, a logged-in `Reauth` on it, a client with the middleware, and the logouts
 /// its hook saw.
 struct Session {
@@ -70,7 +53,7 @@ async fn session(server_config: ServerConfig, config: Config) -> Session {
     let logouts = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&logouts);
     let reauth = Reauth::builder(format!("{url}/oauth/token"), "e2e")
-        .credentials(login(&url).await)
+        .credentials(common::login(&url).await)
         .config(config)
         .on_logout(move |reason| seen.lock().expect("lock").push(reason))
         .build()

@@ -16,6 +16,8 @@ use reauth_testserver::{Server, ServerConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+mod common;
+
 /// What the scripted token endpoint answers to its `n`-th call (from 0).
 #[derive(Clone)]
 enum Reply {
@@ -213,15 +215,11 @@ async fn a_refused_login_changes_nothing_in_the_store() {
     assert!(empty.load().expect("load").is_none());
 }
 
-#[tokio::test]
-async fn a_malformed_200_that_rotated_keeps_the_rotation() {
-    // The first answer rotates rt-1 to rt-2 but its access token is unusable; the retry
-    // must present rt-2 (presenting rt-1 again is a reuse: the family would be revoked).
-    let m = mock(vec![
-        Reply::Json(200, r#"{"access_token":"bad token","token_type":"Bearer","refresh_token":"rt-2"}"#),
-        Reply::Json(200, r#"{"access_token":"at-3","token_type":"Bearer","expires_in":60,"refresh_token":"rt-3"}"#),
-    ])
-    .await;
+/// A session restored from a store holding `at-1`/`rt-1`, its token forced bad, and one
+/// request through it: the refresh meets `script`. Returns the mock, the store, the
+/// middleware and the request's status.
+async fn one_refresh(script: Vec<Reply>) -> (Mock, Arc<MemoryStore>, Reauth, u16) {
+    let m = mock(script).await;
     let store = store_with("at-1", "rt-1");
     let reauth = Reauth::builder(format!("{}/token", m.url), "app")
         .store(Arc::clone(&store))
@@ -234,7 +232,20 @@ async fn a_malformed_200_that_rotated_keeps_the_rotation() {
         .send()
         .await
         .expect("answered");
-    assert_eq!(r.status(), 200);
+    let status = r.status().as_u16();
+    (m, store, reauth, status)
+}
+
+#[tokio::test]
+async fn a_malformed_200_that_rotated_keeps_the_rotation() {
+    // The first answer rotates rt-1 to rt-2 but its access token is unusable; the retry
+    // must present rt-2 (presenting rt-1 again is a reuse: the family would be revoked).
+    let (m, store, reauth, status) = one_refresh(vec![
+        Reply::Json(200, r#"{"access_token":"bad token","token_type":"Bearer","refresh_token":"rt-2"}"#),
+        Reply::Json(200, r#"{"access_token":"at-3","token_type":"Bearer","expires_in":60,"refresh_token":"rt-3"}"#),
+    ])
+    .await;
+    assert_eq!(status, 200);
     let bodies = m.bodies.lock().expect("lock").clone();
     assert_eq!(bodies.len(), 2, "{bodies:?}");
     assert!(bodies[0].contains("refresh_token=rt-1"), "{}", bodies[0]);
@@ -253,20 +264,8 @@ async fn a_lifetime_of_nan_or_1e400_keeps_the_answer() {
         r#"{"access_token":"at-2","expires_in":NaN,"refresh_token":"rt-2"}"#,
         r#"{"access_token":"at-2","expires_in":1e400,"refresh_token":"rt-2"}"#,
     ] {
-        let m = mock(vec![Reply::Json(200, body)]).await;
-        let store = store_with("at-1", "rt-1");
-        let reauth = Reauth::builder(format!("{}/token", m.url), "app")
-            .store(Arc::clone(&store))
-            .config(quick())
-            .build()
-            .expect("reauth");
-        reauth.force_refresh();
-        let r = client(&reauth)
-            .get(format!("{}/api", m.url))
-            .send()
-            .await
-            .expect("answered");
-        assert_eq!(r.status(), 200);
+        let (_m, store, reauth, status) = one_refresh(vec![Reply::Json(200, body)]).await;
+        assert_eq!(status, 200);
         assert_eq!(stored_refresh(&store).as_deref(), Some("rt-2"), "{body}");
         assert_eq!(reauth.stats().refresh_attempts, 1, "{body}");
     }
@@ -344,22 +343,7 @@ async fn reference(config: ServerConfig) -> (Server, String, Credentials) {
         .await
         .expect("server");
     let url = server.url();
-    let body: serde_json::Value = reqwest::Client::new()
-        .post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "u"),
-            ("password", "p"),
-        ])
-        .send()
-        .await
-        .expect("token endpoint")
-        .json()
-        .await
-        .expect("json");
-    let credentials = Credentials::new(body["access_token"].as_str().expect("at"))
-        .with_refresh_token(body["refresh_token"].as_str().expect("rt"))
-        .with_expires_in_ms(body["expires_in"].as_u64().expect("seconds") * 1000);
+    let credentials = common::login(&url).await;
     (server, url, credentials)
 }
 

@@ -28,6 +28,16 @@ async fn login(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .expect("json")
 }
 
+/// A refresh that must answer with JSON.
+async fn refreshed(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
+    refresh(http, url, token)
+        .await
+        .expect("answer")
+        .json()
+        .await
+        .expect("json")
+}
+
 async fn refresh(
     http: &reqwest::Client,
     url: &str,
@@ -306,12 +316,7 @@ async fn a_grace_replay_after_the_access_token_was_revoked_mints_a_fresh_one() {
     let url = server.url();
     let first = login(&http, &url).await;
     let rt = first["refresh_token"].as_str().expect("rt");
-    let rotated: serde_json::Value = refresh(&http, &url, rt)
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let rotated = refreshed(&http, &url, rt).await;
     let revoked = http
         .post(format!("{url}/admin/revoke-access"))
         .send()
@@ -337,12 +342,7 @@ async fn a_grace_replay_after_the_access_token_was_revoked_mints_a_fresh_one() {
         .expect("api");
     assert_eq!(api.status(), 200, "the grace window hands out a live token");
     // Still the same pair on a second replay, and the family's refresh token still rotates.
-    let again: serde_json::Value = refresh(&http, &url, rt)
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let again = refreshed(&http, &url, rt).await;
     assert_eq!(
         (&again["access_token"], &again["refresh_token"]),
         (&replay["access_token"], &replay["refresh_token"])
@@ -376,20 +376,10 @@ async fn a_grace_replay_after_the_access_token_expired_mints_a_fresh_one() {
     let url = server.url();
     let first = login(&http, &url).await;
     let rt = first["refresh_token"].as_str().expect("rt");
-    let rotated: serde_json::Value = refresh(&http, &url, rt)
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let rotated = refreshed(&http, &url, rt).await;
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 
-    let replay: serde_json::Value = refresh(&http, &url, rt)
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let replay = refreshed(&http, &url, rt).await;
     assert_eq!(replay["refresh_token"], rotated["refresh_token"]);
     assert_ne!(replay["access_token"], rotated["access_token"], "{replay}");
     let api = http
@@ -418,21 +408,11 @@ async fn a_grace_replay_of_a_live_token_says_how_long_it_has_left() {
     let url = server.url();
     let first = login(&http, &url).await;
     let rt = first["refresh_token"].as_str().expect("rt");
-    let rotated: serde_json::Value = refresh(&http, &url, rt)
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let rotated = refreshed(&http, &url, rt).await;
     assert_eq!(rotated["expires_in"], 10);
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 
-    let replay: serde_json::Value = refresh(&http, &url, rt)
-        .await
-        .expect("answer")
-        .json()
-        .await
-        .expect("json");
+    let replay = refreshed(&http, &url, rt).await;
     assert_eq!(
         (&replay["access_token"], &replay["refresh_token"]),
         (&rotated["access_token"], &rotated["refresh_token"]),
