@@ -73,9 +73,13 @@ def test_a_refused_login_changes_nothing_in_the_store(tmp_path):
     assert threading.active_count() <= threads
 
 
-def test_a_malformed_200_that_rotated_keeps_the_rotation():
+def test_a_malformed_200_that_rotated_keeps_the_rotation(caplog):
     # The first answer rotates rt-1 to rt-2 but its access token is unusable; the retry
-    # must present rt-2 (rt-1 again would be a reuse: the family would be revoked).
+    # must present rt-2 (rt-1 again would be a reuse: the family would be revoked). The
+    # unusable answer is reported at once, with a log line — not swallowed until the
+    # refresh deadline (2 s here).
+    caplog.set_level("WARNING", logger="reauth")
+    started = time.monotonic()
     endpoint = Endpoint(
         httpx.Response(200, json={"access_token": "bad token", "token_type": "Bearer", "refresh_token": "rt-2"}),
         httpx.Response(200, json={"access_token": "at-3", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt-3"}),
@@ -87,6 +91,10 @@ def test_a_malformed_200_that_rotated_keeps_the_rotation():
         assert client.get("https://api.test/me").status_code == 200
     assert endpoint.presented == ["rt-1", "rt-2"]
     assert store.load().refresh_token == "rt-3"
+    assert time.monotonic() - started < 1.5, "reported at once, not at the refresh deadline"
+    problems = [r.getMessage() for r in caplog.records if "unusable access_token" in r.getMessage()]
+    assert problems, [r.getMessage() for r in caplog.records]
+    assert not any("rt-2" in r.getMessage() or "bad token" in r.getMessage() for r in caplog.records)
     auth.close()
 
 
