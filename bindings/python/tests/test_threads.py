@@ -7,7 +7,10 @@ import reauth
 
 
 def test_sixteen_threads_every_request_ends_exactly_once():
-    core = reauth.Coordinator(reauth.Config(max_retries=2, max_wait_ms=3_600_000, refresh_timeout_ms=3_600_000))
+    # A window wide enough that the random 401s cannot log the session out: the lower
+    # bounds on work done below must not depend on the interleaving.
+    core = reauth.Coordinator(reauth.Config(max_retries=2, max_wait_ms=3_600_000, refresh_timeout_ms=3_600_000,
+                                            refresh_window_max_refreshes=10_000))
     core.login(0, reauth.Credentials("at-0", refresh_token="rt-0"))
     lock = threading.Lock()
     submitted, in_flight, attempts = set(), set(), set()
