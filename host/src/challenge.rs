@@ -30,15 +30,17 @@ impl BearerError {
 pub fn bearer_error<'a>(values: impl IntoIterator<Item = &'a str>) -> Option<BearerError> {
     values.into_iter().find_map(|v| {
         let code = Challenges::new(v).find_map(|(scheme, params)| {
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| {
-                    params
-                        .into_iter()
-                        .find(|(k, _)| k.eq_ignore_ascii_case("error"))
-                })
-                .flatten()
-                .map(|(_, value)| value)
+            if !scheme.eq_ignore_ascii_case("bearer") {
+                return None;
+            }
+            // RFC 9110 §11.2: a parameter name appears once per challenge. Two different
+            // `error`s say nothing for sure: read as none.
+            let mut errors = params
+                .into_iter()
+                .filter(|(k, _)| k == "error")
+                .map(|(_, v)| v);
+            let first = errors.next()?;
+            errors.all(|other| other == first).then_some(first)
         })?;
         Some(match code.as_str() {
             "invalid_token" => BearerError::InvalidToken,
@@ -185,6 +187,16 @@ mod tests {
         assert_eq!(
             bearer_error([r#"Bearer realm="a \"quoted\" realm", error="x_y""#]),
             Some(BearerError::Other)
+        );
+        // The same parameter twice with different values: ambiguous, read as none.
+        assert_eq!(
+            bearer_error([r#"Bearer error="insufficient_scope", error="invalid_token""#]),
+            None
+        );
+        // A quoted-pair is unescaped (RFC 9110 §5.6.4).
+        assert_eq!(
+            bearer_error([r#"Bearer error="insufficient\_scope""#]),
+            Some(BearerError::InsufficientScope)
         );
         for garbage in [
             "",

@@ -25,8 +25,25 @@ pub(crate) struct Member<'a> {
     pub raw: &'a str,
 }
 
-/// Splits the top-level object of `text` into its members, in order (duplicates kept).
-pub(crate) fn members(text: &str) -> Result<Vec<Member<'_>>, ScanError> {
+/// What a scan found: the members completed in order (duplicates kept), and the problem
+/// that stopped it, if any. A body cut short or followed by garbage still yields the
+/// members before the problem, so that a rotation among them is not lost (§12.3).
+pub(crate) struct Scan<'a> {
+    pub members: Vec<Member<'a>>,
+    pub error: Option<ScanError>,
+}
+
+/// A key that cannot be decoded (a lone surrogate escape): it names no field.
+const UNDECODABLE: &str = "\u{fffd}";
+
+/// Splits the top-level object of `text` into its members.
+pub(crate) fn members(text: &str) -> Scan<'_> {
+    let mut members = Vec::new();
+    let error = scan(text, &mut members).err();
+    Scan { members, error }
+}
+
+fn scan<'a>(text: &'a str, out: &mut Vec<Member<'a>>) -> Result<(), ScanError> {
     let b = text.as_bytes();
     let mut i = skip_ws(b, 0);
     match b.get(i) {
@@ -34,10 +51,9 @@ pub(crate) fn members(text: &str) -> Result<Vec<Member<'_>>, ScanError> {
         Some(_) => return Err(ScanError::NotAnObject),
         None => return Err(ScanError::Truncated),
     }
-    let mut out = Vec::new();
     i = skip_ws(b, i);
     if b.get(i) == Some(&b'}') {
-        return end(b, i + 1).map(|()| out);
+        return end(b, i + 1);
     }
     loop {
         match b.get(i) {
@@ -46,7 +62,8 @@ pub(crate) fn members(text: &str) -> Result<Vec<Member<'_>>, ScanError> {
             None => return Err(ScanError::Truncated),
         }
         let key_end = string_end(b, i)?;
-        let key: String = serde_json::from_str(&text[i..key_end]).map_err(|_| ScanError::Syntax)?;
+        let key: String =
+            serde_json::from_str(&text[i..key_end]).unwrap_or_else(|_| UNDECODABLE.to_owned());
         i = skip_ws(b, key_end);
         match b.get(i) {
             Some(b':') => i = skip_ws(b, i + 1),
@@ -61,7 +78,7 @@ pub(crate) fn members(text: &str) -> Result<Vec<Member<'_>>, ScanError> {
         i = skip_ws(b, value_end);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
-            Some(b'}') => return end(b, i + 1).map(|()| out),
+            Some(b'}') => return end(b, i + 1),
             Some(_) => return Err(ScanError::Syntax),
             None => return Err(ScanError::Truncated),
         }
@@ -90,7 +107,8 @@ fn string_end(b: &[u8], start: usize) -> Result<usize, ScanError> {
         match b.get(i) {
             Some(b'"') => return Ok(i + 1),
             Some(b'\\') => i += 2,
-            Some(c) if *c < 0x20 => return Err(ScanError::Syntax),
+            // A raw control character is invalid JSON, but it spoils only its own value
+            // (whose decoding refuses it), not the members around it.
             Some(_) => i += 1,
             None => return Err(ScanError::Truncated),
         }
@@ -145,7 +163,33 @@ mod tests {
     use super::*;
 
     fn keys(text: &str) -> Result<Vec<(String, String)>, ScanError> {
-        members(text).map(|m| m.into_iter().map(|m| (m.key, m.raw.to_owned())).collect())
+        let scan = members(text);
+        match scan.error {
+            Some(e) => Err(e),
+            None => Ok(scan
+                .members
+                .into_iter()
+                .map(|m| (m.key, m.raw.to_owned()))
+                .collect()),
+        }
+    }
+
+    #[test]
+    fn keeps_the_members_before_a_problem() {
+        for text in [
+            r#"{"a":"1","b":"2","c":"#,
+            r#"{"a":"1","b":"2"} {"x":1}"#,
+            r#"{"a":"1","b":"2","c" 3}"#,
+        ] {
+            let scan = members(text);
+            assert!(scan.error.is_some(), "{text}");
+            let got: Vec<&str> = scan.members.iter().map(|m| m.key.as_str()).collect();
+            assert_eq!(got, ["a", "b"], "{text}");
+        }
+        let scan = members(r#"{"x\ud800":1,"a":"b"}"#);
+        assert!(scan.error.is_none());
+        assert_eq!(scan.members[0].key, UNDECODABLE);
+        assert_eq!(scan.members[1].key, "a");
     }
 
     #[test]
@@ -180,7 +224,11 @@ mod tests {
         assert_eq!(keys(r#"{"a":1}x"#).err(), Some(ScanError::Syntax));
         assert_eq!(keys(r#"{"a" 1}"#).err(), Some(ScanError::Syntax));
         assert_eq!(keys(r#"{a:1}"#).err(), Some(ScanError::Syntax));
-        assert_eq!(keys("{\"a\":\"x\ny\"}").err(), Some(ScanError::Syntax));
+        assert_eq!(
+            keys("{\"a\":\"x\ny\",\"b\":1}").map(|m| m.len()),
+            Ok(2),
+            "a raw control character spoils only its own value"
+        );
         let deep = format!(
             "{{\"a\":{}{},\"b\":1}}",
             "[".repeat(10_000),

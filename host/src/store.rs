@@ -144,10 +144,13 @@ pub fn keep_rotation(
     rotated: &Secret,
     wall_now: SystemTime,
 ) -> Option<StoredCredentials> {
+    // Expired at the epoch, not at `wall_now`: a wall clock that steps back must not make
+    // the old access token look alive (and be adopted) again.
+    let _ = wall_now;
     stored.map(|s| StoredCredentials {
         access_token: s.access_token.clone(),
         refresh_token: Some(rotated.clone()),
-        expires_at: Some(wall_now),
+        expires_at: Some(SystemTime::UNIX_EPOCH),
     })
 }
 
@@ -224,6 +227,16 @@ mod tests {
         assert!(
             matches!(plan_refresh(&old, Some(&kept), at(100)), RefreshPlan::Call(t) if t.expose() == "r2")
         );
+        // Also when the wall clock has stepped back since.
+        assert!(matches!(
+            plan_refresh(&old, Some(&kept), at(99)),
+            RefreshPlan::Call(t) if t.expose() == "r2"
+        ));
+        // After a rejection, a newer stored token whose access token is spent is presented.
+        assert!(matches!(
+            after_rejection(&old, Some(&stored("r2", Some(10))), at(20)),
+            Some(RefreshPlan::Call(t)) if t.expose() == "r2"
+        ));
         assert!(keep_rotation(None, &Secret::new("r2"), at(100)).is_none());
     }
 }

@@ -308,32 +308,49 @@ pub fn read_token_response(
         problem,
         rotated_refresh_token: None,
     };
-    if body.len() > MAX_TOKEN_RESPONSE_BYTES {
-        return transient(Problem::TooLarge);
-    }
+    // An adapter reads at most one byte past the limit; what fits is still scanned, so
+    // that a rotation before the cut is kept.
+    let too_large = body.len() > MAX_TOKEN_RESPONSE_BYTES;
+    let body = &body[..body.len().min(MAX_TOKEN_RESPONSE_BYTES)];
     // RFC 8259: JSON is UTF-8. Bytes that are not become U+FFFD, which no token may hold
     // (tokens are printable ASCII), so a broken byte can spoil only the field it is in.
     let text = String::from_utf8_lossy(body);
     let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    let fields = match Fields::read(text) {
-        Ok(f) => f,
-        Err(ScanError::Truncated) if status == 200 => return transient(Problem::BrokenOff),
-        Err(_) => {
-            return transient(if status == 200 {
-                Problem::NotJson
-            } else {
-                Problem::Status(status)
-            });
-        }
+    let scan = json::members(text);
+    let fields = Fields {
+        members: scan.members,
     };
+    let broken = match (too_large, scan.error) {
+        (true, _) => Some(Problem::TooLarge),
+        (false, None) => None,
+        (false, Some(ScanError::Truncated)) if status == 200 => Some(Problem::BrokenOff),
+        (false, Some(_)) if status == 200 => Some(Problem::NotJson),
+        (false, Some(_)) => Some(Problem::Status(status)),
+    };
+    if let Some(problem) = broken {
+        // Not one whole JSON object: unusable. A 200's rotation among the members read
+        // before the problem is still kept (§12.3): the server has rotated.
+        let rotated = if status == 200 {
+            fields.rotation(sent_refresh_token)
+        } else {
+            None
+        };
+        return TokenAnswer::Transient {
+            retry_after_ms: if status == 200 { None } else { retry_after_ms },
+            problem,
+            rotated_refresh_token: rotated,
+        };
+    }
     if status == 200 {
         return success(fields, sent_refresh_token);
     }
-    // §5.2: `error` is one error code, non-empty, of the characters it allows.
+    // §5.2: `error` is one error code, non-empty, of the characters it allows — and never
+    // the refresh token itself (an error code is logged).
     if (status == 400 || status == 401)
         && let Ok(Some(error)) = fields.string("error")
         && !error.is_empty()
         && error.bytes().all(|b| b != b'"' && b != b'\\')
+        && error != sent_refresh_token.expose()
     {
         if RETRYABLE_ERRORS.contains(&error.as_str()) {
             return transient(Problem::RetryableError(error));
@@ -355,7 +372,7 @@ fn success(fields: Fields<'_>, sent: &Secret) -> TokenAnswer {
     let unusable = |problem| TokenAnswer::Transient {
         retry_after_ms: None,
         problem,
-        rotated_refresh_token: refresh.clone().filter(|r| r != sent),
+        rotated_refresh_token: fields.rotation(sent),
     };
     let access = match fields.token("access_token") {
         Ok(Some(a)) => a,
@@ -385,20 +402,24 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn read(text: &'a str) -> Result<Self, ScanError> {
-        json::members(text).map(|members| Fields { members })
-    }
-
-    /// The raw value of `key`; `Err` when it appears twice.
+    /// The raw value of `key`; `Err` when it appears twice with different values.
     fn raw(&self, key: &'static str) -> Result<Option<&'a str>, Problem> {
         let mut found = None;
         for m in self.members.iter().filter(|m| m.key == key) {
-            if found.is_some() {
+            if found.is_some_and(|f| f != m.raw) {
                 return Err(Problem::DuplicateField(key));
             }
             found = Some(m.raw);
         }
         Ok(found.filter(|raw| *raw != "null"))
+    }
+
+    /// A usable `refresh_token` other than the one sent: the rotation to keep.
+    fn rotation(&self, sent: &Secret) -> Option<Secret> {
+        self.token("refresh_token")
+            .ok()
+            .flatten()
+            .filter(|r| r != sent)
     }
 
     /// A string field; `Err` when it is not a string.

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, SystemTime};
 
+use base64::Engine as _;
 use proptest::prelude::*;
 use reauth::{RefreshFailure, Secret};
 use reauth_host::{
@@ -198,5 +199,46 @@ proptest! {
             TokenAnswer::Rejected { .. } => None,
         };
         prop_assert_eq!(kept.as_deref(), Some(rotated.as_str()), "{}", body);
+    }
+}
+
+#[test]
+fn basic_authentication_form_encodes_both_parts() {
+    // RFC 6749 §2.3.1: id and secret are form-encoded (Appendix B) before base64.
+    let r = TokenEndpoint::new("https://a/token", "my app&x:1")
+        .with_client_secret("s=1+2:é")
+        .with_auth(ClientAuth::Basic)
+        .refresh_request(&Secret::new("r"));
+    let header = r
+        .headers
+        .iter()
+        .find(|(n, _)| *n == "Authorization")
+        .map(|(_, v)| v.expose().to_owned());
+    let pair = "my+app%26x%3A1:s%3D1%2B2%3A%C3%A9";
+    assert_eq!(
+        header,
+        Some(format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+    );
+}
+
+#[test]
+fn an_answer_used_despite_its_lifetime_says_so() {
+    for body in [
+        r#"{"access_token":"a","expires_in":1,"expires_in":2}"#,
+        r#"{"access_token":"a","expires_in":-1}"#,
+        r#"{"access_token":"a","expires_in":NaN}"#,
+    ] {
+        let a = read_token_response(200, None, body.as_bytes(), &sent(), now());
+        assert!(
+            matches!(
+                &a,
+                TokenAnswer::Succeeded { credentials, note: Some(Problem::LifetimeIgnored) }
+                    if credentials.expires_in_ms.is_none()
+            ),
+            "{body}: {a:?}"
+        );
     }
 }
