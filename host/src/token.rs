@@ -20,8 +20,8 @@ pub const MAX_TOKEN_RESPONSE_BYTES: usize = 4 * MAX_TOKEN_LEN;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ClientAuth {
-    /// `client_id` (and `client_secret`, if any) in the form body. The default: what a
-    /// public client must do (§3.2.1), and what most servers accept from confidential ones.
+    /// `client_id` (and `client_secret`, if any) in the form body. The default: how a
+    /// public client identifies itself (§3.2.1), and what most servers accept from confidential ones.
     #[default]
     Body,
     /// HTTP Basic with the form-encoded id and secret (`client_secret_basic`), which every
@@ -471,7 +471,7 @@ impl<'a> Fields<'a> {
         match number.parse::<f64>() {
             Ok(s) if is_json_number && s.is_finite() && s >= 0.0 => {
                 // Saturating float-to-int conversion; the core caps lifetimes at the end of
-                // its clock anyway (§3.5).
+                // its clock anyway (contract §3.5).
                 Ok(Some((s * 1000.0) as u64))
             }
             _ => Err(Problem::LifetimeIgnored),

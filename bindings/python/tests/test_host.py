@@ -237,3 +237,58 @@ def test_per_request_options_ride_in_the_extensions(token_server: TokenServer):
             client.get("/api/me", extensions={"reauth": {"refresh": False}})
     assert (auth.stats().refresh_cycles, token_server.stats()["refresh_calls"]) == (0, 0)
     auth.close()
+
+
+def test_a_200_that_breaks_off_after_its_rotation_keeps_it():
+    def cut_short():
+        yield b'{"token_type":"Bearer","refresh_token":"rt-2","access_token":"at-'
+        raise httpx.ReadError("connection reset")
+
+    endpoint = Endpoint(
+        lambda: httpx.Response(200, stream=_Stream(cut_short())),
+        httpx.Response(200, json={"access_token": "at-3", "token_type": "Bearer", "refresh_token": "rt-3"}),
+    )
+    store = reauth.MemoryStore(stored())
+    auth = auth_for(endpoint, store)
+    auth.force_refresh()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        assert client.get("https://api.test/me").status_code == 200
+    assert endpoint.presented == ["rt-1", "rt-2"], "the retry presents the rotation that arrived before the cut"
+    assert store.load().refresh_token == "rt-3"
+    auth.close()
+
+
+class _Stream(httpx.SyncByteStream):
+    def __init__(self, chunks) -> None:
+        self._chunks = chunks
+
+    def __iter__(self):
+        yield from self._chunks
+
+
+def test_a_request_on_the_wire_at_close_raises_reauth_closed():
+    on_the_wire, release = threading.Event(), threading.Event()
+
+    def slow_api(request: httpx.Request) -> httpx.Response:
+        on_the_wire.set()
+        release.wait(10)
+        return httpx.Response(200, text="ok")
+
+    auth = auth_for(Endpoint(httpx.Response(503)), reauth.MemoryStore(stored()))
+    outcome = []
+
+    def call():
+        with httpx.Client(auth=auth, transport=httpx.MockTransport(slow_api)) as client:
+            try:
+                client.get("https://api.test/me")
+                outcome.append("answered")
+            except ReauthClosed:
+                outcome.append("closed")
+
+    t = threading.Thread(target=call)
+    t.start()
+    assert on_the_wire.wait(5)
+    auth.close()
+    release.set()
+    t.join(5)
+    assert outcome == ["closed"]

@@ -261,8 +261,9 @@ impl Reauth {
 
     /// Ends the middleware's service: every request waiting for a command (for a refresh,
     /// say) fails at once with [`Closed`], and every later request fails with it without
-    /// being sent. Requests already on the wire finish. The session and the store are
-    /// kept (this is not a logout). Idempotent.
+    /// being sent. A request already on the wire fails with [`Closed`] when its response
+    /// arrives (the response is dropped), as in every adapter. The session and the store
+    /// are kept (this is not a logout). Idempotent.
     pub fn close(&self) {
         let mut waiters = lock(&self.inner.waiters);
         waiters.closed = true;
@@ -821,6 +822,9 @@ impl Endpoint {
                     }
                 }
                 Ok(None) => break,
+                // The body broke off. A 200's bytes so far are still read: a rotation that
+                // arrived before the cut is kept (contract §12.3).
+                Err(_) if status == 200 => break,
                 Err(_) => {
                     tracing::warn!(status, "reauth: token response broke off; transient");
                     return TokenAnswer::no_answer(Problem::BrokenOff);

@@ -27,6 +27,8 @@ enum Reply {
     Endless,
     /// Never answers.
     Silent,
+    /// 200 with this body, then the connection closes before the stated length.
+    Cut(&'static str),
 }
 
 /// A loopback server: `POST /token` answers from `script`; anything else is an API that
@@ -134,6 +136,14 @@ async fn serve(
                     socket.write_all(chunk.as_bytes()).await?;
                     written.fetch_add(0x4000, Ordering::SeqCst);
                 }
+            }
+            Reply::Cut(json) => {
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{json}",
+                    json.len() + 100
+                );
+                socket.write_all(reply.as_bytes()).await?;
+                return Ok(());
             }
             Reply::Silent => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -256,6 +266,27 @@ async fn a_malformed_200_that_rotated_keeps_the_rotation() {
     );
     assert_eq!(stored_refresh(&store).as_deref(), Some("rt-3"));
     assert_eq!(reauth.stats().refresh_attempts, 2);
+}
+
+#[tokio::test]
+async fn a_200_that_breaks_off_after_its_rotation_keeps_it() {
+    let (m, store, _reauth, status) = one_refresh(vec![
+        Reply::Cut(r#"{"token_type":"Bearer","refresh_token":"rt-2","access_token":"at-"#),
+        Reply::Json(
+            200,
+            r#"{"access_token":"at-3","token_type":"Bearer","refresh_token":"rt-3"}"#,
+        ),
+    ])
+    .await;
+    assert_eq!(status, 200);
+    let bodies = m.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 2, "{bodies:?}");
+    assert!(
+        bodies[1].contains("refresh_token=rt-2"),
+        "the retry presents the rotation that arrived before the cut: {}",
+        bodies[1]
+    );
+    assert_eq!(stored_refresh(&store).as_deref(), Some("rt-3"));
 }
 
 #[tokio::test]

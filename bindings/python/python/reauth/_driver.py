@@ -18,7 +18,7 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 from ._native import (
@@ -107,7 +107,7 @@ class Event:
     or ``closed``."""
 
     kind: str
-    token: Optional[str] = None
+    token: Optional[str] = field(default=None, repr=False)
     reason: Optional[FailReason] = None
 
 
@@ -209,7 +209,11 @@ class Driver:
 
     def response(self, waiter: Waiter, status: int, www_authenticate: List[str]) -> bool:
         """Reports a response. ``False`` when it is the caller's answer as it is (an
-        ``insufficient_scope`` refusal, §12.4): the request ended here, no refresh."""
+        ``insufficient_scope`` refusal, §12.4): the request ended here, no refresh.
+        Raises :class:`Closed` for a request that was on the wire when the adapter closed
+        (its response is dropped, as in every adapter)."""
+        if waiter.done and self._closed:
+            raise Closed("reauth is closed: the response was dropped")
         if status in self.refresh_statuses and is_callers_answer(www_authenticate):
             with self._lock:
                 if not waiter.done:

@@ -168,6 +168,8 @@ class ReauthAuth(httpx.Auth):
                 response = yield to_send
                 if not self._driver.response(waiter, response.status_code, _challenges(response)):
                     return
+        except Closed:
+            raise ReauthClosed(request) from None
         except BaseException:
             # httpx closed the flow at a `yield` (a transport error: rule 7.17), or the
             # caller gave up: the request ends here.
@@ -184,6 +186,8 @@ class ReauthAuth(httpx.Auth):
                 response = yield to_send
                 if not self._driver.response(waiter, response.status_code, _challenges(response)):
                     return
+        except Closed:
+            raise ReauthClosed(request) from None
         except BaseException:
             self._driver.abandon(waiter)  # as in sync_auth_flow
             raise
@@ -208,12 +212,18 @@ class ReauthAuth(httpx.Auth):
                 "POST", call.url, content=call.body.expose().encode(), headers=headers, timeout=self._deadline
             ) as response:
                 body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk[: limit + 1 - len(body)]
-                    if len(body) > limit:
-                        break  # too large: read no further
-                    if time.monotonic() > deadline:
-                        return _transient("token response still arriving at the refresh deadline")
+                try:
+                    for chunk in response.iter_bytes():
+                        body += chunk[: limit + 1 - len(body)]
+                        if len(body) > limit:
+                            break  # too large: read no further
+                        if time.monotonic() > deadline:
+                            return _transient("token response still arriving at the refresh deadline")
+                except httpx.HTTPError as e:
+                    # The body broke off. A 200's bytes so far are still read: a rotation
+                    # that arrived before the cut is kept (contract §12.3).
+                    if response.status_code != 200:
+                        return _transient(f"token response broke off ({e.__class__.__name__})")
                 return read_token_response(
                     response.status_code,
                     response.headers.get("retry-after"),

@@ -10,7 +10,9 @@ public struct RequestFailed: Error, CustomStringConvertible {
 }
 
 /// Where credentials live between refreshes and between runs (contract §12). Keep them in
-/// the Keychain in an app; `MemoryStore` keeps them in this process.
+/// the Keychain in an app; `MemoryStore` keeps them in this process. There is no
+/// cross-process lock here: the refresh re-reads the store (§12.2, §12.3) but two
+/// processes sharing one store are not serialised (an app extension needs one).
 public protocol CredentialStore: AnyObject, Sendable {
     func load() -> StoredCredentials?
     func save(_ credentials: StoredCredentials)
@@ -202,6 +204,8 @@ public final class ReauthSession: @unchecked Sendable {
                         finishAsCallersAnswer(waiter)
                         return result
                     }
+                    // On the wire when `close()` ran: its response is dropped, as in every adapter.
+                    if isClosed() { throw ReauthClosed() }
                     try apply { now in try self.core.handleResponse(now: now, id: waiter.id, status: status) }
                 case .complete:
                     if let last { return last }
@@ -276,6 +280,11 @@ public final class ReauthSession: @unchecked Sendable {
         }
         waiters[waiter.id] = nil
         waiter.continuation.finish()
+    }
+
+    private func isClosed() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        return closed
     }
 
     /// Ends a request whose response is the caller's answer as it is (§12.4).
@@ -404,15 +413,23 @@ public final class ReauthSession: @unchecked Sendable {
         let started = Date()
         do {
             let (bytes, response) = try await tokenSession.bytes(for: request)
+            let http = response as? HTTPURLResponse
             var body = Data()
-            for try await byte in bytes {
-                body.append(byte)
-                if body.count > limit { break }
-                if Date().timeIntervalSince(started) > deadline {
-                    return .transient(retryAfterMs: nil, problem: "token response still arriving at the refresh deadline", rotatedRefreshToken: nil)
+            do {
+                for try await byte in bytes {
+                    body.append(byte)
+                    if body.count > limit { break }
+                    if Date().timeIntervalSince(started) > deadline {
+                        return .transient(retryAfterMs: nil, problem: "token response still arriving at the refresh deadline", rotatedRefreshToken: nil)
+                    }
+                }
+            } catch {
+                // The body broke off. A 200's bytes so far are still read: a rotation that
+                // arrived before the cut is kept (contract §12.3).
+                if http?.statusCode != 200 {
+                    return .transient(retryAfterMs: nil, problem: "token response broke off", rotatedRefreshToken: nil)
                 }
             }
-            let http = response as? HTTPURLResponse
             return try readTokenResponse(
                 status: Int32(http?.statusCode ?? 0), retryAfter: http?.value(forHTTPHeaderField: "Retry-After"),
                 body: body, sentRefreshToken: sent, wallNowMs: wallMs())

@@ -541,7 +541,17 @@ class Reauth(
             call.execute().use { response ->
                 val limit = maxTokenResponseBytes() + 1
                 val source = response.body.source()
-                source.request(limit) // at most about `limit` bytes buffered: an endless body stops here
+                val brokenOff = try {
+                    source.request(limit) // at most about `limit` bytes buffered: an endless body stops here
+                    false
+                } catch (e: IOException) {
+                    // The body broke off: what arrived is still read — a 200 that rotated
+                    // keeps its rotation if it came before the cut (contract §12.3).
+                    true
+                }
+                if (brokenOff && response.code != 200) {
+                    return transient("the token endpoint's answer (${response.code}) broke off")
+                }
                 val body = source.buffer.readByteArray(minOf(source.buffer.size, limit))
                 if (body.size.toLong() >= limit) call.cancel() // hang up: never drain the rest
                 try {
