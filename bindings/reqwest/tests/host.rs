@@ -184,6 +184,16 @@ fn client(reauth: &Reauth) -> reqwest_middleware::ClientWithMiddleware {
         .build()
 }
 
+/// The status of a GET that must be answered.
+async fn status_of(http: &reqwest_middleware::ClientWithMiddleware, url: String) -> u16 {
+    http.get(url)
+        .send()
+        .await
+        .expect("answered")
+        .status()
+        .as_u16()
+}
+
 fn reason(e: &reqwest_middleware::Error) -> Option<FailReason> {
     match e {
         reqwest_middleware::Error::Middleware(e) => {
@@ -388,18 +398,8 @@ async fn insufficient_scope_is_the_callers_answer_and_never_refreshes() {
         .expect("reauth");
     let http = client(&reauth);
     for i in 0..20 {
-        let r = http
-            .get(format!("{url}/api/scoped/{i}"))
-            .send()
-            .await
-            .expect("answered");
-        assert_eq!(r.status(), 403);
-        let ok = http
-            .get(format!("{url}/api/me"))
-            .send()
-            .await
-            .expect("answered");
-        assert_eq!(ok.status(), 200);
+        assert_eq!(status_of(&http, format!("{url}/api/scoped/{i}")).await, 403);
+        assert_eq!(status_of(&http, format!("{url}/api/me")).await, 200);
     }
     let s = server.stats();
     assert_eq!((s.scope_refusals, s.served, s.refresh_calls), (20, 20, 0));
@@ -434,12 +434,7 @@ async fn a_refusing_endpoint_costs_one_refresh_per_token_and_no_logout() {
         tokio::spawn(async move {
             let mut ok = 0u64;
             while Instant::now() < end {
-                let r = http
-                    .get(format!("{url}/api/me"))
-                    .send()
-                    .await
-                    .expect("answered");
-                assert_eq!(r.status(), 200);
+                assert_eq!(status_of(&http, format!("{url}/api/me")).await, 200);
                 ok += 1;
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -448,12 +443,10 @@ async fn a_refusing_endpoint_costs_one_refresh_per_token_and_no_logout() {
     };
     let mut refused = 0u64;
     while Instant::now() < end {
-        let r = http
-            .get(format!("{url}/api/forbidden/admin"))
-            .send()
-            .await
-            .expect("answered");
-        assert_eq!(r.status(), 403);
+        assert_eq!(
+            status_of(&http, format!("{url}/api/forbidden/admin")).await,
+            403
+        );
         refused += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

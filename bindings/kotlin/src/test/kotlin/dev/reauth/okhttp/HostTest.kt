@@ -63,6 +63,9 @@ class HostTest {
 
         /** Never answers. */
         object Silent : Reply()
+
+        /** 200 with [body], then the connection closes before the stated length. */
+        class Cut(val body: String) : Reply()
     }
 
     /** A loopback HTTP/1.1 server: `POST /token` answers from [script]; any other request
@@ -135,6 +138,13 @@ class HostTest {
                     }
                     Reply.Silent -> {
                         while (!stopped) Thread.sleep(20)
+                        return
+                    }
+                    is Reply.Cut -> {
+                        val bytes = reply.body.toByteArray()
+                        out.write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${bytes.size + 100}\r\n\r\n".toByteArray())
+                        out.write(bytes)
+                        out.flush()
                         return
                     }
                 }
@@ -320,6 +330,24 @@ class HostTest {
                         assertTrue(secret !in r.message, "a log line holds token text: ${r.message}")
                     }
                 }
+            }
+        }
+    }
+
+    @Test
+    fun `a 200 that breaks off after its rotation keeps it`() {
+        val script = listOf(
+            Reply.Cut("""{"token_type":"Bearer","refresh_token":"rt-2","access_token":"at-"""),
+            Reply.Json(200, """{"access_token":"at-3","token_type":"Bearer","refresh_token":"rt-3"}"""),
+        )
+        Scripted(script).use { m ->
+            val store = MemoryStore(StoredCredentials("at-1", "rt-1"))
+            Reauth("${m.url}/token", "app", store = store, config = quick()).use { reauth ->
+                reauth.forceRefresh()
+                client(reauth).newCall(get("${m.url}/api")).execute().use { assertEquals(200, it.code) }
+                assertEquals(2, m.bodies.size, m.bodies.toString())
+                assertTrue(m.bodies[1].contains("refresh_token=rt-2"), "the retry presents the rotation that arrived before the cut: ${m.bodies[1]}")
+                assertEquals("rt-3", store.load()!!.refreshToken)
             }
         }
     }
