@@ -345,12 +345,12 @@ pub fn read_token_response(
         return success(fields, sent_refresh_token);
     }
     // §5.2: `error` is one error code, non-empty, of the characters it allows — and never
-    // the refresh token itself (an error code is logged).
+    // holding the refresh token (an error code is logged).
     if (status == 400 || status == 401)
         && let Ok(Some(error)) = fields.string("error")
         && !error.is_empty()
         && error.bytes().all(|b| b != b'"' && b != b'\\')
-        && error != sent_refresh_token.expose()
+        && !error.contains(sent_refresh_token.expose())
     {
         if RETRYABLE_ERRORS.contains(&error.as_str()) {
             return transient(Problem::RetryableError(error));
