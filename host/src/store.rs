@@ -1,7 +1,6 @@
 //! The credential-store recipe (contract §12): what to persist, when to adopt what a
 //! sibling process stored, and how a rotation in an unusable answer is kept.
 
-use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use reauth::{Credentials, Secret, Timestamp};
@@ -9,7 +8,7 @@ use reauth::{Credentials, Secret, Timestamp};
 /// Credentials as stored, with the access token's expiry as wall-clock time — never as
 /// the lifetime the server stated: a monotonic clock does not survive a restart
 /// (contract §12.1). `Debug` redacts the tokens.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredCredentials {
     /// The access token.
     pub access_token: Secret,
@@ -19,25 +18,12 @@ pub struct StoredCredentials {
     pub expires_at: Option<SystemTime>,
 }
 
-impl fmt::Debug for StoredCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("StoredCredentials")
-            .field("access_token", &self.access_token)
-            .field("refresh_token", &self.refresh_token)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
 impl StoredCredentials {
     /// What to store for credentials the app logs in with at `wall_now` (after the core
     /// accepted them: refused credentials are never stored).
     pub fn from_login(credentials: &Credentials, wall_now: SystemTime) -> Self {
-        StoredCredentials {
-            access_token: credentials.access_token.clone(),
-            refresh_token: credentials.refresh_token.clone(),
-            expires_at: credentials.expires_in_ms.map(|ms| add(wall_now, ms)),
-        }
+        // The lifetime counts from now: an expiry at `expires_in_ms` on a clock at 0.
+        Self::from_command(credentials, credentials.expires_in_ms, 0, wall_now)
     }
 
     /// What to store for `StoreCredentials { credentials, expires_at }` produced by an
@@ -142,11 +128,9 @@ pub fn after_rejection(
 pub fn keep_rotation(
     stored: Option<&StoredCredentials>,
     rotated: &Secret,
-    wall_now: SystemTime,
 ) -> Option<StoredCredentials> {
-    // Expired at the epoch, not at `wall_now`: a wall clock that steps back must not make
-    // the old access token look alive (and be adopted) again.
-    let _ = wall_now;
+    // Expired at the epoch, not now: a wall clock that steps back must not make the old
+    // access token look alive (and be adopted) again.
     stored.map(|s| StoredCredentials {
         access_token: s.access_token.clone(),
         refresh_token: Some(rotated.clone()),
@@ -222,7 +206,7 @@ mod tests {
     #[test]
     fn a_kept_rotation_is_presented_by_the_retry() {
         let old = Secret::new("r1");
-        let kept = keep_rotation(Some(&stored("r1", Some(500))), &Secret::new("r2"), at(100))
+        let kept = keep_rotation(Some(&stored("r1", Some(500))), &Secret::new("r2"))
             .expect("something was stored");
         assert!(
             matches!(plan_refresh(&old, Some(&kept), at(100)), RefreshPlan::Call(t) if t.expose() == "r2")
@@ -237,6 +221,6 @@ mod tests {
             after_rejection(&old, Some(&stored("r2", Some(10))), at(20)),
             Some(RefreshPlan::Call(t)) if t.expose() == "r2"
         ));
-        assert!(keep_rotation(None, &Secret::new("r2"), at(100)).is_none());
+        assert!(keep_rotation(None, &Secret::new("r2")).is_none());
     }
 }

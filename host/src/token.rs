@@ -29,24 +29,14 @@ pub enum ClientAuth {
     Basic,
 }
 
-/// A token endpoint: where and as whom refresh tokens are presented.
-#[derive(Clone)]
+/// A token endpoint: where and as whom refresh tokens are presented. `Debug` redacts the
+/// secret (a [`Secret`]).
+#[derive(Clone, Debug)]
 pub struct TokenEndpoint {
     url: String,
     client_id: String,
     client_secret: Option<Secret>,
     auth: ClientAuth,
-}
-
-impl fmt::Debug for TokenEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TokenEndpoint")
-            .field("url", &self.url)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &self.client_secret)
-            .field("auth", &self.auth)
-            .finish()
-    }
 }
 
 /// One refresh call, ready for any HTTP client: `POST url` with these headers and body.
@@ -365,7 +355,7 @@ const RETRYABLE_ERRORS: [&str; 3] = ["temporarily_unavailable", "server_error", 
 
 fn success(fields: Fields<'_>, sent: &Secret) -> TokenAnswer {
     // The rotated refresh token first: whatever else is wrong, it must not be lost.
-    let refresh = match fields.token("refresh_token") {
+    let refresh = match fields.token("refresh_token", Problem::InvalidRefreshToken) {
         Ok(r) => r,
         Err(problem) => return TokenAnswer::no_answer(problem),
     };
@@ -374,10 +364,9 @@ fn success(fields: Fields<'_>, sent: &Secret) -> TokenAnswer {
         problem,
         rotated_refresh_token: fields.rotation(sent),
     };
-    let access = match fields.token("access_token") {
+    let access = match fields.token("access_token", Problem::InvalidAccessToken) {
         Ok(Some(a)) => a,
         Ok(None) => return unusable(Problem::NoAccessToken),
-        Err(Problem::InvalidRefreshToken) => return unusable(Problem::InvalidAccessToken),
         Err(p) => return unusable(p),
     };
     match fields.string("token_type") {
@@ -416,7 +405,7 @@ impl<'a> Fields<'a> {
 
     /// A usable `refresh_token` other than the one sent: the rotation to keep.
     fn rotation(&self, sent: &Secret) -> Option<Secret> {
-        self.token("refresh_token")
+        self.token("refresh_token", Problem::InvalidRefreshToken)
             .ok()
             .flatten()
             .filter(|r| r != sent)
@@ -434,18 +423,19 @@ impl<'a> Fields<'a> {
     }
 
     /// A token field (RFC 6749 A.12, A.17: printable ASCII, here without spaces, as the
-    /// core requires). `Err(InvalidRefreshToken)` for an unusable one, whichever field.
-    fn token(&self, key: &'static str) -> Result<Option<Secret>, Problem> {
+    /// core requires); `Err(unusable)` for an unusable one.
+    fn token(&self, key: &'static str, unusable: Problem) -> Result<Option<Secret>, Problem> {
         let Some(raw) = self.raw(key)? else {
             return Ok(None);
         };
         let Ok(text) = serde_json::from_str::<String>(raw) else {
-            return Err(Problem::InvalidRefreshToken);
+            return Err(unusable);
         };
         let secret = Secret::new(text);
         let printable = secret.expose().bytes().all(|b| (0x21..0x7f).contains(&b));
+        // The core's own check (its kind only names the token in a message we drop).
         if !printable || secret.validate(TokenKind::Refresh).is_err() {
-            return Err(Problem::InvalidRefreshToken);
+            return Err(unusable);
         }
         Ok(Some(secret))
     }
@@ -465,11 +455,9 @@ impl<'a> Fields<'a> {
         if let Ok(seconds) = number.parse::<u64>() {
             return Ok(Some(seconds.saturating_mul(1000)));
         }
-        let is_json_number = number
-            .bytes()
-            .all(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        // `inf`, `NaN` and the like parse, but are not finite: refused below.
         match number.parse::<f64>() {
-            Ok(s) if is_json_number && s.is_finite() && s >= 0.0 => {
+            Ok(s) if s.is_finite() && s >= 0.0 => {
                 // Saturating float-to-int conversion; the core caps lifetimes at the end of
                 // its clock anyway (contract §3.5).
                 Ok(Some((s * 1000.0) as u64))

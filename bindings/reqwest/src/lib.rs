@@ -410,9 +410,7 @@ impl Inner {
                         now,
                         SystemTime::now(),
                     );
-                    if let Err(e) = self.store.save(&stored) {
-                        tracing::error!(error = %e, "reauth: could not store the new credentials");
-                    }
+                    self.write(&stored, "the new credentials");
                 }
                 Command::Logout { reason } => {
                     if let Err(e) = self.store.clear() {
@@ -427,11 +425,16 @@ impl Inner {
         logouts
     }
 
+    /// Saves `stored` (`what` names it in the log line if the store fails).
+    fn write(&self, stored: &StoredCredentials, what: &str) {
+        if let Err(e) = self.store.save(stored) {
+            tracing::error!(error = %e, "reauth: could not store {what}");
+        }
+    }
+
     fn save(&self, credentials: &Credentials) {
         let stored = StoredCredentials::from_login(credentials, SystemTime::now());
-        if let Err(e) = self.store.save(&stored) {
-            tracing::error!(error = %e, "reauth: could not store the credentials");
-        }
+        self.write(&stored, "the credentials");
     }
 
     /// Logs in, then stores the credentials — only if the core accepted them, and under
@@ -440,11 +443,7 @@ impl Inner {
         let stored = StoredCredentials::from_login(&credentials, SystemTime::now());
         self.apply_then(
             |core, now| core.login(now, credentials),
-            |_, ()| {
-                if let Err(e) = self.store.save(&stored) {
-                    tracing::error!(error = %e, "reauth: could not store the credentials");
-                }
-            },
+            |_, ()| self.write(&stored, "the credentials"),
         )
     }
 
@@ -458,12 +457,8 @@ impl Inner {
 
     /// §12.3: keeps a refresh token rotated by an unusable answer, so the retry presents it.
     fn keep(&self, rotated: &Secret) {
-        match keep_rotation(self.stored().as_ref(), rotated, SystemTime::now()) {
-            Some(stored) => {
-                if let Err(e) = self.store.save(&stored) {
-                    tracing::error!(error = %e, "reauth: could not keep a rotated refresh token");
-                }
-            }
+        match keep_rotation(self.stored().as_ref(), rotated) {
+            Some(stored) => self.write(&stored, "a rotated refresh token"),
             None => tracing::error!(
                 "reauth: a rotated refresh token arrived in an unusable answer and the store holds nothing to keep it with"
             ),

@@ -388,14 +388,21 @@ async fn reference(config: ServerConfig) -> (Server, String, Credentials) {
     (server, url, credentials)
 }
 
-#[tokio::test]
-async fn insufficient_scope_is_the_callers_answer_and_never_refreshes() {
-    let (server, url, credentials) = reference(ServerConfig::default()).await;
+/// A reference server and a session on it whose refresh statuses include 403 (so that a
+/// refusal there would start a refresh).
+async fn refusing_session(config: ServerConfig) -> (Server, String, Reauth) {
+    let (server, url, credentials) = reference(config).await;
     let reauth = Reauth::builder(format!("{url}/oauth/token"), "app")
         .credentials(credentials)
         .config(Config::default().with_refresh_statuses([401, 403]))
         .build()
         .expect("reauth");
+    (server, url, reauth)
+}
+
+#[tokio::test]
+async fn insufficient_scope_is_the_callers_answer_and_never_refreshes() {
+    let (server, url, reauth) = refusing_session(ServerConfig::default()).await;
     let http = client(&reauth);
     for i in 0..20 {
         assert_eq!(status_of(&http, format!("{url}/api/scoped/{i}")).await, 403);
@@ -486,12 +493,7 @@ async fn a_refusing_endpoint_costs_one_refresh_per_token_and_no_logout() {
 
 #[tokio::test]
 async fn per_request_options_ride_in_the_extensions() {
-    let (server, url, credentials) = reference(ServerConfig::default()).await;
-    let reauth = Reauth::builder(format!("{url}/oauth/token"), "app")
-        .credentials(credentials)
-        .config(Config::default().with_refresh_statuses([401, 403]))
-        .build()
-        .expect("reauth");
+    let (server, url, reauth) = refusing_session(ServerConfig::default()).await;
     // A refresh opt-out (rule 19): its 403 comes back as is, no refresh, token still good.
     let r = client(&reauth)
         .get(format!("{url}/api/forbidden/x"))

@@ -512,7 +512,7 @@ int8_t uniffi_reauth_uniffi_fn_func_is_callers_answer(RustBuffer www_authenticat
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_KEEP_ROTATION
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_KEEP_ROTATION
-RustBuffer uniffi_reauth_uniffi_fn_func_keep_rotation(RustBuffer stored, uint64_t rotated, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
+RustBuffer uniffi_reauth_uniffi_fn_func_keep_rotation(RustBuffer stored, uint64_t rotated, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_MAX_TOKEN_RESPONSE_BYTES

@@ -356,12 +356,9 @@ pub fn after_rejection(
 pub fn keep_rotation(
     stored: Option<StoreRecord>,
     rotated: Arc<Token>,
-    wall_now_ms: i64,
 ) -> Result<Option<StoreRecord>, ReauthError> {
     let stored = stored.as_ref().map(to_host).transpose()?;
-    Ok(
-        host::keep_rotation(stored.as_ref(), &rotated.0, wall(wall_now_ms)?)
-            .as_ref()
-            .map(from_host),
-    )
+    Ok(host::keep_rotation(stored.as_ref(), &rotated.0)
+        .as_ref()
+        .map(from_host))
 }

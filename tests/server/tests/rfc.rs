@@ -28,6 +28,19 @@ async fn login(http: &reqwest::Client, url: &str) -> serde_json::Value {
         .expect("json")
 }
 
+/// A server, a login on it and one rotation: the server, a client, its URL, the refresh
+/// token rotated away, and the rotation's answer.
+async fn rotated_once(
+    config: ServerConfig,
+) -> (Server, reqwest::Client, String, String, serde_json::Value) {
+    let (server, http) = start(config).await;
+    let url = server.url();
+    let first = login(&http, &url).await;
+    let rt = first["refresh_token"].as_str().expect("rt").to_owned();
+    let rotated = refreshed(&http, &url, &rt).await;
+    (server, http, url, rt, rotated)
+}
+
 /// A refresh that must answer with JSON.
 async fn refreshed(http: &reqwest::Client, url: &str, token: &str) -> serde_json::Value {
     refresh(http, url, token)
@@ -308,15 +321,12 @@ async fn a_scoped_endpoint_refuses_a_live_token_with_insufficient_scope() {
 
 #[tokio::test]
 async fn a_grace_replay_after_the_access_token_was_revoked_mints_a_fresh_one() {
-    let (server, http) = start(ServerConfig {
+    let (server, http, url, rt, rotated) = rotated_once(ServerConfig {
         reuse_grace_ms: 10_000,
         ..ServerConfig::default()
     })
     .await;
-    let url = server.url();
-    let first = login(&http, &url).await;
-    let rt = first["refresh_token"].as_str().expect("rt");
-    let rotated = refreshed(&http, &url, rt).await;
+    let rt = rt.as_str();
     let revoked = http
         .post(format!("{url}/admin/revoke-access"))
         .send()
@@ -367,16 +377,13 @@ async fn a_grace_replay_after_the_access_token_was_revoked_mints_a_fresh_one() {
 
 #[tokio::test]
 async fn a_grace_replay_after_the_access_token_expired_mints_a_fresh_one() {
-    let (server, http) = start(ServerConfig {
+    let (server, http, url, rt, rotated) = rotated_once(ServerConfig {
         access_ttl_ms: 1_000,
         reuse_grace_ms: 10_000,
         ..ServerConfig::default()
     })
     .await;
-    let url = server.url();
-    let first = login(&http, &url).await;
-    let rt = first["refresh_token"].as_str().expect("rt");
-    let rotated = refreshed(&http, &url, rt).await;
+    let rt = rt.as_str();
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 
     let replay = refreshed(&http, &url, rt).await;
@@ -399,16 +406,13 @@ async fn a_grace_replay_after_the_access_token_expired_mints_a_fresh_one() {
 
 #[tokio::test]
 async fn a_grace_replay_of_a_live_token_says_how_long_it_has_left() {
-    let (server, http) = start(ServerConfig {
+    let (server, http, url, rt, rotated) = rotated_once(ServerConfig {
         access_ttl_ms: 10_000,
         reuse_grace_ms: 10_000,
         ..ServerConfig::default()
     })
     .await;
-    let url = server.url();
-    let first = login(&http, &url).await;
-    let rt = first["refresh_token"].as_str().expect("rt");
-    let rotated = refreshed(&http, &url, rt).await;
+    let rt = rt.as_str();
     assert_eq!(rotated["expires_in"], 10);
     tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 

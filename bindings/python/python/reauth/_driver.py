@@ -363,7 +363,7 @@ class Driver:
                         break
                     log.warning("reauth: refresh failed (%s); transient", answer.problem)
                     if answer.rotated_refresh_token is not None:
-                        kept = keep_rotation(self._stored(), answer.rotated_refresh_token, wall_ms())
+                        kept = keep_rotation(self._stored(), answer.rotated_refresh_token)
                         if kept is not None:
                             self._store.save(from_native(kept))
                         else:

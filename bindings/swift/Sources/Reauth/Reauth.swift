@@ -3794,13 +3794,12 @@ public func isCallersAnswer(wwwAuthenticate: [String]) -> Bool  {
  * §12.3: what to store to keep a refresh token rotated by an unusable answer (`None`
  * when nothing is stored to keep it with).
  */
-public func keepRotation(stored: StoreRecord?, rotated: Token, wallNowMs: Int64)throws  -> StoreRecord?  {
+public func keepRotation(stored: StoreRecord?, rotated: Token)throws  -> StoreRecord?  {
     return try  FfiConverterOptionTypeStoreRecord.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
         uniffiCallStatus in
     uniffi_reauth_uniffi_fn_func_keep_rotation(
         FfiConverterOptionTypeStoreRecord.lower(stored),
-        FfiConverterTypeToken_lower(rotated),
-        FfiConverterInt64.lower(wallNowMs),uniffiCallStatus
+        FfiConverterTypeToken_lower(rotated),uniffiCallStatus
     )
 })
 }
@@ -3924,7 +3923,7 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reauth_uniffi_checksum_func_is_callers_answer() != 28767) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_reauth_uniffi_checksum_func_keep_rotation() != 55736) {
+    if (uniffi_reauth_uniffi_checksum_func_keep_rotation() != 33476) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_func_max_token_response_bytes() != 61141) {

@@ -378,7 +378,7 @@ public final class ReauthSession: @unchecked Sendable {
                         failure = .rejected
                         break attempts
                     case .transient(let retryAfterMs, _, let rotated):
-                        if let rotated, let kept = try keepRotation(stored: store.load()?.record, rotated: rotated, wallNowMs: wallMs()) {
+                        if let rotated, let kept = try keepRotation(stored: store.load()?.record, rotated: rotated) {
                             store.save(StoredCredentials(kept))
                         }
                         failure = .transient(retryAfterMs: retryAfterMs)

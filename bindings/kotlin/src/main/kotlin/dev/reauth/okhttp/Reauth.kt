@@ -516,7 +516,7 @@ class Reauth(
 
     /** §12.3: keeps a refresh token rotated by an unusable answer, so the retry presents it. */
     private fun keep(rotated: Token) {
-        val kept = keepRotation(load(), rotated, wallNow())
+        val kept = keepRotation(load(), rotated)
         if (kept != null) {
             save(kept.toStore(), "a rotated refresh token")
         } else {
