@@ -48,7 +48,9 @@ class ThreadsTest {
 
             fun applied(kind: String) = applied.merge(kind, 1L, Long::plus)
 
-            fun <T> pick(items: Set<T>, rng: Random): T? = items.toList().let { if (it.isEmpty()) null else it[rng.nextInt(it.size)] }
+            // A snapshot by toArray: Kotlin's toList() reads size() and then first() for a
+            // one-element set, which throws when a racing thread empties it in between.
+            fun <T> pick(items: Set<T>, rng: Random): T? = ArrayList(items).let { if (it.isEmpty()) null else it[rng.nextInt(it.size)] }
 
             val threads = (0 until 32).map { seed ->
                 Thread {
