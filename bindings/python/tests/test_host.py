@@ -7,6 +7,7 @@ routes. Mock transports stand in for answers no real server gives on purpose."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 from urllib.parse import parse_qs
@@ -95,6 +96,45 @@ def test_a_malformed_200_that_rotated_keeps_the_rotation(caplog):
     problems = [r.getMessage() for r in caplog.records if "unusable access_token" in r.getMessage()]
     assert problems, [r.getMessage() for r in caplog.records]
     assert not any("rt-2" in r.getMessage() or "bad token" in r.getMessage() for r in caplog.records)
+    auth.close()
+
+
+class SiblingStore(reauth.MemoryStore):
+    """A store shared with a sibling process that rotates the instant the refresh lock is
+    released (the sibling then holds the lock, refreshes rt-2 to rt-sibling, stores it)."""
+
+    def __init__(self, credentials) -> None:
+        super().__init__(credentials)
+        self.rotations = 0
+
+    @contextlib.contextmanager
+    def lock(self):
+        with super().lock():
+            yield
+        if self.rotations == 0 and self.load().refresh_token == "rt-2":
+            self.rotations += 1
+            self.save(reauth.StoredCredentials("at-sibling", "rt-sibling", time.time() + 60))
+
+
+def test_a_sibling_rotation_right_after_the_lock_is_never_overwritten():
+    # §12.2: the refresh result is stored under the lock; the StoreCredentials that follows
+    # is not written again, or it would put the spent rt-2 back over the sibling's
+    # rt-sibling — and the next refresh would present rt-2: a reuse.
+    endpoint = Endpoint(
+        httpx.Response(200, json={"access_token": "at-2", "token_type": "Bearer", "expires_in": 60, "refresh_token": "rt-2"}),
+    )
+    store = SiblingStore(stored())
+    auth = auth_for(endpoint, store)
+    auth.force_refresh()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        assert client.get("https://api.test/me").status_code == 200
+    assert store.rotations == 1 and endpoint.presented == ["rt-1"]
+    assert store.load().refresh_token == "rt-sibling"
+    # The next refresh adopts the sibling's credentials instead of presenting rt-2.
+    auth.force_refresh()
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        assert client.get("https://api.test/me").status_code == 200
+    assert endpoint.presented == ["rt-1"], "rt-2 presented again"
     auth.close()
 
 

@@ -356,7 +356,7 @@ impl Inner {
         let mut batch = Vec::new();
         let value = self.core.run_into(&mut batch, |core| input(core, now))??;
         register(&mut waiters, &value);
-        let logouts = self.route(&mut waiters, batch, now);
+        let logouts = self.route(&mut waiters, batch);
         drop(waiters);
         if let Some(hook) = &self.on_logout {
             logouts.into_iter().for_each(|reason| hook(reason));
@@ -366,7 +366,7 @@ impl Inner {
 
     /// Carries out a batch, in order (under the waiters lock). Returns the logouts, whose
     /// hook runs once the lock is released.
-    fn route(&self, waiters: &mut Waiters, batch: Vec<Command>, now: u64) -> Vec<LogoutReason> {
+    fn route(&self, waiters: &mut Waiters, batch: Vec<Command>) -> Vec<LogoutReason> {
         let mut logouts = Vec::new();
         for command in batch {
             match command {
@@ -398,19 +398,11 @@ impl Inner {
                         tokio::spawn(refresh(this, attempt, refresh_token));
                     }
                 }
-                Command::StoreCredentials {
-                    credentials,
-                    expires_at,
-                    ..
-                } => {
-                    // §12.1: the expiry comes from `expires_at`, carried to the wall clock.
-                    let stored = StoredCredentials::from_command(
-                        &credentials,
-                        expires_at,
-                        now,
-                        SystemTime::now(),
-                    );
-                    self.write(&stored, "the new credentials");
+                Command::StoreCredentials { .. } => {
+                    // Already in the store: `refresh` wrote it under the store's lock
+                    // before reporting it. Written again now, after the lock, it could
+                    // overwrite a sibling's newer rotation with a spent refresh token
+                    // (§12.2).
                 }
                 Command::Logout { reason } => {
                     if let Err(e) = self.store.clear() {

@@ -278,6 +278,82 @@ async fn a_malformed_200_that_rotated_keeps_the_rotation() {
     assert_eq!(reauth.stats().refresh_attempts, 2);
 }
 
+/// A store shared with a sibling process that rotates the instant the refresh lock is
+/// released: the sibling then holds the lock, refreshes `rt-2` to `rt-sibling` and stores
+/// it (once).
+struct SiblingStore {
+    inner: Arc<MemoryStore>,
+    rotations: Arc<AtomicUsize>,
+}
+
+struct SiblingGuard(Arc<MemoryStore>, Arc<AtomicUsize>);
+
+impl Drop for SiblingGuard {
+    fn drop(&mut self) {
+        if stored_refresh(&self.0).as_deref() == Some("rt-2")
+            && self.1.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            let sibling = reauth_reqwest::StoredCredentials {
+                access_token: "at-sibling".into(),
+                refresh_token: Some("rt-sibling".into()),
+                expires_at: Some(std::time::SystemTime::now() + Duration::from_secs(60)),
+            };
+            self.0.save(&sibling).expect("save");
+        }
+    }
+}
+
+impl CredentialStore for SiblingStore {
+    fn load(&self) -> std::io::Result<Option<reauth_reqwest::StoredCredentials>> {
+        self.inner.load()
+    }
+    fn save(&self, credentials: &reauth_reqwest::StoredCredentials) -> std::io::Result<()> {
+        self.inner.save(credentials)
+    }
+    fn clear(&self) -> std::io::Result<()> {
+        self.inner.clear()
+    }
+    fn lock(&self) -> std::io::Result<Box<dyn Send>> {
+        Ok(Box::new(SiblingGuard(
+            Arc::clone(&self.inner),
+            Arc::clone(&self.rotations),
+        )))
+    }
+}
+
+#[tokio::test]
+async fn a_sibling_rotation_right_after_the_lock_is_never_overwritten() {
+    // §12.2: the refresh result is stored under the lock; the StoreCredentials that follows
+    // is not written again, or it would put the spent rt-2 back over the sibling's
+    // rt-sibling — and the next refresh would present rt-2: a reuse.
+    let m = mock(vec![Reply::Json(
+        200,
+        r#"{"access_token":"at-2","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"#,
+    )])
+    .await;
+    let inner = store_with("at-1", "rt-1");
+    let rotations = Arc::new(AtomicUsize::new(0));
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(SiblingStore {
+            inner: Arc::clone(&inner),
+            rotations: Arc::clone(&rotations),
+        })
+        .config(quick())
+        .build()
+        .expect("reauth");
+    let http = client(&reauth);
+    reauth.force_refresh();
+    assert_eq!(status_of(&http, format!("{}/api", m.url)).await, 200);
+    assert_eq!(rotations.load(Ordering::SeqCst), 1);
+    assert_eq!(stored_refresh(&inner).as_deref(), Some("rt-sibling"));
+    // The next refresh adopts the sibling's credentials instead of presenting rt-2.
+    reauth.force_refresh();
+    assert_eq!(status_of(&http, format!("{}/api", m.url)).await, 200);
+    let bodies = m.bodies.lock().expect("lock").clone();
+    assert_eq!(bodies.len(), 1, "rt-2 presented again: {bodies:?}");
+    assert_eq!(stored_refresh(&inner).as_deref(), Some("rt-sibling"));
+}
+
 #[tokio::test]
 async fn a_200_that_breaks_off_after_its_rotation_keeps_it() {
     let (m, store, _reauth, status) = one_refresh(vec![

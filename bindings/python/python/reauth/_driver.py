@@ -7,9 +7,8 @@ caller's — is the Rust ``reauth-host`` crate's (``docs/contract.md`` §12), re
 through ``reauth._native``; this module keeps only what Python must do itself.
 
 Every core call and the routing of its batch happen under one lock, so batches are
-carried out in the order the core produced them (a ``StoreCredentials`` is never
-overtaken by an older one). Nothing under that lock blocks for long: waking a waiter,
-starting a refresh thread and writing the store.
+carried out in the order the core produced them. Nothing under that lock blocks for
+long: waking a waiter, starting a refresh thread and clearing the store on a logout.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from ._native import (
     is_callers_answer,
     keep_rotation,
     plan_refresh,
-    stored_from_command,
     stored_from_login,
     stored_to_credentials,
 )
@@ -304,9 +302,10 @@ class Driver:
                     daemon=True,
                 ).start()
             elif command.is_store_credentials():
-                stored = stored_from_command(command, now, wall_ms())
-                if stored is not None:
-                    self._store.save(from_native(stored))
+                # Already in the store: _run_refresh wrote it under the store's lock before
+                # reporting it. Written again now, after the lock, it could overwrite a
+                # sibling's newer rotation with a spent refresh token (§12.2).
+                pass
             elif command.is_logout():
                 log.info("reauth: logged out (%s)", command.reason.name.lower())
                 self._store.clear()

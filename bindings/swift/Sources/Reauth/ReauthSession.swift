@@ -258,14 +258,14 @@ public final class ReauthSession: @unchecked Sendable {
         let submitted = try core.submit(now: now, options: options)
         let waiter = Waiter(id: submitted.id)
         waiters[submitted.id] = waiter
-        route(submitted.commands, now: now)
+        route(submitted.commands)
         return waiter
     }
 
     private func apply(_ input: (Int64) throws -> [Command]) throws {
         lock.lock(); defer { lock.unlock() }
         let now = clockMs()
-        route(try input(now), now: now)
+        route(try input(now))
     }
 
     private func abandon(_ waiter: Waiter) {
@@ -297,7 +297,7 @@ public final class ReauthSession: @unchecked Sendable {
         waiters[waiter.id] = nil
     }
 
-    private func route(_ commands: [Command], now: Int64) {
+    private func route(_ commands: [Command]) {
         for command in commands {
             switch command {
             case .send(let id, let token, _), .replay(let id, let token, _):
@@ -309,10 +309,10 @@ public final class ReauthSession: @unchecked Sendable {
             case .refresh(let attempt, let refreshToken):
                 Task.detached { [weak self] in await self?.refresh(attempt: attempt, refreshToken: refreshToken) }
             case .storeCredentials:
-                // §12.1: the expiry carried to the wall clock, by the host layer.
-                if let record = try? storedFromCommand(command: command, now: now, wallNowMs: wallMs()) {
-                    store.save(StoredCredentials(record))
-                }
+                // Already in the store: refresh(attempt:) wrote it before reporting it.
+                // Written again now, it could overwrite a sibling's newer rotation with a
+                // spent refresh token (§12.2).
+                break
             case .logout(let reason):
                 store.clear()
                 onLogout?(reason)

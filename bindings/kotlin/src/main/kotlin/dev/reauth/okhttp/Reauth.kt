@@ -21,7 +21,6 @@ import dev.reauth.keepRotation
 import dev.reauth.maxTokenResponseBytes
 import dev.reauth.planRefresh
 import dev.reauth.readTokenResponse
-import dev.reauth.storedFromCommand
 import dev.reauth.storedFromLogin
 import dev.reauth.storedToCredentials
 import dev.reauth.store.CredentialStore
@@ -375,12 +374,9 @@ class Reauth(
                     workers.execute { refresh(attempt, refreshToken) }
                 }
                 is Command.StoreCredentials -> {
-                    // §12.1: the expiry comes from `expiresAt`, carried to the wall clock.
-                    try {
-                        storedFromCommand(command, now, wallNow())?.let { save(it.toStore(), "the new credentials") }
-                    } catch (e: ReauthException) {
-                        log.severe("reauth: could not store the new credentials (${e.javaClass.simpleName})")
-                    }
+                    // Already in the store: refresh() wrote it under the store's lock before
+                    // reporting it. Written again now, after the lock, it could overwrite a
+                    // sibling's newer rotation with a spent refresh token (§12.2).
                 }
                 is Command.Logout -> {
                     log.info("reauth: logged out (${command.reason.name.lowercase()})")

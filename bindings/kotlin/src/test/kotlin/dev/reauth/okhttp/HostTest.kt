@@ -6,6 +6,7 @@ import dev.reauth.FailReason
 import dev.reauth.LogoutReason
 import dev.reauth.ReauthException
 import dev.reauth.RequestOptions
+import dev.reauth.store.CredentialStore
 import dev.reauth.store.FileStore
 import dev.reauth.store.MemoryStore
 import dev.reauth.store.StoredCredentials
@@ -330,6 +331,45 @@ class HostTest {
                         assertTrue(secret !in r.message, "a log line holds token text: ${r.message}")
                     }
                 }
+            }
+        }
+    }
+
+    /** A store shared with a sibling process that rotates the instant the refresh lock is
+     *  released: the sibling then holds the lock, refreshes rt-2 to rt-sibling and stores
+     *  it (once). */
+    class SiblingStore(private val inner: MemoryStore) : CredentialStore by inner {
+        val rotations = AtomicInteger()
+
+        override fun <T> locked(block: () -> T): T {
+            val result = inner.locked(block)
+            if (inner.load()?.refreshToken == "rt-2" && rotations.getAndIncrement() == 0) {
+                inner.save(StoredCredentials("at-sibling", "rt-sibling", System.currentTimeMillis() + 60_000))
+            }
+            return result
+        }
+    }
+
+    @Test
+    fun `a sibling rotation right after the lock is never overwritten`() {
+        // §12.2: the refresh result is stored under the lock; the StoreCredentials that
+        // follows is not written again, or it would put the spent rt-2 back over the
+        // sibling's rt-sibling — and the next refresh would present rt-2: a reuse.
+        val script = listOf(Reply.Json(200, """{"access_token":"at-2","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"""))
+        Scripted(script).use { m ->
+            val inner = MemoryStore(StoredCredentials("at-1", "rt-1"))
+            val store = SiblingStore(inner)
+            Reauth("${m.url}/token", "app", store = store, config = quick()).use { reauth ->
+                val http = client(reauth)
+                reauth.forceRefresh()
+                http.newCall(get("${m.url}/api")).execute().use { assertEquals(200, it.code) }
+                assertEquals(1, store.rotations.get())
+                assertEquals("rt-sibling", inner.load()!!.refreshToken)
+                // The next refresh adopts the sibling's credentials instead of presenting rt-2.
+                reauth.forceRefresh()
+                http.newCall(get("${m.url}/api")).execute().use { assertEquals(200, it.code) }
+                assertEquals(1, m.bodies.size, "rt-2 presented again: ${m.bodies}")
+                assertEquals("rt-sibling", inner.load()!!.refreshToken)
             }
         }
     }
