@@ -84,11 +84,12 @@ pub struct ServerConfig {
 }
 
 /// A [`ServerConfig`] refused by [`ServerConfig::validate`]: a fault rate that is not a
-/// finite number within `0.0..=1.0`.
+/// finite number within `0.0..=1.0`, or a duration outside its range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConfigError {
     field: &'static str,
-    value: f64,
+    value: String,
+    expected: &'static str,
 }
 
 impl ConfigError {
@@ -97,9 +98,14 @@ impl ConfigError {
         self.field
     }
 
-    /// The refused value.
-    pub fn value(&self) -> f64 {
-        self.value
+    /// The refused value, as given.
+    pub fn value(&self) -> &str {
+        &self.value
+    }
+
+    /// What the field accepts.
+    pub fn expected(&self) -> &'static str {
+        self.expected
     }
 }
 
@@ -107,22 +113,46 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} must be a finite number within 0.0..=1.0, got {}",
-            self.field, self.value
+            "{} must be {}, got {}",
+            self.field, self.expected, self.value
         )
     }
 }
 
 impl std::error::Error for ConfigError {}
 
+/// The longest access-token lifetime and token-endpoint delay: one year, in milliseconds
+/// (a longer one would overflow the server's clock arithmetic, and no test needs it).
+pub const MAX_DURATION_MS: u64 = 365 * 24 * 3600 * 1000;
+
 impl ServerConfig {
-    /// Checks the fault rates: each must be a finite number within `0.0..=1.0` (NaN,
-    /// infinities and negative numbers are refused).
+    /// Checks the fault rates — each a finite number within `0.0..=1.0` (NaN, infinities
+    /// and negative numbers are refused) — and the durations: `access_ttl_ms` within
+    /// `1..=MAX_DURATION_MS`, `refresh_latency_ms` and `reuse_grace_ms` at most
+    /// [`MAX_DURATION_MS`].
     ///
     /// # Errors
     ///
-    /// The first rate out of range, in the order of the fields.
+    /// The first field out of range, in the order of the fields.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        const DURATION: &str = "a number of milliseconds within 0..=31536000000 (one year)";
+        for (field, value, min, expected) in [
+            (
+                "access_ttl_ms",
+                self.access_ttl_ms,
+                1,
+                "a number of milliseconds within 1..=31536000000 (one year)",
+            ),
+            ("refresh_latency_ms", self.refresh_latency_ms, 0, DURATION),
+        ] {
+            if !(min..=MAX_DURATION_MS).contains(&value) {
+                return Err(ConfigError {
+                    field,
+                    value: value.to_string(),
+                    expected,
+                });
+            }
+        }
         for (field, value) in [
             ("token_5xx_rate", self.token_5xx_rate),
             ("token_429_rate", self.token_429_rate),
@@ -130,8 +160,19 @@ impl ServerConfig {
             ("lost_response_rate", self.lost_response_rate),
         ] {
             if !(0.0..=1.0).contains(&value) {
-                return Err(ConfigError { field, value });
+                return Err(ConfigError {
+                    field,
+                    value: value.to_string(),
+                    expected: "a finite number within 0.0..=1.0",
+                });
             }
+        }
+        if self.reuse_grace_ms > MAX_DURATION_MS {
+            return Err(ConfigError {
+                field: "reuse_grace_ms",
+                value: self.reuse_grace_ms.to_string(),
+                expected: DURATION,
+            });
         }
         Ok(())
     }

@@ -67,8 +67,9 @@ async fn main() -> std::io::Result<()> {
             .error(
                 clap::error::ErrorKind::ValueValidation,
                 format!(
-                    "invalid value '{}' for '{flag}': a share of the refresh calls, a finite number within 0.0..=1.0",
-                    e.value()
+                    "invalid value '{}' for '{flag}': {}",
+                    e.value(),
+                    e.expected()
                 ),
             )
             .exit();

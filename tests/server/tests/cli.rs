@@ -86,12 +86,17 @@ fn prints_its_address_serves_and_exits_when_stdin_closes() {
 }
 
 #[test]
-fn refuses_a_fault_rate_that_is_not_a_share_and_names_the_flag() {
+fn refuses_a_fault_rate_that_is_not_a_share_or_an_absurd_duration_and_names_the_flag() {
     for (flag, value) in [
         ("--token-5xx-rate", "NaN"),
         ("--token-429-rate", "inf"),
         ("--dropped-connection-rate", "-0.1"),
         ("--lost-response-rate", "1.5"),
+        // Durations: an instant that far ahead overflowed the clock on the first login.
+        ("--access-ttl-ms", "18446744073709551615"),
+        ("--access-ttl-ms", "0"),
+        ("--refresh-latency-ms", "18446744073709551615"),
+        ("--reuse-grace-ms", "18446744073709551615"),
     ] {
         // stdin is closed at once: a server that started would exit 0 right away.
         let out = Command::new(env!("CARGO_BIN_EXE_reauth-testserver"))

@@ -490,7 +490,7 @@ async fn admin_config_refuses_a_rate_outside_zero_to_one_and_keeps_the_config() 
 }
 
 #[tokio::test]
-async fn start_refuses_a_rate_that_is_not_a_share() {
+async fn start_refuses_a_rate_that_is_not_a_share_or_an_absurd_duration() {
     for bad in [
         ServerConfig {
             token_5xx_rate: f64::NAN,
@@ -506,6 +506,22 @@ async fn start_refuses_a_rate_that_is_not_a_share() {
         },
         ServerConfig {
             lost_response_rate: 2.0,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            access_ttl_ms: u64::MAX,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            access_ttl_ms: 0,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            refresh_latency_ms: u64::MAX,
+            ..ServerConfig::default()
+        },
+        ServerConfig {
+            reuse_grace_ms: reauth_testserver::MAX_DURATION_MS + 1,
             ..ServerConfig::default()
         },
     ] {
