@@ -14,6 +14,10 @@
 //! - [`default_route`]: the route key per request from method, origin and path (rule 20).
 //! - [`StoredCredentials`], [`plan_refresh`], [`after_rejection`], [`keep_rotation`]: the
 //!   store recipe (§12.1–§12.3).
+//! - [`Driver`]: the coordinator and the routing of its commands — the request an input
+//!   is about gets its command back ([`Own`]), others are woken ([`Wake`]), `close()`
+//!   ends every wait — as one [`Step`] per input; [`wire`] packs a step into one integer
+//!   (and a few bytes when it asks more) so a binding crosses once per event.
 //!
 //! The refresh, as an adapter runs it for `Refresh { attempt, refresh_token }`:
 //!
@@ -45,13 +49,16 @@
 //! ```
 
 mod challenge;
+mod driver;
 mod json;
 mod retry_after;
 mod route;
 mod store;
 mod token;
+pub mod wire;
 
 pub use challenge::{BearerError, bearer_error};
+pub use driver::{Driver, DriverError, Own, Step, Wake};
 pub use retry_after::retry_after_ms;
 pub use route::{default_route, route_name};
 pub use store::{RefreshPlan, StoredCredentials, after_rejection, keep_rotation, plan_refresh};
