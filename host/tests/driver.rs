@@ -133,7 +133,7 @@ fn insufficient_scope_is_the_callers_answer_and_never_refreshes() {
         .expect("answered");
     assert_eq!((step.own, step.refreshes.len()), (Own::Wait, 1));
     // A challenge on a status that is no refresh status is an ordinary response.
-    let stats = d.with(|core| core.stats().clone()).expect("stats");
+    let stats = d.with(|core| *core.stats()).expect("stats");
     assert_eq!((stats.cancelled, stats.refresh_attempts), (1, 1));
 }
 
@@ -153,7 +153,7 @@ fn an_abandoned_request_is_a_transport_error_in_flight_a_cancel_waiting_and_noth
     d.abandon(3, waiting).expect("abandon");
     d.abandon(3, waiting).expect("twice: nothing");
     d.abandon(3, RequestId(999)).expect("unknown: nothing");
-    let stats = d.with(|core| core.stats().clone()).expect("stats");
+    let stats = d.with(|core| *core.stats()).expect("stats");
     assert_eq!((stats.failed.transport, stats.cancelled), (1, 1));
     assert_eq!(d.with(|core| core.open_requests()).expect("open"), 0);
 }
@@ -506,7 +506,7 @@ proptest! {
         prop_assert!(step.wakes.iter().all(|(_, w)| *w == Wake::Closed));
 
         // What the host saw is what the core counted.
-        let stats = d.with(|core| core.stats().clone()).expect("stats");
+        let stats = d.with(|core| *core.stats()).expect("stats");
         let submitted = h.requests.len() as u64;
         prop_assert_eq!(stats.submitted, submitted);
         prop_assert_eq!(stats.completed, h.completed);
