@@ -21,7 +21,9 @@ use reauth::{
 
 uniffi::setup_scaffolding!();
 
+mod driver;
 mod host;
+pub use driver::*;
 pub use host::*;
 
 /// Why an input was refused. The input changed nothing. The message is the core's human
@@ -61,6 +63,12 @@ pub enum ReauthError {
     /// coordinator refuses every further input.
     #[error("coordinator lock poisoned by a panic")]
     Poisoned,
+    /// The driver was closed: the request was not sent, or its response dropped.
+    #[error("reauth is closed")]
+    Closed,
+    /// A driver handle that was never issued, or was freed.
+    #[error("unknown driver handle {0}")]
+    UnknownDriver(u64),
 }
 
 // The conversions from the core's enums in this file list every variant, with no wildcard
@@ -108,19 +116,19 @@ pub(crate) fn time(now: i64) -> Result<u64, ReauthError> {
     u64::try_from(now).map_err(|_| ReauthError::InvalidTime(now))
 }
 
-fn request(id: i64) -> Result<RequestId, ReauthError> {
+pub(crate) fn request(id: i64) -> Result<RequestId, ReauthError> {
     u64::try_from(id)
         .map(RequestId)
         .map_err(|_| ReauthError::UnknownRequest(id))
 }
 
-fn attempt_id(attempt: i64) -> Result<AttemptId, ReauthError> {
+pub(crate) fn attempt_id(attempt: i64) -> Result<AttemptId, ReauthError> {
     u64::try_from(attempt)
         .map(AttemptId)
         .map_err(|_| ReauthError::UnknownAttempt(attempt))
 }
 
-fn status(status: i32) -> Result<u16, ReauthError> {
+pub(crate) fn status(status: i32) -> Result<u16, ReauthError> {
     u16::try_from(status).map_err(|_| ReauthError::InvalidStatus(status))
 }
 
@@ -144,6 +152,8 @@ impl ReauthError {
             ReauthError::InvalidArgument(_) => "invalid_argument",
             ReauthError::InvalidRoute => "invalid_route",
             ReauthError::Poisoned => "poisoned",
+            ReauthError::Closed => "closed",
+            ReauthError::UnknownDriver(_) => "unknown_driver",
         }
     }
 }
@@ -493,6 +503,25 @@ pub enum RefreshFailure {
     },
 }
 
+impl RefreshFailure {
+    pub(crate) fn to_core(&self) -> Result<reauth::RefreshFailure, ReauthError> {
+        Ok(match self {
+            RefreshFailure::Rejected => reauth::RefreshFailure::Rejected,
+            RefreshFailure::Transient { retry_after_ms } => reauth::RefreshFailure::Transient {
+                retry_after_ms: retry_after_ms
+                    .map(|ms| {
+                        u64::try_from(ms).map_err(|_| {
+                            ReauthError::InvalidArgument(format!(
+                                "retry_after_ms must not be negative, got {ms}"
+                            ))
+                        })
+                    })
+                    .transpose()?,
+            },
+        })
+    }
+}
+
 /// Something the host must do, in the order given (`docs/contract.md` §6).
 #[derive(Debug, uniffi::Enum)]
 pub enum Command {
@@ -756,20 +785,7 @@ impl Coordinator {
     /// Refresh `attempt` failed.
     pub fn handle_refresh_failed(&self, now: i64, attempt: i64, failure: RefreshFailure) -> Batch {
         let (now, attempt) = (time(now)?, attempt_id(attempt)?);
-        let failure = match failure {
-            RefreshFailure::Rejected => reauth::RefreshFailure::Rejected,
-            RefreshFailure::Transient { retry_after_ms } => reauth::RefreshFailure::Transient {
-                retry_after_ms: retry_after_ms
-                    .map(|ms| {
-                        u64::try_from(ms).map_err(|_| {
-                            ReauthError::InvalidArgument(format!(
-                                "retry_after_ms must not be negative, got {ms}"
-                            ))
-                        })
-                    })
-                    .transpose()?,
-            },
-        };
+        let failure = failure.to_core()?;
         batch(self.inner.handle_refresh_failed(now, attempt, failure))
     }
 

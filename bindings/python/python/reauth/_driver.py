@@ -1,44 +1,67 @@
-"""What the HTTP adapters share in Python: waking the request waiting for each command,
-the refresh worker thread, the one timer, and the calls into the host layer.
+"""What the HTTP adapters share in Python: waking a request that waits, the refresh
+worker thread, the one timer, and the calls into the host layer.
 
-Everything the host decides — reading the token endpoint's answer, which refresh token to
-present, what to store, the default route of a request, whether a refusal is the
-caller's — is the Rust ``reauth-host`` crate's (``docs/contract.md`` §12), reached
-through ``reauth._native``; this module keeps only what Python must do itself.
+Everything the host decides — which waiting request gets which command, reading the
+token endpoint's answer, which refresh token to present, what to store, the default
+route of a request, whether a refusal is the caller's — is the Rust ``reauth-host``
+crate's (``docs/contract.md`` §12), reached through ``reauth._native``; this module keeps
+only what Python must do itself.
 
-Every core call and the routing of its batch happen under one lock, so batches are
-carried out in the order the core produced them. Nothing under that lock blocks for
-long: waking a waiter, starting a refresh thread and clearing the store on a logout.
+Each event is one call into native code that returns one integer, the step packed as
+``reauth_host::wire`` documents: the request the event was about gets its own command
+back at once (in the steady state a request never waits, so it needs no waiter), and
+only a step that asks more — other requests to wake, a refresh to start, a logout, a new
+token — costs a second call for its bytes. No Python lock is held across a native call,
+the store, the network or the app's hook: the one lock here guards the table of waiters.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from ._native import (
-    Command,
     Config,
-    Coordinator,
     Credentials,
     FailReason,
     LogoutReason,
+    ReauthError,
     RefreshFailure,
-    RequestOptions,
     Stats,
     StoreRecord as _Stored,
     Token,
     TokenAnswer,
     after_rejection,
-    is_callers_answer,
+    driver_abandon,
+    driver_close,
+    driver_config,
+    driver_deadline,
+    driver_force_refresh,
+    driver_free,
+    driver_is_logged_in,
+    driver_login,
+    driver_logout,
+    driver_new,
+    driver_refresh_failed,
+    driver_refresh_succeeded,
+    driver_response,
+    driver_response_challenged,
+    driver_stats,
+    driver_submit,
+    driver_take_more,
+    driver_timeout,
     keep_rotation,
     plan_refresh,
     stored_from_login,
     stored_to_credentials,
+    wire_fail_reasons,
+    wire_logout_reasons,
 )
 from .store import CredentialStore, MemoryStore, StoredCredentials
 
@@ -101,48 +124,68 @@ def from_native(stored: _Stored) -> StoredCredentials:
 
 @dataclass(frozen=True)
 class Event:
-    """What a waiting request is told: ``send`` (with the token), ``complete``, ``fail``
-    or ``closed``."""
+    """What a request does now: ``send`` (with the token), ``complete``, ``fail``,
+    ``callers_answer`` (§12.4: the response as it is) or ``closed``."""
 
     kind: str
     token: Optional[str] = field(default=None, repr=False)
     reason: Optional[FailReason] = None
 
 
-class Waiter:
-    """The events of one request, delivered to a thread or to an asyncio task."""
+# The packed step (reauth_host::wire): bits 0-2 own kind, 3-6 fail code, 7 more, 8 the
+# deadline moved, 9.. the request id.
+_OWN_WAIT, _OWN_SEND, _OWN_COMPLETE, _OWN_FAIL, _OWN_CALLERS_ANSWER = range(5)
+_MORE, _DEADLINE = 1 << 7, 1 << 8
+_WAKE_SEND, _WAKE_COMPLETE, _WAKE_FAIL, _WAKE_CLOSED = 1, 2, 3, 5
+_FAIL_REASONS = wire_fail_reasons()
+_LOGOUT_REASONS = wire_logout_reasons()
+_HEADER = struct.Struct("<QHHIB")
+_TEXT = struct.Struct("<QI")
+_WAKE = struct.Struct("<QBBQ")
+_COMPLETE = Event("complete")
+_CLOSED = Event("closed")
+_CALLERS_ANSWER = Event("callers_answer")
 
-    def __init__(self, request_id: int, loop: Optional[asyncio.AbstractEventLoop]) -> None:
-        self.id = request_id
-        self.done = False
+
+class Waiter:
+    """The one wake of a request that waits, delivered to a thread or an asyncio task."""
+
+    __slots__ = ("_loop", "_lock", "_event", "_future")
+
+    def __init__(self, loop: Optional[asyncio.AbstractEventLoop]) -> None:
         self._loop = loop
+        self._event: Optional[Event] = None
         if loop is None:
-            self._cond = threading.Condition()
-            self._events: List[Event] = []
+            self._lock = threading.Lock()
+            self._lock.acquire()
         else:
-            self._queue: "asyncio.Queue[Event]" = asyncio.Queue()
+            self._future: "asyncio.Future[Event]" = loop.create_future()
 
     def put(self, event: Event) -> None:
         if self._loop is None:
-            with self._cond:
-                self._events.append(event)
-                self._cond.notify()
+            self._event = event
+            self._lock.release()
         elif _running_loop() is self._loop:
-            self._queue.put_nowait(event)
+            if not self._future.done():
+                self._future.set_result(event)
         else:
             try:
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
+                self._loop.call_soon_threadsafe(_settle, self._future, event)
             except RuntimeError:
                 pass  # its event loop is closed: nobody waits any more
 
     def wait(self) -> Event:
-        with self._cond:
-            while not self._events:
-                self._cond.wait()
-            return self._events.pop(0)
+        self._lock.acquire()
+        assert self._event is not None
+        return self._event
 
     async def wait_async(self) -> Event:
-        return await self._queue.get()
+        return await self._future
+
+
+def _settle(future: "asyncio.Future[Event]", event: Event) -> None:
+    if not future.done():
+        future.set_result(event)
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
@@ -153,7 +196,8 @@ def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
 
 
 class Driver:
-    """Drives one coordinator for an HTTP adapter (see :class:`reauth.httpx.ReauthAuth`).
+    """Drives one native host driver for an HTTP adapter (see
+    :class:`reauth.httpx.ReauthAuth`).
 
     ``call_endpoint(refresh_token)`` performs one token-endpoint call and returns what
     ``reauth._native.read_token_response`` made of it.
@@ -168,15 +212,21 @@ class Driver:
         store: Optional[CredentialStore] = None,
         on_logout: Optional[Callable[[LogoutReason], None]] = None,
     ) -> None:
-        self._core = Coordinator(config if config is not None else Config())
+        self._handle = driver_new(config if config is not None else Config())
+        self._finalizer = weakref.finalize(self, driver_free, self._handle)
         self._call_endpoint = call_endpoint
         self._store: CredentialStore = store if store is not None else MemoryStore()
         self._on_logout = on_logout
-        self._lock = threading.RLock()
+        # The access token this process holds: (generation, text); generation 0 is none.
+        self._token: Tuple[int, Optional[str]] = (0, None)
+        # Requests that wait, and wakes that came before their request registered.
+        self._mailbox = threading.Lock()
         self._waiters: Dict[int, Waiter] = {}
-        self._timer_cond = threading.Condition(self._lock)
+        self._early: Dict[int, Event] = {}
+        self._timer_cond = threading.Condition()
+        self._poked = False
         self._closed = False
-        statuses = self._core.config().refresh_statuses
+        statuses = driver_config(self._handle).refresh_statuses
         self.refresh_statuses = frozenset([401] if statuses is None else statuses)
         # Log in before the timer starts: invalid credentials raise here, store nothing
         # and leave no thread behind.
@@ -186,144 +236,178 @@ class Driver:
             stored = self._store.load()
             if stored is not None:
                 restored = stored_to_credentials(to_native(stored), wall_ms())
-                self._apply(lambda now: self._core.login(now, restored))
+                self._step(driver_login(self._handle, now_ms(), restored))
         self._timer = threading.Thread(target=self._run_timer, name="reauth-timer", daemon=True)
         self._timer.start()
 
-    # ----- inputs -----------------------------------------------------------------
+    # ----- a request's events -----------------------------------------------------------
 
-    def submit(self, options: RequestOptions, loop: Optional[asyncio.AbstractEventLoop]) -> Waiter:
-        with self._lock:
-            if self._closed:
-                raise Closed("reauth is closed: the request was not sent")
-            now = now_ms()
-            submitted = self._core.submit(now, options)
-            # Registered before the batch is routed, and under the lock every core call
-            # takes: no command for it can be produced before it is here.
-            waiter = Waiter(submitted.id, loop)
-            self._waiters[submitted.id] = waiter
-            self._route(submitted.commands, now)
-            return waiter
+    def submit(self, replayable: bool, refresh: bool, route: int) -> Tuple[int, Optional[Event]]:
+        """A request wants to go out: its id and what it does now (``None``: it waits;
+        call :meth:`wait`). Raises :class:`Closed` after :meth:`close`."""
+        token = self._token
+        try:
+            packed = driver_submit(self._handle, now_ms(), replayable, refresh, route or 0, token[0])
+        except ReauthError.Closed:
+            raise Closed("reauth is closed: the request was not sent") from None
+        return packed >> 9, self._own(packed, token)
 
-    def response(self, waiter: Waiter, status: int, www_authenticate: List[str]) -> bool:
-        """Reports a response. ``False`` when it is the caller's answer as it is (an
-        ``insufficient_scope`` refusal, §12.4): the request ended here, no refresh.
-        Raises :class:`Closed` for a request that was on the wire when the adapter closed
-        (its response is dropped, as in every adapter)."""
-        if waiter.done and self._closed:
-            raise Closed("reauth is closed: the response was dropped")
-        if status in self.refresh_statuses and is_callers_answer(www_authenticate):
-            with self._lock:
-                if not waiter.done:
-                    waiter.done = True
-                    self._apply(lambda now: self._core.cancel(now, waiter.id), quiet=True)
-                self._waiters.pop(waiter.id, None)
-            return False
-        self._apply(lambda now: self._core.handle_response(now, waiter.id, status))
-        return True
+    def response(self, request_id: int, status: int, www_authenticate: List[str]) -> Optional[Event]:
+        """Reports a response; what the request does now (``None``: it waits). Raises
+        :class:`Closed` for a request that was on the wire when the adapter closed."""
+        token = self._token
+        try:
+            if www_authenticate and status in self.refresh_statuses:
+                packed = driver_response_challenged(
+                    self._handle, now_ms(), request_id, status, www_authenticate, token[0]
+                )
+            else:
+                packed = driver_response(self._handle, now_ms(), request_id, status, token[0])
+        except ReauthError.Closed:
+            raise Closed("reauth is closed: the response was dropped") from None
+        return self._own(packed, token)
 
-    def abandon(self, waiter: Waiter) -> None:
-        """The request ends without a response: a transport error if it was in flight
-        (rule 7.17), a cancel if it was waiting. Nothing if it already ended."""
-        with self._lock:
-            if not waiter.done:
-                waiter.done = True
-                if self._core.is_in_flight(waiter.id):
-                    self._apply(lambda now: self._core.handle_transport_error(now, waiter.id), quiet=True)
-                else:
-                    self._apply(lambda now: self._core.cancel(now, waiter.id), quiet=True)
-            self._waiters.pop(waiter.id, None)
+    def wait(self, request_id: int, loop: Optional[asyncio.AbstractEventLoop]) -> Waiter:
+        """The waiter of a request told to wait; its wake may have come already."""
+        waiter = Waiter(loop)
+        with self._mailbox:
+            event = self._early.pop(request_id, None)
+            if event is None:
+                self._waiters[request_id] = waiter
+        if event is not None:
+            waiter.put(event)
+        return waiter
 
-    def finished(self, waiter: Waiter) -> None:
-        with self._lock:
-            self._waiters.pop(waiter.id, None)
+    def abandon(self, request_id: int) -> None:
+        """The request ends without a response (its caller is gone): a transport error if
+        it was in flight (rule 7.17), a cancel if it waited, nothing if it had ended."""
+        with self._mailbox:
+            self._waiters.pop(request_id, None)
+            self._early.pop(request_id, None)
+        try:
+            self._step(driver_abandon(self._handle, now_ms(), request_id))
+        except ReauthError as e:  # only a poisoned driver: nothing left to end
+            log.error("reauth: could not end request %d (%s)", request_id, e)
+
+    # ----- the app's controls -------------------------------------------------------------
 
     def login(self, credentials: Credentials) -> None:
         """Starts a session with credentials the app obtained, and stores them — only
         once the core accepted them: refused credentials raise and change nothing."""
-        with self._lock:
-            self._apply(lambda now: self._core.login(now, credentials))
-            self._store.save(from_native(stored_from_login(credentials, wall_ms())))
+        self._step(driver_login(self._handle, now_ms(), credentials))
+        self._store.save(from_native(stored_from_login(credentials, wall_ms())))
 
     def logout(self) -> None:
-        self._apply(lambda now: self._core.logout(now))
+        self._step(driver_logout(self._handle, now_ms()))
 
     def force_refresh(self) -> None:
-        self._apply(lambda now: self._core.force_refresh(now))
+        self._step(driver_force_refresh(self._handle, now_ms()))
 
     def stats(self) -> Stats:
-        return self._core.stats()
+        return driver_stats(self._handle)
 
-    @property
-    def coordinator(self) -> Coordinator:
-        return self._core
+    def is_logged_in(self) -> bool:
+        return driver_is_logged_in(self._handle)
 
     def close(self) -> None:
         """Every request waiting for a command ends now with :class:`Closed`; later
         requests raise it at once; the timer stops. The session and the store are kept."""
-        with self._lock:
-            if self._closed:
-                return
+        self._step(driver_close(self._handle, now_ms()))
+        with self._timer_cond:
             self._closed = True
-            for waiter in list(self._waiters.values()):
-                if not waiter.done:
-                    waiter.done = True
-                    self._apply(lambda now, w=waiter: self._core.cancel(now, w.id), quiet=True)
-                    waiter.put(Event("closed"))
-            self._waiters.clear()
             self._timer_cond.notify_all()
 
-    # ----- routing ----------------------------------------------------------------
+    # ----- carrying out a step --------------------------------------------------------------
 
-    def _apply(self, call: Callable[[int], List[Command]], quiet: bool = False) -> None:
-        with self._lock:
-            now = now_ms()
-            try:
-                commands = call(now)
-            except Exception:
-                if quiet:  # the request already ended (a late transport error, a cancel)
-                    return
-                raise
-            self._route(commands, now)
+    def _own(self, packed: int, token: Tuple[int, Optional[str]]) -> Optional[Event]:
+        """Carries out the step's other half, then returns the request's own event."""
+        tokens = self._more() if packed & _MORE else None
+        if packed & _DEADLINE:
+            self._poke_timer()
+        kind = packed & 7
+        if kind == _OWN_SEND:
+            # The bytes carry the token when it is not the one passed in (`known`).
+            text = tokens[1].get(tokens[0]) if tokens is not None else None
+            return Event("send", token=text if text is not None else token[1])
+        if kind == _OWN_WAIT:
+            return None
+        if kind == _OWN_COMPLETE:
+            return _COMPLETE
+        if kind == _OWN_FAIL:
+            return Event("fail", reason=_FAIL_REASONS[packed >> 3 & 15])
+        return _CALLERS_ANSWER
 
-    def _route(self, commands: List[Command], now: int) -> None:
-        for command in commands:
-            if command.is_send() or command.is_replay():
-                self._tell(command.id, Event("send", token=command.access_token.expose()))
-            elif command.is_complete():
-                self._tell(command.id, Event("complete"))
-            elif command.is_fail():
-                self._tell(command.id, Event("fail", reason=command.reason))
-            elif command.is_refresh():
-                threading.Thread(
-                    target=self._run_refresh,
-                    args=(command.attempt, command.refresh_token),
-                    name=f"reauth-refresh-{command.attempt}",
-                    daemon=True,
-                ).start()
-            elif command.is_store_credentials():
-                # Already in the store: _run_refresh wrote it under the store's lock before
-                # reporting it. Written again now, after the lock, it could overwrite a
-                # sibling's newer rotation with a spent refresh token (§12.2).
-                pass
-            elif command.is_logout():
-                log.info("reauth: logged out (%s)", command.reason.name.lower())
-                self._store.clear()
-                if self._on_logout is not None:
-                    try:
-                        self._on_logout(command.reason)
-                    except Exception:
-                        log.exception("reauth: the on_logout callback raised")
-        self._timer_cond.notify_all()
+    def _step(self, packed: int) -> None:
+        """Carries out a step about no request of the caller's."""
+        if packed & _MORE:
+            self._more()
+        if packed & _DEADLINE:
+            self._poke_timer()
 
-    def _tell(self, request_id: int, event: Event) -> None:
-        waiter = self._waiters.get(request_id)
-        if waiter is None:
-            return  # its caller is gone (it ended without a response)
-        if event.kind != "send":
-            waiter.done = True
-            self._waiters.pop(request_id, None)
+    def _more(self) -> Tuple[int, Dict[int, str]]:
+        """Reads this thread's step bytes and carries them out: wakes, then refreshes,
+        then the logout. Returns the own send's generation and the token table."""
+        buf = driver_take_more()
+        own_generation, n_tokens, n_refreshes, n_wakes, logout = _HEADER.unpack_from(buf, 0)
+        at = _HEADER.size
+        tokens: Dict[int, str] = {}
+        for _ in range(n_tokens):
+            generation, length = _TEXT.unpack_from(buf, at)
+            at += _TEXT.size
+            tokens[generation] = buf[at:at + length].decode()
+            at += length
+        refreshes = []
+        for _ in range(n_refreshes):
+            attempt, length = _TEXT.unpack_from(buf, at)
+            at += _TEXT.size
+            refreshes.append((attempt, buf[at:at + length].decode()))
+            at += length
+        if tokens:
+            newest = max(tokens)
+            if newest > self._token[0]:
+                self._token = (newest, tokens[newest])
+        for _ in range(n_wakes):
+            request_id, kind, code, generation = _WAKE.unpack_from(buf, at)
+            at += _WAKE.size
+            if kind == _WAKE_SEND:
+                event = Event("send", token=tokens[generation])
+            elif kind == _WAKE_COMPLETE:
+                event = _COMPLETE
+            elif kind == _WAKE_FAIL:
+                event = Event("fail", reason=_FAIL_REASONS[code])
+            else:
+                event = _CLOSED
+            self._deliver(request_id, event)
+        for attempt, refresh_token in refreshes:
+            threading.Thread(
+                target=self._run_refresh,
+                args=(attempt, Token(refresh_token)),
+                name=f"reauth-refresh-{attempt}",
+                daemon=True,
+            ).start()
+        if logout:
+            self._logged_out(_LOGOUT_REASONS[logout - 1])
+        return own_generation, tokens
+
+    def _deliver(self, request_id: int, event: Event) -> None:
+        with self._mailbox:
+            waiter = self._waiters.pop(request_id, None)
+            if waiter is None:  # told to wait, not registered yet
+                self._early[request_id] = event
+                return
         waiter.put(event)
+
+    def _logged_out(self, reason: LogoutReason) -> None:
+        log.info("reauth: logged out (%s)", reason.name.lower())
+        try:
+            self._store.clear()
+        except Exception:
+            log.exception("reauth: could not clear the credential store")
+        if self._on_logout is not None:
+            try:
+                self._on_logout(reason)
+            except Exception:
+                log.exception("reauth: the on_logout callback raised")
 
     # ----- the refresh worker and the timer -----------------------------------------
 
@@ -377,19 +461,36 @@ class Driver:
             log.exception("reauth: refresh attempt %d failed unexpectedly; reported as transient", attempt)
             credentials = None
             failure = RefreshFailure.TRANSIENT(retry_after_ms=None)
-        if credentials is not None:
-            reported = credentials
-            self._apply(lambda now: self._core.handle_refresh_succeeded(now, attempt, reported), quiet=True)
-        else:
-            self._apply(lambda now: self._core.handle_refresh_failed(now, attempt, failure), quiet=True)
+        try:
+            if credentials is not None:
+                self._step(driver_refresh_succeeded(self._handle, now_ms(), attempt, credentials))
+            else:
+                self._step(driver_refresh_failed(self._handle, now_ms(), attempt, failure))
+        except ReauthError as e:
+            # Closed, or an attempt the core gave up on (its deadline passed): nothing waits.
+            log.debug("reauth: refresh attempt %d reported late (%s)", attempt, e)
+
+    def _poke_timer(self) -> None:
+        with self._timer_cond:
+            self._poked = True
+            self._timer_cond.notify()
 
     def _run_timer(self) -> None:
-        with self._lock:
-            while not self._closed:
-                deadline = self._core.poll_timeout()
-                now = now_ms()
-                if deadline is not None and deadline <= now:
-                    self._route(self._core.handle_timeout(now), now)
-                    continue
-                wait = None if deadline is None else (deadline - now) / 1000
-                self._timer_cond.wait(wait)
+        """Calls the driver's timeout at its deadline; a step that moved the deadline
+        pokes it to read the deadline again."""
+        while True:
+            with self._timer_cond:
+                self._poked = False
+                if self._closed:
+                    return
+            deadline = driver_deadline(self._handle)
+            now = now_ms()
+            if deadline is not None and deadline <= now:
+                try:
+                    self._step(driver_timeout(self._handle, now))
+                except ReauthError.Closed:
+                    return
+                continue
+            with self._timer_cond:
+                if not self._poked and not self._closed:
+                    self._timer_cond.wait(None if deadline is None else (deadline - now) / 1000)

@@ -42,7 +42,7 @@ import asyncio
 import functools
 import logging
 import time
-from typing import AsyncGenerator, Callable, Generator, List, Optional
+from typing import AsyncGenerator, Callable, Generator, List, Optional, Tuple
 
 import httpx
 
@@ -149,7 +149,7 @@ class ReauthAuth(httpx.Auth):
 
     @property
     def is_logged_in(self) -> bool:
-        return self._driver.coordinator.is_logged_in()
+        return self._driver.is_logged_in()
 
     def close(self) -> None:
         """Ends every request waiting for a token (they raise :class:`ReauthClosed`),
@@ -161,42 +161,47 @@ class ReauthAuth(httpx.Auth):
     # ----- httpx.Auth ---------------------------------------------------------------
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        waiter = self._submit(request, None)
+        request_id, event = self._submit(request)
         response: Optional[httpx.Response] = None
         try:
-            while (to_send := _on_event(waiter.wait(), request, response)) is not None:
-                response = yield to_send
-                if not self._driver.response(waiter, response.status_code, _challenges(response)):
+            while True:
+                if event is None:
+                    event = self._driver.wait(request_id, None).wait()
+                to_send = _on_event(event, request, response)
+                if to_send is None:
                     return
+                response = yield to_send
+                event = self._driver.response(request_id, response.status_code, _challenges(response))
         except Closed:
             raise ReauthClosed(request) from None
         except BaseException:
             # httpx closed the flow at a `yield` (a transport error: rule 7.17), or the
             # caller gave up: the request ends here.
-            self._driver.abandon(waiter)
+            self._driver.abandon(request_id)
             raise
-        finally:
-            self._driver.finished(waiter)
 
     async def async_auth_flow(self, request: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        waiter = self._submit(request, asyncio.get_running_loop())
+        request_id, event = self._submit(request)
         response: Optional[httpx.Response] = None
         try:
-            while (to_send := _on_event(await waiter.wait_async(), request, response)) is not None:
-                response = yield to_send
-                if not self._driver.response(waiter, response.status_code, _challenges(response)):
+            while True:
+                if event is None:
+                    event = await self._driver.wait(request_id, asyncio.get_running_loop()).wait_async()
+                to_send = _on_event(event, request, response)
+                if to_send is None:
                     return
+                response = yield to_send
+                event = self._driver.response(request_id, response.status_code, _challenges(response))
         except Closed:
             raise ReauthClosed(request) from None
         except BaseException:
-            self._driver.abandon(waiter)  # as in sync_auth_flow
+            self._driver.abandon(request_id)  # as in sync_auth_flow
             raise
-        finally:
-            self._driver.finished(waiter)
 
-    def _submit(self, request: httpx.Request, loop: Optional[asyncio.AbstractEventLoop]):
+    def _submit(self, request: httpx.Request) -> Tuple[int, Optional[Event]]:
+        replayable, refresh, route = _options(request)
         try:
-            return self._driver.submit(_options(request), loop)
+            return self._driver.submit(replayable, refresh, route)
         except Closed:
             raise ReauthClosed(request) from None
 
@@ -249,32 +254,38 @@ def _challenges(response: httpx.Response) -> List[str]:
     return response.headers.get_list("www-authenticate")
 
 
-def _options(request: httpx.Request) -> RequestOptions:
-    """The request's options: the caller's (``extensions["reauth"]``) or the defaults;
-    the route is the caller's or the default one (method, origin, path — §12.4); a body
-    given as a stream (generator, file) cannot be sent twice."""
+def _options(request: httpx.Request) -> Tuple[bool, bool, int]:
+    """The request's options — replayable, refresh, route — from the caller's
+    ``extensions["reauth"]`` or the defaults; the route is the caller's or the default one
+    (method, origin, path — §12.4); a body given as a stream (generator, file) cannot be
+    sent twice."""
     given = request.extensions.get(EXTENSION)
-    if given is not None and not isinstance(given, RequestOptions):
+    if given is None:
+        replayable, refresh, route = True, True, None
+    elif isinstance(given, RequestOptions):
+        replayable, refresh, route = given.replayable, given.refresh, given.route
+    else:
         raise TypeError(f"extensions[{EXTENSION!r}] must be a reauth.RequestOptions, not {type(given).__name__}")
-    options = given if given is not None else RequestOptions()
-    route = options.route
     if route is None:
         url = request.url
         path = url.raw_path.split(b"?", 1)[0].decode("ascii", "replace")
         route = _route(request.method, url.scheme, url.host, url.port, path)
-    replayable = options.replayable and isinstance(request.stream, httpx.ByteStream)
-    return RequestOptions(replayable=replayable, refresh=options.refresh, route=route)
+    return replayable and isinstance(request.stream, httpx.ByteStream), refresh, route
 
 
 def _on_event(event: Event, request: httpx.Request, response: Optional[httpx.Response]) -> Optional[httpx.Request]:
     """What the flow does with one event: the request to send (with its bearer token),
     ``None`` when it ends with the last response, or :class:`RequestFailed`.
-    ``Fail { Unauthorized }`` hands the caller the refusal it got (rule 7.6/7.20)."""
-    if event.kind == "send":
+    ``Fail { Unauthorized }`` hands the caller the refusal it got (rule 7.6/7.20), and so
+    does an ``insufficient_scope`` refusal (§12.4)."""
+    kind = event.kind
+    if kind == "send":
         request.headers["Authorization"] = f"Bearer {event.token}"
         return request
-    if event.kind == "closed":
+    if kind == "complete" or kind == "callers_answer":
+        return None
+    if kind == "closed":
         raise ReauthClosed(request)
-    if event.kind == "complete" or (event.reason == FailReason.UNAUTHORIZED and response is not None):
+    if event.reason == FailReason.UNAUTHORIZED and response is not None:
         return None
     raise RequestFailed(event.reason, request)
