@@ -20,8 +20,8 @@ use reauth::{Generation, RequestId, RouteKey};
 use reauth_host::{Driver, DriverError, Step, wire};
 
 use crate::{
-    Config, Credentials, FailReason, LogoutReason, ReauthError, RefreshFailure, Stats,
-    attempt_id, request, signed, status, time,
+    Config, Credentials, FailReason, LogoutReason, ReauthError, RefreshFailure, Stats, attempt_id,
+    request, signed, status, time,
 };
 
 static DRIVERS: LazyLock<RwLock<HashMap<u64, Arc<Driver>>>> = LazyLock::new(Default::default);
