@@ -298,15 +298,37 @@ impl RouteKey {
     /// hash of 0 becomes 1). Use the route's template, not a URL with ids in it, so that
     /// one endpoint has one key.
     pub fn from_name(name: &str) -> RouteKey {
-        let hash = name.bytes().fold(0x811c_9dc5_u32, |h, b| {
-            (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-        });
-        RouteKey(std::num::NonZeroU32::new(hash).unwrap_or(std::num::NonZeroU32::MIN))
+        let mut key = RouteKeyBuilder::default();
+        name.bytes().for_each(|b| key.push(b));
+        key.finish()
     }
 
     /// The number.
     pub fn get(self) -> u32 {
         self.0.get()
+    }
+}
+
+/// [`RouteKey::from_name`] of a name fed one byte at a time, for a host that spells the
+/// name piece by piece without allocating it (`reauth-host`'s default route).
+#[derive(Clone, Copy, Debug)]
+pub struct RouteKeyBuilder(u32);
+
+impl Default for RouteKeyBuilder {
+    fn default() -> Self {
+        RouteKeyBuilder(0x811c_9dc5)
+    }
+}
+
+impl RouteKeyBuilder {
+    /// The name's next byte.
+    pub fn push(&mut self, b: u8) {
+        self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+
+    /// The key of the bytes pushed (32-bit FNV-1a; a hash of 0 becomes 1).
+    pub fn finish(self) -> RouteKey {
+        RouteKey(std::num::NonZeroU32::new(self.0).unwrap_or(std::num::NonZeroU32::MIN))
     }
 }
 

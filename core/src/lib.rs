@@ -92,7 +92,7 @@ mod sync;
 
 pub use command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,
-    RequestId, RequestOptions, RouteKey, Timestamp,
+    RequestId, RequestOptions, RouteKey, RouteKeyBuilder, Timestamp,
 };
 pub use config::{Config, RefreshWindow};
 pub use coordinator::Coordinator;

@@ -1,41 +1,23 @@
 //! The default route key of a request (contract rule 20, §12.4): method, origin and path.
 
-use reauth::RouteKey;
+use reauth::{RouteKey, RouteKeyBuilder};
 
 /// The route name of a request: `METHOD scheme://host[:port]/path`, with the method in
 /// upper case, scheme and host in lower case (an IPv6 literal in brackets), the scheme's
-/// default port left out, the path as sent (with a leading `/`) and never the query. Two requests to one endpoint
-/// get one name; the name holds no query string, so no secret that a URL may carry there.
+/// default port left out, the path as sent (with a leading `/`) and never the query. Two
+/// requests to one endpoint get one name; the name holds no query string, so no secret
+/// that a URL may carry there.
 pub fn route_name(method: &str, scheme: &str, host: &str, port: Option<u16>, path: &str) -> String {
-    let scheme = scheme.to_ascii_lowercase();
-    let default_port = match scheme.as_str() {
-        "http" | "ws" => Some(80),
-        "https" | "wss" => Some(443),
-        _ => None,
-    };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    let host = host.to_ascii_lowercase();
-    // An IPv6 literal is bracketed however the client hands it over (httpx strips the
-    // brackets, reqwest and OkHttp keep them), so every binding names it alike.
-    let host = if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]")
-    } else {
-        host
-    };
-    let mut name = format!("{} {}://{}", method.to_ascii_uppercase(), scheme, host);
-    if let Some(p) = port.filter(|p| Some(*p) != default_port) {
-        name.push_str(&format!(":{p}"));
-    }
-    if !path.starts_with('/') {
-        name.push('/');
-    }
-    name.push_str(path);
-    name
+    let mut name = Vec::with_capacity(method.len() + scheme.len() + host.len() + path.len() + 12);
+    spell(method, scheme, host, port, path, |b| name.push(b));
+    // Only ASCII bytes were changed (case) or added, so the UTF-8 of the parts is intact.
+    String::from_utf8(name).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 /// The route key for [`route_name`]: what every adapter passes with each request unless
 /// the caller names a route itself, so that a refusing endpoint costs at most one refresh
-/// per token (rule 20) without the app doing anything.
+/// per token (rule 20) without the app doing anything. Allocates nothing: the name is
+/// hashed as it is spelled.
 pub fn default_route(
     method: &str,
     scheme: &str,
@@ -43,7 +25,61 @@ pub fn default_route(
     port: Option<u16>,
     path: &str,
 ) -> RouteKey {
-    RouteKey::from_name(&route_name(method, scheme, host, port, path))
+    let mut key = RouteKeyBuilder::default();
+    spell(method, scheme, host, port, path, |b| key.push(b));
+    key.finish()
+}
+
+/// Spells the route name byte by byte into `emit`.
+fn spell(
+    method: &str,
+    scheme: &str,
+    host: &str,
+    port: Option<u16>,
+    path: &str,
+    mut emit: impl FnMut(u8),
+) {
+    let default_port = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("ws") {
+        Some(80)
+    } else if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
+        Some(443)
+    } else {
+        None
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    method.bytes().for_each(|b| emit(b.to_ascii_uppercase()));
+    emit(b' ');
+    scheme.bytes().for_each(|b| emit(b.to_ascii_lowercase()));
+    b"://".iter().for_each(|b| emit(*b));
+    // An IPv6 literal is bracketed however the client hands it over (httpx strips the
+    // brackets, reqwest and OkHttp keep them), so every binding names it alike.
+    let bracket = host.contains(':') && !host.starts_with('[');
+    if bracket {
+        emit(b'[');
+    }
+    host.bytes().for_each(|b| emit(b.to_ascii_lowercase()));
+    if bracket {
+        emit(b']');
+    }
+    if let Some(p) = port.filter(|p| Some(*p) != default_port) {
+        emit(b':');
+        let mut digits = [0u8; 5];
+        let mut n = p;
+        let mut len = 0;
+        loop {
+            digits[len] = b'0' + (n % 10) as u8;
+            len += 1;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        digits[..len].iter().rev().for_each(|d| emit(*d));
+    }
+    if !path.starts_with('/') {
+        emit(b'/');
+    }
+    path.bytes().for_each(&mut emit);
 }
 
 #[cfg(test)]

@@ -162,6 +162,19 @@ fn key() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
+    /// The default route hashes the name as it spells it, allocating nothing: the key is
+    /// the key of the name, for any parts (non-ASCII, IPv6, odd ports, queries).
+    #[test]
+    fn the_default_route_is_the_key_of_the_route_name(
+        method in "[a-zA-Z]{0,8}", scheme in "(?i)(https?|wss?|ftp|)", host in "\\PC{0,20}",
+        port in proptest::option::of(any::<u16>()), path in "\\PC{0,30}",
+    ) {
+        prop_assert_eq!(
+            reauth_host::default_route(&method, &scheme, &host, port, &path),
+            reauth::RouteKey::from_name(&reauth_host::route_name(&method, &scheme, &host, port, &path))
+        );
+    }
+
     /// Any bytes, any status: an answer, never a panic; success only on a 200 and only
     /// with credentials the core accepts.
     #[test]

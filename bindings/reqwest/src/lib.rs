@@ -49,21 +49,18 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use http::Extensions;
-use http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER};
-use reauth::{
-    AttemptId, Command, ConfigError, Coordinator, InputError, RefreshFailure, RequestId,
-    SharedCoordinator, SharedError,
-};
+use http::header::{AUTHORIZATION, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use reauth::{AttemptId, ConfigError, Generation, RefreshFailure, RequestId};
 pub use reauth::{
     Config, Credentials, FailReason, LogoutReason, RequestOptions, RouteKey, Secret, Stats,
 };
-pub use reauth_host::ClientAuth;
+pub use reauth_host::{ClientAuth, DriverError};
 use reauth_host::{
-    BearerError, MAX_TOKEN_RESPONSE_BYTES, Problem, RefreshPlan, TokenAnswer, TokenEndpoint,
-    after_rejection, bearer_error, default_route, keep_rotation, plan_refresh, read_token_response,
+    Driver, MAX_TOKEN_RESPONSE_BYTES, Own, Problem, RefreshPlan, Step, TokenAnswer, TokenEndpoint,
+    Wake, after_rejection, default_route, keep_rotation, plan_refresh, read_token_response,
 };
 use reqwest_middleware::{Middleware, Next};
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, oneshot};
 use zeroize::Zeroizing;
 
 mod store;
@@ -84,7 +81,7 @@ pub enum Error {
     Config(#[from] ConfigError),
     /// The stored or given credentials were refused (empty, whitespace, too long).
     #[error("invalid credentials: {0}")]
-    Credentials(#[from] SharedError),
+    Credentials(#[from] DriverError),
     /// The store could not be read.
     #[error("credential store: {0}")]
     Store(#[from] std::io::Error),
@@ -184,8 +181,7 @@ impl Builder {
                 .map_err(std::io::Error::other)?,
         };
         let deadline = Duration::from_millis(self.config.refresh_timeout_ms);
-        let refresh_statuses = self.config.refresh_statuses.clone();
-        let core = SharedCoordinator::new(self.config)?;
+        let driver = Driver::new(self.config)?;
         let mut token =
             TokenEndpoint::new(self.token_url, self.client_id).with_auth(self.client_auth);
         if let Some(secret) = self.client_secret {
@@ -193,15 +189,15 @@ impl Builder {
         }
         let inner = Arc::new_cyclic(|me| Inner {
             me: me.clone(),
-            core,
+            driver,
             epoch: Instant::now(),
-            waiters: Mutex::new(Waiters::default()),
+            mailbox: Mutex::new(Mailbox::default()),
+            bearer: Mutex::new(None),
             endpoint: Endpoint {
                 http: token_client,
                 token,
                 deadline,
             },
-            refresh_statuses,
             store: self.store,
             on_logout: self.on_logout,
             timer: Arc::new(Notify::new()),
@@ -211,7 +207,8 @@ impl Builder {
             None => {
                 if let Some(stored) = inner.store.load()? {
                     let credentials = stored.to_credentials(SystemTime::now());
-                    inner.apply(|core, now| core.login(now, credentials))?;
+                    let step = inner.driver.login(inner.now(), credentials)?;
+                    inner.carry(step);
                 }
             }
         }
@@ -255,7 +252,7 @@ impl Reauth {
     /// Starts (or replaces) the session with credentials the app obtained. They are
     /// stored once the coordinator accepted them: refused credentials change nothing, in
     /// the session or in the store.
-    pub fn login(&self, credentials: Credentials) -> Result<(), SharedError> {
+    pub fn login(&self, credentials: Credentials) -> Result<(), DriverError> {
         self.inner.login(credentials)
     }
 
@@ -265,62 +262,61 @@ impl Reauth {
     /// arrives (the response is dropped), as in every adapter. The session and the store
     /// are kept (this is not a logout). Idempotent.
     pub fn close(&self) {
-        let mut waiters = lock(&self.inner.waiters);
-        waiters.closed = true;
-        for (_, w) in waiters.map.drain() {
-            let _ = w.send(Event::Closed);
+        if let Ok(step) = self.inner.driver.close(self.inner.now()) {
+            self.inner.carry(step);
         }
     }
 
     /// Ends the session: waiting requests fail `LoggedOut`, the store is cleared and
     /// `on_logout(Requested)` runs.
     pub fn logout(&self) {
-        let _ = self.inner.apply(|core, now| core.logout(now));
+        if let Ok(step) = self.inner.driver.logout(self.inner.now()) {
+            self.inner.carry(step);
+        }
     }
 
     /// The app knows the token is bad (a push said so): the next request refreshes.
     pub fn force_refresh(&self) {
-        let _ = self.inner.apply(|core, now| core.force_refresh(now));
+        if let Ok(step) = self.inner.driver.force_refresh(self.inner.now()) {
+            self.inner.carry(step);
+        }
     }
 
     /// The coordinator's counters.
     pub fn stats(&self) -> Stats {
-        self.inner.core.stats().unwrap_or_default()
+        self.inner
+            .driver
+            .with(|core| *core.stats())
+            .unwrap_or_default()
     }
 
     /// Whether a session exists.
     pub fn is_logged_in(&self) -> bool {
         self.inner
-            .core
-            .with(|c| c.is_logged_in())
-            .is_ok_and(|(logged_in, _)| logged_in)
+            .driver
+            .with(reauth::Coordinator::is_logged_in)
+            .unwrap_or(false)
     }
 }
 
-enum Event {
-    Send(Secret),
-    Complete,
-    Fail(FailReason),
-    Closed,
-}
-
-/// The waiting requests, by id; `closed` once [`Reauth::close`] ran.
+/// Requests told to wait, and wakes that came before their request registered (ids are
+/// never reused). Its lock is held for a map operation only.
 #[derive(Default)]
-struct Waiters {
-    map: HashMap<RequestId, mpsc::UnboundedSender<Event>>,
-    closed: bool,
+struct Mailbox {
+    waiting: HashMap<RequestId, oneshot::Sender<Wake>>,
+    early: HashMap<RequestId, Wake>,
 }
 
 struct Inner {
     me: Weak<Inner>,
-    core: SharedCoordinator,
+    /// The coordinator and the routing of its commands (`reauth-host`): one short lock
+    /// per input, never held across I/O, an await or a callback.
+    driver: Driver,
     epoch: Instant,
-    /// Every core call and the routing of its batch happen under this lock, so batches
-    /// are carried out in the order the core produced them. Never held across an await.
-    waiters: Mutex<Waiters>,
+    mailbox: Mutex<Mailbox>,
+    /// The `Authorization` value of the newest generation sent.
+    bearer: Mutex<Option<(Generation, HeaderValue)>>,
     endpoint: Endpoint,
-    /// The config's refresh statuses (a refusal among them may be the caller's answer).
-    refresh_statuses: Vec<u16>,
     store: Arc<dyn CredentialStore>,
     on_logout: Option<LogoutHook>,
     timer: Arc<Notify>,
@@ -335,86 +331,75 @@ impl Inner {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Applies one input and carries out its batch; the logout hook runs after the lock.
-    fn apply<T>(
-        &self,
-        input: impl FnOnce(&mut Coordinator, u64) -> Result<T, InputError>,
-    ) -> Result<T, SharedError> {
-        self.apply_then(input, |_, _| {})
-    }
-
-    /// [`apply`](Self::apply), with `register` run on the input's result before its batch
-    /// is routed, under the same lock (a submit registers its waiter there, so no
-    /// command for the new request can be routed before it).
-    fn apply_then<T>(
-        &self,
-        input: impl FnOnce(&mut Coordinator, u64) -> Result<T, InputError>,
-        register: impl FnOnce(&mut Waiters, &T),
-    ) -> Result<T, SharedError> {
-        let mut waiters = lock(&self.waiters);
-        let now = self.now();
-        let mut batch = Vec::new();
-        let value = self.core.run_into(&mut batch, |core| input(core, now))??;
-        register(&mut waiters, &value);
-        let logouts = self.route(&mut waiters, batch);
-        drop(waiters);
-        if let Some(hook) = &self.on_logout {
-            logouts.into_iter().for_each(|reason| hook(reason));
-        }
-        Ok(value)
-    }
-
-    /// Carries out a batch, in order (under the waiters lock). Returns the logouts, whose
-    /// hook runs once the lock is released.
-    fn route(&self, waiters: &mut Waiters, batch: Vec<Command>) -> Vec<LogoutReason> {
-        let mut logouts = Vec::new();
-        for command in batch {
-            match command {
-                Command::Send {
-                    id, access_token, ..
+    /// Carries out a step — wakes, refreshes, the logout (store cleared, then the hook),
+    /// the timer — and returns the own command of the request it was about.
+    fn carry(&self, step: Step) -> Own {
+        for (id, wake) in step.wakes {
+            let mut mailbox = lock(&self.mailbox);
+            match mailbox.waiting.remove(&id) {
+                Some(waiter) => {
+                    drop(mailbox);
+                    let _ = waiter.send(wake);
                 }
-                | Command::Replay {
-                    id, access_token, ..
-                } => {
-                    if let Some(w) = waiters.map.get(&id) {
-                        let _ = w.send(Event::Send(access_token));
-                    }
-                }
-                Command::Complete { id } => {
-                    if let Some(w) = waiters.map.remove(&id) {
-                        let _ = w.send(Event::Complete);
-                    }
-                }
-                Command::Fail { id, reason } => {
-                    if let Some(w) = waiters.map.remove(&id) {
-                        let _ = w.send(Event::Fail(reason));
-                    }
-                }
-                Command::Refresh {
-                    attempt,
-                    refresh_token,
-                } => {
-                    if let Some(this) = self.me.upgrade() {
-                        tokio::spawn(refresh(this, attempt, refresh_token));
-                    }
-                }
-                Command::StoreCredentials { .. } => {
-                    // Already in the store: `refresh` wrote it under the store's lock
-                    // before reporting it. Written again now, after the lock, it could
-                    // overwrite a sibling's newer rotation with a spent refresh token
-                    // (§12.2).
-                }
-                Command::Logout { reason } => {
-                    if let Err(e) = self.store.clear() {
-                        tracing::error!(error = %e, "reauth: could not clear the credential store");
-                    }
-                    tracing::info!(reason = reason.as_str(), "reauth: logged out");
-                    logouts.push(reason);
+                None => {
+                    mailbox.early.insert(id, wake);
                 }
             }
         }
-        self.timer.notify_one();
-        logouts
+        for (attempt, refresh_token) in step.refreshes {
+            if let Some(this) = self.me.upgrade() {
+                tokio::spawn(refresh(this, attempt, refresh_token));
+            }
+        }
+        if let Some(reason) = step.logout {
+            if let Err(e) = self.store.clear() {
+                tracing::error!(error = %e, "reauth: could not clear the credential store");
+            }
+            tracing::info!(reason = reason.as_str(), "reauth: logged out");
+            if let Some(hook) = &self.on_logout {
+                hook(reason);
+            }
+        }
+        if step.deadline_changed {
+            self.timer.notify_one();
+        }
+        step.own
+    }
+
+    /// The `Authorization` value for the token of `generation`, made once per generation
+    /// (a clone of it shares its bytes): no allocation per request.
+    fn bearer(
+        &self,
+        generation: Generation,
+        token: &Secret,
+    ) -> Result<HeaderValue, http::header::InvalidHeaderValue> {
+        let mut cached = lock(&self.bearer);
+        if let Some((g, value)) = &*cached
+            && *g == generation
+        {
+            return Ok(value.clone());
+        }
+        let text = Zeroizing::new(format!("Bearer {}", token.expose()));
+        let mut value = HeaderValue::from_str(&text)?;
+        value.set_sensitive(true);
+        *cached = Some((generation, value.clone()));
+        Ok(value)
+    }
+
+    /// The wake of a request told to wait (it may have come already).
+    async fn wait(&self, id: RequestId) -> Wake {
+        let rx = {
+            let mut mailbox = lock(&self.mailbox);
+            if let Some(wake) = mailbox.early.remove(&id) {
+                return wake;
+            }
+            let (tx, rx) = oneshot::channel();
+            mailbox.waiting.insert(id, tx);
+            rx
+        };
+        // The sender is dropped only with the mailbox entry (abandon): never while we
+        // wait. Said, not assumed: a dropped sender reads as closed.
+        rx.await.unwrap_or(Wake::Closed)
     }
 
     /// Saves `stored` (`what` names it in the log line if the store fails).
@@ -429,14 +414,13 @@ impl Inner {
         self.write(&stored, "the credentials");
     }
 
-    /// Logs in, then stores the credentials — only if the core accepted them, and under
-    /// the lock every input takes, so no refresh result can be stored in between.
-    fn login(&self, credentials: Credentials) -> Result<(), SharedError> {
+    /// Logs in, then stores the credentials — only if the core accepted them.
+    fn login(&self, credentials: Credentials) -> Result<(), DriverError> {
         let stored = StoredCredentials::from_login(&credentials, SystemTime::now());
-        self.apply_then(
-            |core, now| core.login(now, credentials),
-            |_, ()| self.write(&stored, "the credentials"),
-        )
+        let step = self.driver.login(self.now(), credentials)?;
+        self.write(&stored, "the credentials");
+        self.carry(step);
+        Ok(())
     }
 
     /// What the store holds (an unreadable store is logged and read as empty).
@@ -456,56 +440,44 @@ impl Inner {
             ),
         }
     }
-
-    /// Submits a request; its waiter is registered before its batch is routed.
-    fn submit(
-        self: &Arc<Self>,
-        options: RequestOptions,
-    ) -> Result<Pending, reqwest_middleware::Error> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        if lock(&self.waiters).closed {
-            return Err(reqwest_middleware::Error::middleware(Closed));
-        }
-        let id = self
-            .apply_then(
-                |core, now| core.submit(now, options),
-                |waiters, id| {
-                    if waiters.closed {
-                        let _ = tx.send(Event::Closed);
-                    }
-                    waiters.map.insert(*id, tx);
-                },
-            )
-            .map_err(reqwest_middleware::Error::middleware)?;
-        Ok(Pending {
-            inner: Arc::clone(self),
-            id,
-            events: rx,
-            done: false,
-        })
-    }
 }
 
-/// One request between its submit and its end. Dropping it early (the caller's future was
-/// dropped) cancels the request in the coordinator.
+/// One request between its submit and its end. Dropping it before it ended (the caller's
+/// future was dropped, or a transport error) abandons it: a transport error if it was in
+/// flight, a cancel if it waited.
 struct Pending {
     inner: Arc<Inner>,
     id: RequestId,
-    events: mpsc::UnboundedReceiver<Event>,
     done: bool,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
         if !self.done {
-            let id = self.id;
-            let _ = self.inner.apply(|core, now| core.cancel(now, id));
+            {
+                let mut mailbox = lock(&self.inner.mailbox);
+                mailbox.waiting.remove(&self.id);
+                mailbox.early.remove(&self.id);
+            }
+            if let Ok(step) = self.inner.driver.abandon(self.inner.now(), self.id) {
+                self.inner.carry(step);
+            }
             tracing::debug!(
-                request = id.0,
-                "reauth: request dropped by its caller; cancelled"
+                request = self.id.0,
+                "reauth: request ended without a response"
             );
         }
-        lock(&self.inner.waiters).map.remove(&self.id);
+    }
+}
+
+fn failed(reason: FailReason) -> reqwest_middleware::Error {
+    reqwest_middleware::Error::middleware(RequestFailed { reason })
+}
+
+fn closed(e: DriverError) -> reqwest_middleware::Error {
+    match e {
+        DriverError::Closed => reqwest_middleware::Error::middleware(Closed),
+        e => reqwest_middleware::Error::middleware(e),
     }
 }
 
@@ -517,90 +489,92 @@ impl Middleware for Reauth {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
+        let inner = &self.inner;
         let options = self.options(&req, extensions);
         let replayable = options.replayable;
-        let mut pending = self.inner.submit(options)?;
-        let id = pending.id;
+        let (id, step) = inner.driver.submit(inner.now(), options).map_err(closed)?;
+        let mut pending = Pending {
+            inner: Arc::clone(inner),
+            id,
+            done: false,
+        };
+        let mut own = inner.carry(step);
         let mut original = Some(req);
+        let mut kept: Option<reqwest::Request> = None;
         let mut last: Option<reqwest::Response> = None;
         loop {
-            let Some(event) = pending.events.recv().await else {
-                pending.done = true;
-                return Err(reqwest_middleware::Error::middleware(RequestFailed {
-                    reason: FailReason::LoggedOut,
-                }));
-            };
-            match event {
-                Event::Send(token) => {
-                    let request = if replayable {
-                        original.as_ref().and_then(reqwest::Request::try_clone)
-                    } else {
-                        original.take()
-                    };
-                    let Some(mut request) = request else {
-                        // The core never replays a non-replayable request; said, not assumed.
-                        pending.done = true;
-                        let _ = self.inner.apply(|core, now| core.cancel(now, id));
-                        return Err(reqwest_middleware::Error::middleware(RequestFailed {
-                            reason: FailReason::Unauthorized,
-                        }));
-                    };
-                    let mut value = HeaderValue::from_str(&format!("Bearer {}", token.expose()))
-                        .map_err(reqwest_middleware::Error::middleware)?;
-                    value.set_sensitive(true);
-                    request.headers_mut().insert(AUTHORIZATION, value);
-                    drop(last.take());
-                    match next.clone().run(request, extensions).await {
-                        Ok(response) => {
-                            let status = response.status().as_u16();
-                            if self.inner.refresh_statuses.contains(&status)
-                                && callers_answer(&response)
-                            {
-                                // §12.4: `insufficient_scope` — the token is good, the
-                                // endpoint says no. The caller's answer; no refresh.
-                                pending.done = true;
-                                let _ = self.inner.apply(|core, now| core.cancel(now, id));
-                                return Ok(response);
-                            }
-                            last = Some(response);
-                            self.inner
-                                .apply(|core, now| core.handle_response(now, id, status))
-                                .map_err(reqwest_middleware::Error::middleware)?;
-                        }
-                        Err(e) => {
-                            // No HTTP status (rule 7.17): the caller gets the error as is.
+            let (access_token, generation) = match own {
+                Own::Send {
+                    access_token,
+                    generation,
+                } => (access_token, generation),
+                Own::Wait => {
+                    own = match inner.wait(id).await {
+                        Wake::Send {
+                            access_token,
+                            generation,
+                        } => Own::Send {
+                            access_token,
+                            generation,
+                        },
+                        Wake::Complete => Own::Complete,
+                        Wake::Fail(reason) => Own::Fail(reason),
+                        Wake::Closed => {
                             pending.done = true;
-                            let _ = self
-                                .inner
-                                .apply(|core, now| core.handle_transport_error(now, id));
-                            return Err(e);
+                            return Err(reqwest_middleware::Error::middleware(Closed));
                         }
-                    }
+                    };
+                    continue;
                 }
-                Event::Closed => {
+                // Rule 7.6/7.20 and §12.4: the caller gets the refusal the request got.
+                Own::Complete | Own::CallersAnswer => {
                     pending.done = true;
-                    let _ = self.inner.apply(|core, now| core.cancel(now, id));
-                    return Err(reqwest_middleware::Error::middleware(Closed));
+                    return last.ok_or_else(|| failed(FailReason::Unauthorized));
                 }
-                Event::Complete => {
+                Own::Fail(reason) => {
                     pending.done = true;
-                    return last.ok_or_else(|| {
-                        reqwest_middleware::Error::middleware(RequestFailed {
-                            reason: FailReason::Unauthorized,
-                        })
-                    });
-                }
-                Event::Fail(reason) => {
-                    pending.done = true;
-                    // Rule 7.6/7.20: the caller gets the refusal the request got.
                     if let (FailReason::Unauthorized, Some(response)) = (reason, last.take()) {
                         return Ok(response);
                     }
-                    return Err(reqwest_middleware::Error::middleware(RequestFailed {
-                        reason,
-                    }));
+                    return Err(failed(reason));
                 }
-            }
+            };
+            // The first send takes the request itself; a copy is kept for a replay.
+            let request = match original.take() {
+                Some(first) => {
+                    if replayable {
+                        kept = replay_copy(&first);
+                    }
+                    Some(first)
+                }
+                None => kept.as_ref().and_then(replay_copy),
+            };
+            // The core never replays a non-replayable request; said, not assumed (the drop
+            // of `pending` cancels it).
+            let mut request = request.ok_or_else(|| failed(FailReason::Unauthorized))?;
+            let value = inner
+                .bearer(generation, &access_token)
+                .map_err(reqwest_middleware::Error::middleware)?;
+            request.headers_mut().insert(AUTHORIZATION, value);
+            drop(last.take());
+            // A transport error returns here: the drop of `pending` reports it (rule 7.17).
+            let response = next.clone().run(request, extensions).await?;
+            let status = response.status().as_u16();
+            let challenges: Vec<&str> = response
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            let step = inner
+                .driver
+                .response(inner.now(), id, status, &challenges)
+                .map_err(|e| {
+                    pending.done = true; // the driver ended it (closed) or never knew it
+                    closed(e)
+                })?;
+            last = Some(response);
+            own = inner.carry(step);
         }
     }
 }
@@ -609,7 +583,7 @@ impl Reauth {
     /// The request's options: the caller's [`RequestOptions`] from the request's
     /// extensions (`reqwest_middleware::RequestBuilder::with_extension`), else the
     /// defaults; the route is the caller's or the default one (method, origin, path —
-    /// contract §12.4, rule 20); a body that cannot be cloned (a stream) is never replayed.
+    /// contract §12.4, rule 20); a streaming body is never replayed.
     fn options(&self, req: &reqwest::Request, extensions: &Extensions) -> RequestOptions {
         let mut options = extensions
             .get::<RequestOptions>()
@@ -625,39 +599,55 @@ impl Reauth {
                 url.path(),
             ));
         }
-        if options.replayable && req.try_clone().is_none() {
+        // A body in memory can be sent again; a stream cannot (tested without cloning).
+        if options.replayable && req.body().is_some_and(|b| b.as_bytes().is_none()) {
             options = options.with_replayable(false);
         }
         options
     }
 }
 
-/// Whether a refusal carries an RFC 6750 challenge that makes it the caller's answer.
-fn callers_answer(response: &reqwest::Response) -> bool {
-    let values = response
-        .headers()
-        .get_all(http::header::WWW_AUTHENTICATE)
-        .iter()
-        .filter_map(|v| v.to_str().ok());
-    bearer_error(values).is_some_and(BearerError::is_callers_answer)
+/// A copy of `req` kept to replay it; `None` for a streaming body. A request with a body
+/// is cloned by reqwest (`try_clone`); one without — most — is copied field by field:
+/// method, URL, headers, version and timeout, without the three allocations `try_clone`
+/// spends writing a timeout entry even when there is none. Only reqwest-internal
+/// extensions that a request converted from an `http::Request` may carry are not copied
+/// (a replay goes out without them; the first send has the request itself).
+fn replay_copy(req: &reqwest::Request) -> Option<reqwest::Request> {
+    if req.body().is_some() {
+        return req.try_clone();
+    }
+    let mut copy = reqwest::Request::new(req.method().clone(), req.url().clone());
+    *copy.headers_mut() = req.headers().clone();
+    *copy.version_mut() = req.version();
+    if let Some(timeout) = req.timeout() {
+        *copy.timeout_mut() = Some(*timeout);
+    }
+    Some(copy)
 }
 
-/// The timer task: sleeps until the core's next deadline; ends with the last `Reauth`.
+/// The timer task: sleeps until the driver's next deadline; ends with the last `Reauth`
+/// or when it was closed.
 async fn timer(me: Weak<Inner>) {
     loop {
         let Some(inner) = me.upgrade() else { return };
-        let wait = match inner.core.poll_timeout().ok().flatten() {
+        if inner.driver.is_closed() {
+            return;
+        }
+        let wait = match inner.driver.deadline().ok().flatten() {
             Some(at) => Duration::from_millis(at.saturating_sub(inner.now())),
             None => Duration::from_secs(60),
         };
-        // `notify_one` leaves a permit when nobody waits, so a batch routed between here
-        // and the select below still wakes it.
+        // `notify_one` leaves a permit when nobody waits, so a step that moved the
+        // deadline between here and the select below still wakes it.
         let timer = Arc::clone(&inner.timer);
         drop(inner); // the task must not keep the coordinator alive
         tokio::select! {
             _ = tokio::time::sleep(wait) => {
-                if let Some(inner) = me.upgrade() {
-                    let _ = inner.apply(|core, now| core.handle_timeout(now));
+                if let Some(inner) = me.upgrade()
+                    && let Ok(step) = inner.driver.timeout(inner.now())
+                {
+                    inner.carry(step);
                 }
             }
             _ = timer.notified() => {}
@@ -738,27 +728,30 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         inner.save(credentials); // visible to siblings before the lock is released
     }
     drop(guard);
+    let now = inner.now();
     let reported = match outcome {
         Outcome::Succeeded(credentials) => {
-            inner.apply(|core, now| core.handle_refresh_succeeded(now, attempt, credentials))
+            inner.driver.refresh_succeeded(now, attempt, credentials)
         }
-        Outcome::Failed(failure) => {
-            inner.apply(|core, now| core.handle_refresh_failed(now, attempt, failure))
-        }
+        Outcome::Failed(failure) => inner.driver.refresh_failed(now, attempt, failure),
     };
-    if let Err(e) = reported {
-        // Cannot happen for answers read by reauth-host (it validates what it returns);
-        // said, not assumed: report the attempt transient rather than leave it waiting.
-        tracing::warn!(error = %e, attempt = attempt.0, "reauth: refresh result refused; transient");
-        let _ = inner.apply(|core, now| {
-            core.handle_refresh_failed(
-                now,
-                attempt,
-                RefreshFailure::Transient {
-                    retry_after_ms: None,
-                },
-            )
-        });
+    match reported {
+        Ok(step) => {
+            inner.carry(step);
+        }
+        // Closed, or an attempt the core gave up on (its deadline passed): nobody waits.
+        Err(DriverError::Closed | DriverError::Input(reauth::InputError::UnknownAttempt(_))) => {}
+        Err(e) => {
+            // Cannot happen for answers read by reauth-host (it validates what it returns);
+            // said, not assumed: report the attempt transient rather than leave it waiting.
+            tracing::warn!(error = %e, attempt = attempt.0, "reauth: refresh result refused; transient");
+            let transient = RefreshFailure::Transient {
+                retry_after_ms: None,
+            };
+            if let Ok(step) = inner.driver.refresh_failed(inner.now(), attempt, transient) {
+                inner.carry(step);
+            }
+        }
     }
 }
 
@@ -830,6 +823,42 @@ impl Endpoint {
 
 #[cfg(test)]
 mod tests {
+    /// The field-by-field copy is what `try_clone` makes.
+    #[test]
+    fn a_replay_copy_is_a_clone() {
+        let client = reqwest::Client::new();
+        let plain = client
+            .get("https://h.example/a?b=c")
+            .header("x-one", "1")
+            .header("x-two", "2")
+            .version(http::Version::HTTP_2)
+            .build()
+            .expect("request");
+        let timed = client
+            .get("https://h.example/a")
+            .timeout(std::time::Duration::from_secs(3))
+            .build()
+            .expect("request");
+        let posted = client
+            .post("https://h.example/a")
+            .body("form")
+            .build()
+            .expect("request");
+        for req in [plain, timed, posted] {
+            let ours = super::replay_copy(&req).expect("copy");
+            let theirs = req.try_clone().expect("clone");
+            assert_eq!(ours.method(), theirs.method());
+            assert_eq!(ours.url(), theirs.url());
+            assert_eq!(ours.headers(), theirs.headers());
+            assert_eq!(ours.version(), theirs.version());
+            assert_eq!(ours.timeout(), theirs.timeout());
+            assert_eq!(
+                ours.body().and_then(reqwest::Body::as_bytes),
+                theirs.body().and_then(reqwest::Body::as_bytes)
+            );
+        }
+    }
+
     /// The repository README shows the crate README's example verbatim (minus the hidden
     /// `#` lines), so the README's code is the code the doctest compiles.
     #[test]
