@@ -72,9 +72,10 @@ pub enum Wake {
     Closed,
 }
 
-/// What one input asks of the adapter, in this order: [`wakes`](Step::wakes) (each to its
-/// waiter), [`refreshes`](Step::refreshes) (each on a worker), [`logout`](Step::logout)
-/// (clear the store, then the app's hook — outside any lock), re-read the deadline if
+/// What one input asks of the adapter, in this order: [`logout`](Step::logout) (clear the
+/// store, then the app's hook — outside any lock — so that a caller who sees its request
+/// fail finds the session over), [`wakes`](Step::wakes) (each to its waiter),
+/// [`refreshes`](Step::refreshes) (each on a worker), re-read the deadline if
 /// [`deadline_changed`](Step::deadline_changed), and act on [`own`](Step::own).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {

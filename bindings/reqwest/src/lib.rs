@@ -331,9 +331,20 @@ impl Inner {
         u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Carries out a step — wakes, refreshes, the logout (store cleared, then the hook),
+    /// Carries out a step — the logout (store cleared, then the hook), wakes, refreshes,
     /// the timer — and returns the own command of the request it was about.
     fn carry(&self, step: Step) -> Own {
+        // The logout first: a request that sees its failure finds the store cleared and
+        // the app told.
+        if let Some(reason) = step.logout {
+            if let Err(e) = self.store.clear() {
+                tracing::error!(error = %e, "reauth: could not clear the credential store");
+            }
+            tracing::info!(reason = reason.as_str(), "reauth: logged out");
+            if let Some(hook) = &self.on_logout {
+                hook(reason);
+            }
+        }
         for (id, wake) in step.wakes {
             let mut mailbox = lock(&self.mailbox);
             match mailbox.waiting.remove(&id) {
@@ -349,15 +360,6 @@ impl Inner {
         for (attempt, refresh_token) in step.refreshes {
             if let Some(this) = self.me.upgrade() {
                 tokio::spawn(refresh(this, attempt, refresh_token));
-            }
-        }
-        if let Some(reason) = step.logout {
-            if let Err(e) = self.store.clear() {
-                tracing::error!(error = %e, "reauth: could not clear the credential store");
-            }
-            tracing::info!(reason = reason.as_str(), "reauth: logged out");
-            if let Some(hook) = &self.on_logout {
-                hook(reason);
             }
         }
         if step.deadline_changed {

@@ -93,22 +93,24 @@ pub fn driver_take_more() -> Vec<u8> {
     MORE.with_borrow_mut(std::mem::take)
 }
 
-/// A request wants to go out (`route` 0: none). The packed step carries its id.
+/// A request wants to go out (`route` 0: none; else a key in 1..=4294967295, as
+/// `route_key` and `default_route` make). The packed step carries its id.
 #[uniffi::export]
 pub fn driver_submit(
     handle: u64,
     now: i64,
     replayable: bool,
     refresh: bool,
-    route: u32,
+    route: i64,
     known: i64,
 ) -> Result<i64, ReauthError> {
     let now = time(now)?;
     let mut options = reauth::RequestOptions::default()
         .with_replayable(replayable)
         .with_refresh(refresh);
-    if let Some(route) = RouteKey::new(route) {
-        options = options.with_route(route);
+    if route != 0 {
+        let key = u32::try_from(route).ok().and_then(RouteKey::new);
+        options = options.with_route(key.ok_or(ReauthError::InvalidRoute)?);
     }
     let (id, step) = driver(handle)?.submit(now, options)?;
     packed(&step, Some(id), self::known(known))

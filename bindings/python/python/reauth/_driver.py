@@ -345,8 +345,8 @@ class Driver:
             self._poke_timer()
 
     def _more(self) -> Tuple[int, Dict[int, str]]:
-        """Reads this thread's step bytes and carries them out: wakes, then refreshes,
-        then the logout. Returns the own send's generation and the token table."""
+        """Reads this thread's step bytes and carries them out: the logout, then wakes,
+        then refreshes. Returns the own send's generation and the token table."""
         buf = driver_take_more()
         own_generation, n_tokens, n_refreshes, n_wakes, logout = _HEADER.unpack_from(buf, 0)
         at = _HEADER.size
@@ -366,6 +366,9 @@ class Driver:
             newest = max(tokens)
             if newest > self._token[0]:
                 self._token = (newest, tokens[newest])
+        if logout:
+            # First: a request that sees its failure finds the store cleared and the app told.
+            self._logged_out(_LOGOUT_REASONS[logout - 1])
         for _ in range(n_wakes):
             request_id, kind, code, generation = _WAKE.unpack_from(buf, at)
             at += _WAKE.size
@@ -385,8 +388,6 @@ class Driver:
                 name=f"reauth-refresh-{attempt}",
                 daemon=True,
             ).start()
-        if logout:
-            self._logged_out(_LOGOUT_REASONS[logout - 1])
         return own_generation, tokens
 
     def _deliver(self, request_id: int, event: Event) -> None:

@@ -1,8 +1,6 @@
 package dev.reauth.okhttp
 
-import dev.reauth.Command
 import dev.reauth.Config
-import dev.reauth.Coordinator
 import dev.reauth.Credentials
 import dev.reauth.FailReason
 import dev.reauth.LogoutReason
@@ -16,13 +14,32 @@ import dev.reauth.TokenAnswer
 import dev.reauth.TokenEndpoint
 import dev.reauth.afterRejection
 import dev.reauth.defaultRoute
-import dev.reauth.isCallersAnswer
+import dev.reauth.driverAbandon
+import dev.reauth.driverClose
+import dev.reauth.driverConfig
+import dev.reauth.driverDeadline
+import dev.reauth.driverForceRefresh
+import dev.reauth.driverFree
+import dev.reauth.driverIsLoggedIn
+import dev.reauth.driverLogin
+import dev.reauth.driverLogout
+import dev.reauth.driverNew
+import dev.reauth.driverRefreshFailed
+import dev.reauth.driverRefreshSucceeded
+import dev.reauth.driverResponse
+import dev.reauth.driverResponseChallenged
+import dev.reauth.driverStats
+import dev.reauth.driverSubmit
+import dev.reauth.driverTakeMore
+import dev.reauth.driverTimeout
 import dev.reauth.keepRotation
 import dev.reauth.maxTokenResponseBytes
 import dev.reauth.planRefresh
 import dev.reauth.readTokenResponse
 import dev.reauth.storedFromLogin
 import dev.reauth.storedToCredentials
+import dev.reauth.wireFailReasons
+import dev.reauth.wireLogoutReasons
 import dev.reauth.store.CredentialStore
 import dev.reauth.store.MemoryStore
 import dev.reauth.store.StoredCredentials
@@ -35,16 +52,17 @@ import okhttp3.RequestBody.Companion.toRequestBody
 import okhttp3.Response
 import java.io.IOException
 import java.io.InterruptedIOException
+import java.lang.ref.Cleaner
+import java.nio.ByteBuffer
+import java.nio.ByteOrder
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.Executors
-import java.util.concurrent.LinkedBlockingQueue
 import java.util.concurrent.ScheduledFuture
 import java.util.concurrent.ThreadFactory
 import java.util.concurrent.TimeUnit
-import java.util.concurrent.locks.ReentrantLock
+import java.util.concurrent.locks.LockSupport
 import java.util.logging.Level
 import java.util.logging.Logger
-import kotlin.concurrent.withLock
 
 /** The coordinator failed the request; [reason] says why. An [IOException], as OkHttp
  *  requires of an interceptor's failures. */
@@ -66,14 +84,17 @@ class ReauthClosedException : IOException("reauth is closed: the request was not
  * val client = OkHttpClient.Builder().addInterceptor(reauth.interceptor).build()
  * ```
  *
- * Every call is submitted to the coordinator and waits for its command: it goes out with
+ * Every call is submitted to the coordinator and gets its command: it goes out with
  * `Authorization: Bearer …`, its status is reported, and on a 401 it waits for the one
  * refresh and is replayed with the new token. What the host half of the contract decides
- * — the refresh request, the reading of the token endpoint's answer (at most
- * `maxTokenResponseBytes()`), RFC 6750 challenges, default route keys and the
- * credential-store recipe (contract §12) — is `reauth-host`'s, through the generated
- * bindings; this class keeps what only the JVM can do: waking the callers, the timer and
- * the HTTP calls.
+ * — which waiting call gets which command, the refresh request, the reading of the token
+ * endpoint's answer (at most `maxTokenResponseBytes()`), RFC 6750 challenges, default
+ * route keys and the credential-store recipe (contract §12) — is `reauth-host`'s, through
+ * the generated bindings: each event is one native call that returns one number (the
+ * step packed as `reauth_host::wire` documents), and a call that does not wait (the
+ * steady state) needs nothing else. This class keeps what only the JVM can do: waking the
+ * callers that wait, the timer and the HTTP calls. No lock is held across a native call,
+ * the store, the network or [onLogout].
  *
  * - The refresh runs on [tokenClient], its own `OkHttpClient`, on a worker thread — never
  *   through the app's client, so it cannot deadlock on that client's dispatcher limits
@@ -108,31 +129,36 @@ class Reauth(
      *  (RFC 6749 §2.3.1). */
     basicAuth: Boolean = false,
 ) : AutoCloseable {
-    private val core = Coordinator(config)
+    /** The native host driver (the coordinator and the routing of its commands). */
+    private val handle: ULong = driverNew(config)
     private val endpoint = TokenEndpoint(tokenUrl, clientId, clientSecret, basicAuth)
     private val refreshStatuses: Set<Int>
     private val endpointClient: OkHttpClient
 
-    /** Every core call and the routing of its batch happen under this lock, so batches
-     *  are carried out in the order the core produced them. */
-    private val lock = ReentrantLock()
-    private val waiters = HashMap<Long, Waiter>()
+    /** The access token this process holds (generation 0: none). */
+    @Volatile private var held = Held(0L, null)
+
+    /** Calls told to wait, and wakes that came before their call registered (ids are
+     *  never reused). Its monitor is held for a map operation only. */
+    private val mailbox = Any()
+    private val waiting = HashMap<Long, Waiter>()
+    private val early = HashMap<Long, Event>()
+
     private val threads = ThreadFactory { r -> Thread(r, "reauth").apply { isDaemon = true } }
     private val timer = Executors.newSingleThreadScheduledExecutor(threads)
     private val workers = Executors.newCachedThreadPool(threads)
     private var armed: ScheduledFuture<*>? = null
-    private var armedAt: Long? = null
     @Volatile private var closed = false
 
     /** Default route keys already computed: `defaultRoute` is a pure function, and a call
      *  across the FFI with five strings costs tens of microseconds. */
     private val routes = ConcurrentHashMap<String, Long>()
-    private var lastStats: Stats? = null
-    private var lastLoggedIn = false
 
     init {
+        val freeing = handle
+        cleaner.register(this) { driverFree(freeing) }
         try {
-            val c = core.config()
+            val c = driverConfig(handle)
             refreshStatuses = c.refreshStatuses.orEmpty().toSet()
             // The core abandons an attempt after refreshTimeoutMs: the call must not go on
             // reading (an endless body) after it.
@@ -148,14 +174,14 @@ class Reauth(
                 // An unreadable store fails the constructor (as before); later reads log.
                 store.load()?.let { stored ->
                     val restored = storedToCredentials(stored.toRecord(), wallNow())
-                    apply { now -> core.login(now, restored) }
+                    step(driverLogin(handle, now(), restored))
                 }
             }
         } catch (e: Throwable) {
             timer.shutdownNow()
             workers.shutdownNow()
             endpoint.close()
-            core.close()
+            driverClose(handle, now())
             throw e
         }
     }
@@ -169,84 +195,83 @@ class Reauth(
      *  [ReauthException.InvalidCredentials] and change nothing, in the session or in the store. */
     fun login(credentials: Credentials) {
         val stored = storedFromLogin(credentials, wallNow()).toStore()
-        apply({ now -> core.login(now, credentials) }) { save(stored, "the credentials") }
+        step(closedToo { driverLogin(handle, now(), credentials) })
+        save(stored, "the credentials")
     }
 
     /** Ends the session: waiting calls fail `LOGGED_OUT`, the store is cleared, [onLogout] runs. */
-    fun logout() = apply { now -> core.logout(now) }
+    fun logout() = step(closedToo { driverLogout(handle, now()) })
 
     /** The app knows the token is bad (a push said so): the next call refreshes. */
-    fun forceRefresh() = apply { now -> core.forceRefresh(now) }
+    fun forceRefresh() = step(closedToo { driverForceRefresh(handle, now()) })
 
     /** The coordinator's counters (after [close], as they were then). */
-    fun stats(): Stats = lock.withLock { lastStats ?: core.stats() }
+    fun stats(): Stats = driverStats(handle)
 
     /** Whether a session exists (after [close], whether one did then). */
-    val isLoggedIn: Boolean get() = lock.withLock { if (closed) lastLoggedIn else core.isLoggedIn() }
+    val isLoggedIn: Boolean get() = driverIsLoggedIn(handle)
 
     /**
      * Ends the interceptor's service: every call waiting for a command (for a refresh, say)
      * throws [ReauthClosedException] at once, and so does every later call, without being
      * sent; a call on the wire gets it when its response arrives. Then stops the timer and
-     * the workers and frees the coordinator. The store is kept (this is not a logout).
-     * Idempotent.
+     * the workers. The store is kept (this is not a logout). Idempotent.
      */
     override fun close() {
-        val ending: List<Waiter>
-        lock.withLock {
-            if (closed) return
-            closed = true
-            lastStats = core.stats()
-            lastLoggedIn = core.isLoggedIn()
-            ending = waiters.values.toList()
-            waiters.clear()
+        if (closed) return
+        closed = true
+        try {
+            step(driverClose(handle, now()))
+        } catch (e: ReauthException) {
+            log.warning("reauth: close failed (${e.javaClass.simpleName})")
+        }
+        synchronized(timer) {
             armed?.cancel(false)
             armed = null
         }
-        for (waiter in ending) {
-            waiter.done = true
-            waiter.put(Event.Closed)
-        }
         timer.shutdownNow()
         workers.shutdownNow() // interrupts a refresh on the wire
-        lock.withLock {
-            endpoint.close()
-            core.close()
-        }
+        endpoint.close()
     }
 
     // ----- the interceptor ---------------------------------------------------------------
 
     private fun intercept(chain: Interceptor.Chain): Response {
         val request = chain.request()
-        val waiter = submit(options(request))
+        val options = options(request)
+        val token = held
+        val packed = closedToo { driverSubmit(handle, now(), options.replayable, options.refresh, options.route ?: 0L, token.generation) }
+        val id = packed ushr 9
+        var event = own(packed, token)
         var last: Response? = null
         try {
             while (true) {
-                when (val event = waiter.take(chain.call())) {
+                when (val e = event ?: waitFor(id, chain.call())) {
                     is Event.Send -> {
                         last?.close()
                         last = null
-                        val sent = request.newBuilder().header("Authorization", "Bearer ${event.token}").build()
+                        val sent = request.newBuilder().header("Authorization", "Bearer ${e.token}").build()
                         val response = chain.proceed(sent)
-                        if (response.code in refreshStatuses && isCallersAnswer(response.headers("WWW-Authenticate"))) {
-                            // §12.4: `insufficient_scope` — the token is good, the endpoint
-                            // says no. The caller's answer; no refresh.
-                            end(waiter) { now -> core.cancel(now, waiter.id) }
-                            return response
-                        }
                         last = response
-                        apply { now -> core.handleResponse(now, waiter.id, response.code) }
+                        val holding = held
+                        val challenges = if (response.code in refreshStatuses) response.headers("WWW-Authenticate") else emptyList()
+                        val reported = closedToo {
+                            if (challenges.isEmpty()) {
+                                driverResponse(handle, now(), id, response.code, holding.generation)
+                            } else {
+                                driverResponseChallenged(handle, now(), id, response.code, challenges, holding.generation)
+                            }
+                        }
+                        event = own(reported, holding)
                     }
-                    Event.Complete -> {
-                        // The core completes only a request it was told the response of.
-                        return last ?: throw RequestFailedException(FailReason.UNAUTHORIZED)
-                    }
+                    // The core completes only a request it was told the response of; §12.4:
+                    // an `insufficient_scope` refusal is the caller's answer as it is.
+                    Event.Complete, Event.CallersAnswer -> return last ?: throw RequestFailedException(FailReason.UNAUTHORIZED)
                     is Event.Fail -> {
                         // Rule 7.6/7.20: the caller gets the refusal the request got.
-                        if (event.reason == FailReason.UNAUTHORIZED && last != null) return last
+                        if (e.reason == FailReason.UNAUTHORIZED && last != null) return last
                         last?.close()
-                        throw RequestFailedException(event.reason)
+                        throw RequestFailedException(e.reason)
                     }
                     Event.Closed -> {
                         last?.close()
@@ -256,13 +281,13 @@ class Reauth(
             }
         } catch (e: InterruptedException) {
             last?.close()
-            abandon(waiter)
+            abandon(id)
             throw InterruptedIOException("interrupted while waiting for a token refresh").apply { initCause(e) }
         } catch (e: Throwable) {
             // A transport error (rule 7.17), the call was cancelled, or reauth was closed:
-            // the request ends.
+            // the request ends (nothing happens if it ended already).
             last?.close()
-            abandon(waiter)
+            abandon(id)
             throw e
         }
     }
@@ -286,133 +311,190 @@ class Reauth(
         return given.copy(replayable = replayable, route = route)
     }
 
-    // ----- routing: every core call and its batch under one lock --------------------------
+    // ----- steps: what the driver asks after each event ----------------------------------
+
+    private class Held(val generation: Long, val token: String?)
 
     private sealed class Event {
         class Send(val token: String) : Event()
         object Complete : Event()
         class Fail(val reason: FailReason) : Event()
+        object CallersAnswer : Event()
         object Closed : Event()
     }
 
-    private class Waiter(val id: Long) {
-        private val events = LinkedBlockingQueue<Event>()
-        @Volatile var done = false
-        fun put(event: Event) = events.put(event)
-
-        /** The next event; an [IOException] once the OkHttp call was cancelled. */
-        fun take(call: Call): Event {
-            while (true) {
-                events.poll(CANCEL_POLL_MS, TimeUnit.MILLISECONDS)?.let { return it }
-                if (call.isCanceled()) throw IOException("Canceled")
-            }
-        }
+    /** The one wake of a call told to wait. */
+    private class Waiter(val thread: Thread) {
+        @Volatile var event: Event? = null
     }
 
     private fun now(): Long = System.nanoTime() / 1_000_000
 
     private fun wallNow(): Long = System.currentTimeMillis()
 
-    private fun submit(options: RequestOptions): Waiter {
-        lateinit var waiter: Waiter
-        apply({ now -> core.submit(now, options).let { waiter = Waiter(it.id); it.commands } }) {
-            // Registered before its batch is routed, under the lock every core call takes.
-            waiters[waiter.id] = waiter
-        }
-        return waiter
-    }
-
-    /** Ends a request the caller gave up on (a transport error, a cancelled call). */
-    private fun abandon(waiter: Waiter) = end(waiter) { now ->
-        if (core.isInFlight(waiter.id)) core.handleTransportError(now, waiter.id) else core.cancel(now, waiter.id)
-    }
-
-    /** Ends a request with [input] (a cancel or a transport error) unless it ended already. */
-    private fun end(waiter: Waiter, input: (Long) -> List<Command>) {
-        lock.withLock {
-            waiters.remove(waiter.id)
-            if (waiter.done || closed) return
-            waiter.done = true
-            quietly { apply(input) }
-        }
-    }
-
-    private fun apply(input: (Long) -> List<Command>) = apply(input) {}
-
-    /** Applies one input and carries out its batch; [register] runs on success before the
-     *  batch is routed, under the same lock. */
-    private fun apply(input: (Long) -> List<Command>, register: () -> Unit) = lock.withLock {
-        if (closed) throw ReauthClosedException()
-        val now = now()
-        val commands = input(now)
-        register()
-        route(commands, now)
-    }
-
-    private inline fun quietly(block: () -> Unit) {
+    /** [block], with the driver's `Closed` as [ReauthClosedException]. */
+    private inline fun <T> closedToo(block: () -> T): T =
         try {
             block()
-        } catch (e: ReauthException) {
-            // The request or attempt already ended: refused, nothing changed.
-        } catch (e: ReauthClosedException) {
-            // Closed meanwhile: nothing left to tell.
+        } catch (e: ReauthException.Closed) {
+            throw ReauthClosedException()
+        }
+
+    /** Carries out a step about no call of the caller's. */
+    private fun step(packed: Long) {
+        if (packed and MORE != 0L) more()
+        if (packed and DEADLINE != 0L) rearm()
+    }
+
+    /** Carries out the step's other half; the call's own event (`null`: it waits). */
+    private fun own(packed: Long, token: Held): Event? {
+        val tokens = if (packed and MORE != 0L) more() else null
+        if (packed and DEADLINE != 0L) rearm()
+        return when ((packed and 7L).toInt()) {
+            OWN_WAIT -> null
+            // The bytes carry the token when it is not the one passed in.
+            OWN_SEND -> Event.Send(tokens?.second?.get(tokens.first) ?: token.token ?: missingToken())
+            OWN_COMPLETE -> Event.Complete
+            OWN_FAIL -> Event.Fail(failReasons[((packed ushr 3) and 15L).toInt()])
+            else -> Event.CallersAnswer
         }
     }
 
-    /** Carries out a batch, in order, under the lock ([onLogout] too, as before: it must
-     *  not block). */
-    private fun route(commands: List<Command>, now: Long) {
-        for (command in commands) {
-            when (command) {
-                is Command.Send -> tell(command.id, Event.Send(command.accessToken.expose()))
-                is Command.Replay -> tell(command.id, Event.Send(command.accessToken.expose()))
-                is Command.Complete -> tell(command.id, Event.Complete)
-                is Command.Fail -> tell(command.id, Event.Fail(command.reason))
-                is Command.Refresh -> {
-                    val attempt = command.attempt
-                    val refreshToken = command.refreshToken
-                    workers.execute { refresh(attempt, refreshToken) }
-                }
-                is Command.StoreCredentials -> {
-                    // Already in the store: refresh() wrote it under the store's lock before
-                    // reporting it. Written again now, after the lock, it could overwrite a
-                    // sibling's newer rotation with a spent refresh token (§12.2).
-                }
-                is Command.Logout -> {
-                    log.info("reauth: logged out (${command.reason.name.lowercase()})")
-                    try {
-                        store.clear()
-                    } catch (e: Exception) {
-                        log.log(Level.SEVERE, "reauth: could not clear the credential store (${e.javaClass.simpleName})")
-                    }
-                    try {
-                        onLogout?.invoke(command.reason)
-                    } catch (e: RuntimeException) {
-                        log.log(Level.WARNING, "reauth: the onLogout listener threw", e)
-                    }
-                }
+    /** Reads this thread's step bytes and carries them out: the logout, then wakes, then
+     *  refreshes. The own send's generation and the token table. */
+    private fun more(): Pair<Long, Map<Long, String>> {
+        val buf = ByteBuffer.wrap(driverTakeMore()).order(ByteOrder.LITTLE_ENDIAN)
+        val ownGeneration = buf.long
+        val nTokens = buf.short.toInt() and 0xffff
+        val nRefreshes = buf.short.toInt() and 0xffff
+        val nWakes = buf.int
+        val logout = buf.get().toInt() and 0xff
+        val tokens = HashMap<Long, String>(nTokens)
+        repeat(nTokens) {
+            val generation = buf.long
+            tokens[generation] = text(buf)
+        }
+        val refreshes = List(nRefreshes) { buf.long to text(buf) }
+        tokens.maxByOrNull { it.key }?.let { (generation, token) ->
+            if (generation > held.generation) held = Held(generation, token)
+        }
+        // The logout first: a call that sees its request fail finds the store cleared and
+        // the app told.
+        if (logout != 0) loggedOut(logoutReasons[logout - 1])
+        repeat(nWakes) {
+            val id = buf.long
+            val kind = buf.get().toInt()
+            val code = buf.get().toInt()
+            val generation = buf.long
+            deliver(
+                id,
+                when (kind) {
+                    WAKE_SEND -> Event.Send(tokens[generation] ?: missingToken())
+                    WAKE_COMPLETE -> Event.Complete
+                    WAKE_FAIL -> Event.Fail(failReasons[code])
+                    else -> Event.Closed
+                },
+            )
+        }
+        for ((attempt, refreshToken) in refreshes) {
+            val token = Token(refreshToken)
+            try {
+                workers.execute { refresh(attempt, token) }
+            } catch (e: java.util.concurrent.RejectedExecutionException) {
+                token.close() // closed meanwhile
             }
         }
-        rearm()
+        return ownGeneration to tokens
     }
 
-    private fun tell(id: Long, event: Event) {
-        val waiter = waiters[id] ?: return // its caller is gone
-        if (event !is Event.Send) {
-            waiter.done = true
-            waiters.remove(id)
+    /** A send without its token: the wire format promises one; said, not assumed. */
+    private fun missingToken(): Nothing = throw IllegalStateException("reauth: a send came without its token (a bug)")
+
+    private fun text(buf: ByteBuffer): String {
+        val length = buf.int
+        val text = String(buf.array(), buf.position(), length, Charsets.UTF_8)
+        buf.position(buf.position() + length)
+        return text
+    }
+
+    private fun deliver(id: Long, event: Event) {
+        val waiter = synchronized(mailbox) {
+            waiting.remove(id) ?: run {
+                early[id] = event // told to wait, not registered yet
+                return
+            }
         }
-        waiter.put(event)
+        waiter.event = event
+        LockSupport.unpark(waiter.thread)
     }
 
-    /** One timer, always at the core's next deadline (under the lock). */
+    /** The wake of a call told to wait; an [IOException] once the OkHttp call was
+     *  cancelled. */
+    private fun waitFor(id: Long, call: Call): Event {
+        val waiter = Waiter(Thread.currentThread())
+        synchronized(mailbox) {
+            early.remove(id)?.let { return it }
+            waiting[id] = waiter
+        }
+        while (true) {
+            waiter.event?.let { return it }
+            LockSupport.parkNanos(waiter, CANCEL_POLL_NS)
+            if (Thread.interrupted()) throw InterruptedException()
+            if (waiter.event == null && call.isCanceled()) throw IOException("Canceled")
+        }
+    }
+
+    /** Ends a call the caller gave up on: a transport error in flight, a cancel waiting,
+     *  nothing if it ended already. */
+    private fun abandon(id: Long) {
+        synchronized(mailbox) {
+            waiting.remove(id)
+            early.remove(id)
+        }
+        try {
+            step(driverAbandon(handle, now(), id))
+        } catch (e: ReauthException) {
+            log.warning("reauth: could not end call $id (${e.javaClass.simpleName})")
+        }
+    }
+
+    private fun loggedOut(reason: LogoutReason) {
+        log.info("reauth: logged out (${reason.name.lowercase()})")
+        try {
+            store.clear()
+        } catch (e: Exception) {
+            log.log(Level.SEVERE, "reauth: could not clear the credential store (${e.javaClass.simpleName})")
+        }
+        try {
+            onLogout?.invoke(reason)
+        } catch (e: RuntimeException) {
+            log.log(Level.WARNING, "reauth: the onLogout listener threw", e)
+        }
+    }
+
+    /** One timer, at the driver's next deadline (read again whenever a step moved it). The
+     *  timer's monitor is held across that one native read so that two re-arms cannot
+     *  leave the older deadline armed; no call's thread takes it in the steady state. */
     private fun rearm() {
-        val deadline = core.pollTimeout()
-        if (deadline == armedAt) return
-        armed?.cancel(false)
-        armedAt = deadline
-        armed = deadline?.let {
-            timer.schedule({ quietly { apply { now -> core.handleTimeout(now) } } }, maxOf(0L, it - now()), TimeUnit.MILLISECONDS)
+        synchronized(timer) {
+            if (closed) return
+            armed?.cancel(false)
+            val deadline = driverDeadline(handle)
+            armed = deadline?.let {
+                timer.schedule({ fire() }, maxOf(0L, it - now()), TimeUnit.MILLISECONDS)
+            }
+        }
+    }
+
+    private fun fire() {
+        try {
+            val packed = driverTimeout(handle, now())
+            if (packed and MORE != 0L) more()
+            // Armed again whether or not the deadline moved (work not due yet by a
+            // millisecond of rounding leaves it where it was).
+            rearm()
+        } catch (e: ReauthException.Closed) {
+            // Closed meanwhile.
         }
     }
 
@@ -455,10 +537,10 @@ class Reauth(
         }
         try {
             when (outcome) {
-                is Outcome.Succeeded -> apply { now -> core.handleRefreshSucceeded(now, attempt, outcome.credentials) }
-                is Outcome.Failed -> apply { now -> core.handleRefreshFailed(now, attempt, outcome.failure) }
+                is Outcome.Succeeded -> step(driverRefreshSucceeded(handle, now(), attempt, outcome.credentials))
+                is Outcome.Failed -> step(driverRefreshFailed(handle, now(), attempt, outcome.failure))
             }
-        } catch (e: ReauthClosedException) {
+        } catch (e: ReauthException.Closed) {
             // Closed meanwhile.
         } catch (e: ReauthException.UnknownAttempt) {
             // The core gave up on this attempt already (its deadline passed).
@@ -466,7 +548,13 @@ class Reauth(
             // Cannot happen for answers read by reauth-host (it validates what it returns);
             // said, not assumed: report the attempt transient rather than leave it waiting.
             log.warning("reauth: refresh result refused (${e.javaClass.simpleName}); transient")
-            quietly { apply { now -> core.handleRefreshFailed(now, attempt, RefreshFailure.Transient(null)) } }
+            try {
+                step(driverRefreshFailed(handle, now(), attempt, RefreshFailure.Transient(null)))
+            } catch (e: ReauthException) {
+                // The attempt or the driver ended meanwhile.
+            }
+        } finally {
+            refreshToken.close()
         }
     }
 
@@ -567,7 +655,24 @@ class Reauth(
         val log: Logger = Logger.getLogger("dev.reauth")
 
         /** How often a call waiting for a command checks whether OkHttp cancelled it. */
-        const val CANCEL_POLL_MS = 200L
+        const val CANCEL_POLL_NS = 200_000_000L
+
+        /** Frees each driver once its `Reauth` is unreachable. */
+        val cleaner: Cleaner = Cleaner.create()
+
+        // The packed step (reauth_host::wire): bits 0-2 own kind, 3-6 fail code, 7 more,
+        // 8 the deadline moved, 9.. the call's id.
+        const val OWN_WAIT = 0
+        const val OWN_SEND = 1
+        const val OWN_COMPLETE = 2
+        const val OWN_FAIL = 3
+        const val MORE = 1L shl 7
+        const val DEADLINE = 1L shl 8
+        const val WAKE_SEND = 1
+        const val WAKE_COMPLETE = 2
+        const val WAKE_FAIL = 3
+        val failReasons: List<FailReason> = wireFailReasons()
+        val logoutReasons: List<LogoutReason> = wireLogoutReasons()
 
         /** How many default route keys are kept (then the cache starts over). */
         const val ROUTE_CACHE = 1024
