@@ -13,7 +13,8 @@ public class Check {
             Submitted submitted = core.submit(1, new RequestOptions());
             Command.Send send = (Command.Send) submitted.getCommands().get(0);
             if (!send.getAccessToken().expose().equals("at-1")) throw new AssertionError("wrong token");
-            System.out.println("jar check: the native library loads from the jar (only a JDK, from Java): ok");
+            if (!dev.reauth.okhttp.FastPath.jniFastPath()) throw new AssertionError("the JNI fast path did not bind");
+            System.out.println("jar check: the native library loads from the jar, its JNI fast path binds (only a JDK, from Java): ok");
         }
     }
 }

@@ -23,6 +23,7 @@ uniffi::setup_scaffolding!();
 
 mod driver;
 mod host;
+mod jni;
 pub use driver::*;
 pub use host::*;
 

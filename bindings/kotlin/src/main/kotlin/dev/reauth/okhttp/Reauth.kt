@@ -26,10 +26,8 @@ import dev.reauth.driverLogout
 import dev.reauth.driverNew
 import dev.reauth.driverRefreshFailed
 import dev.reauth.driverRefreshSucceeded
-import dev.reauth.driverResponse
 import dev.reauth.driverResponseChallenged
 import dev.reauth.driverStats
-import dev.reauth.driverSubmit
 import dev.reauth.driverTakeMore
 import dev.reauth.driverTimeout
 import dev.reauth.keepRotation
@@ -240,7 +238,7 @@ class Reauth(
         val request = chain.request()
         val options = options(request)
         val token = held
-        val packed = closedToo { driverSubmit(handle, now(), options.replayable, options.refresh, options.route ?: 0L, token.generation) }
+        val packed = closedToo { NativeDriver.submit(handle, now(), options.replayable, options.refresh, options.route ?: 0L, token.generation) }
         val id = packed ushr 9
         var event = own(packed, token)
         var last: Response? = null
@@ -257,8 +255,9 @@ class Reauth(
                         val challenges = if (response.code in refreshStatuses) response.headers("WWW-Authenticate") else emptyList()
                         val reported = closedToo {
                             if (challenges.isEmpty()) {
-                                driverResponse(handle, now(), id, response.code, holding.generation)
+                                NativeDriver.response(handle, now(), id, response.code, holding.generation)
                             } else {
+                                NativeDriver.generated.increment()
                                 driverResponseChallenged(handle, now(), id, response.code, challenges, holding.generation)
                             }
                         }
@@ -363,6 +362,7 @@ class Reauth(
     /** Reads this thread's step bytes and carries them out: the logout, then wakes, then
      *  refreshes. The own send's generation and the token table. */
     private fun more(): Pair<Long, Map<Long, String>> {
+        NativeDriver.generated.increment()
         val buf = ByteBuffer.wrap(driverTakeMore()).order(ByteOrder.LITTLE_ENDIAN)
         val ownGeneration = buf.long
         val nTokens = buf.short.toInt() and 0xffff
@@ -452,6 +452,7 @@ class Reauth(
             early.remove(id)
         }
         try {
+            NativeDriver.generated.increment()
             step(driverAbandon(handle, now(), id))
         } catch (e: ReauthException) {
             log.warning("reauth: could not end call $id (${e.javaClass.simpleName})")
@@ -479,6 +480,7 @@ class Reauth(
         synchronized(timer) {
             if (closed) return
             armed?.cancel(false)
+            NativeDriver.generated.increment()
             val deadline = driverDeadline(handle)
             armed = deadline?.let {
                 timer.schedule({ fire() }, maxOf(0L, it - now()), TimeUnit.MILLISECONDS)

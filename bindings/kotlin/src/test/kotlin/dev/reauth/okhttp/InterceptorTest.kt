@@ -80,6 +80,31 @@ class InterceptorTest {
     private fun client(reauth: Reauth) = OkHttpClient.Builder().addInterceptor(reauth.interceptor).build()
 
     @Test
+    fun `a steady-state call is two jumps into native code and nothing else`() {
+        // Deterministic cost count (issue 20): with a live token a call is its submit and
+        // its response, through the JNI entry points; no generated-binding call (JNA).
+        assertTrue(NativeDriver.bound, "the JNI fast path binds on this JVM")
+        current = "at-1"
+        reauth().use { reauth ->
+            val client = client(reauth)
+            repeat(20) { client.newCall(Request.Builder().url(server.url("/api/warm")).build()).execute().close() }
+            val (jumps, generated) = NativeDriver.jumps.sum() to NativeDriver.generated.sum()
+            repeat(200) { i ->
+                client.newCall(Request.Builder().url(server.url("/api/items?page=$i")).build()).execute().use {
+                    assertEquals(200, it.code)
+                }
+            }
+            assertEquals(400L, NativeDriver.jumps.sum() - jumps, "two per call")
+            assertEquals(0L, NativeDriver.generated.sum() - generated, "no JNA call in the steady state")
+            // The count is no constant: a refresh costs calls through the generated bindings.
+            reauth.forceRefresh()
+            current = "at-2"
+            client.newCall(Request.Builder().url(server.url("/api/after")).build()).execute().use { assertEquals(200, it.code) }
+            assertTrue(NativeDriver.generated.sum() - generated > 0)
+        }
+    }
+
+    @Test
     fun `64 concurrent calls hit a 401 storm - exactly one refresh, all answered`() {
         reauth().use { reauth ->
             val client = client(reauth)
