@@ -490,6 +490,109 @@ int64_t uniffi_reauth_uniffi_fn_func_max_timestamp(RustCallStatus *_Nonnull out_
 int64_t uniffi_reauth_uniffi_fn_func_route_key(RustBuffer name, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_ABANDON
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_ABANDON
+int64_t uniffi_reauth_uniffi_fn_func_driver_abandon(uint64_t handle, int64_t now, int64_t id, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_CLOSE
+int64_t uniffi_reauth_uniffi_fn_func_driver_close(uint64_t handle, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_CONFIG
+RustBuffer uniffi_reauth_uniffi_fn_func_driver_config(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_DEADLINE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_DEADLINE
+RustBuffer uniffi_reauth_uniffi_fn_func_driver_deadline(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_FORCE_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_FORCE_REFRESH
+int64_t uniffi_reauth_uniffi_fn_func_driver_force_refresh(uint64_t handle, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_FREE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_FREE
+void uniffi_reauth_uniffi_fn_func_driver_free(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_IS_LOGGED_IN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_IS_LOGGED_IN
+int8_t uniffi_reauth_uniffi_fn_func_driver_is_logged_in(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_LOGIN
+int64_t uniffi_reauth_uniffi_fn_func_driver_login(uint64_t handle, int64_t now, uint64_t credentials, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_LOGOUT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_LOGOUT
+int64_t uniffi_reauth_uniffi_fn_func_driver_logout(uint64_t handle, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_NEW
+uint64_t uniffi_reauth_uniffi_fn_func_driver_new(RustBuffer config, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_REFRESH_FAILED
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_REFRESH_FAILED
+int64_t uniffi_reauth_uniffi_fn_func_driver_refresh_failed(uint64_t handle, int64_t now, int64_t attempt, RustBuffer failure, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_REFRESH_SUCCEEDED
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_REFRESH_SUCCEEDED
+int64_t uniffi_reauth_uniffi_fn_func_driver_refresh_succeeded(uint64_t handle, int64_t now, int64_t attempt, uint64_t credentials, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_RESPONSE
+int64_t uniffi_reauth_uniffi_fn_func_driver_response(uint64_t handle, int64_t now, int64_t id, int32_t status, int64_t known, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_RESPONSE_CHALLENGED
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_RESPONSE_CHALLENGED
+int64_t uniffi_reauth_uniffi_fn_func_driver_response_challenged(uint64_t handle, int64_t now, int64_t id, int32_t status, RustBuffer www_authenticate, int64_t known, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_STATS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_STATS
+RustBuffer uniffi_reauth_uniffi_fn_func_driver_stats(uint64_t handle, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_SUBMIT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_SUBMIT
+int64_t uniffi_reauth_uniffi_fn_func_driver_submit(uint64_t handle, int64_t now, int8_t replayable, int8_t refresh, int64_t route, int64_t known, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TAKE_MORE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TAKE_MORE
+RustBuffer uniffi_reauth_uniffi_fn_func_driver_take_more(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TIMEOUT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TIMEOUT
+int64_t uniffi_reauth_uniffi_fn_func_driver_timeout(uint64_t handle, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_WIRE_FAIL_REASONS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_WIRE_FAIL_REASONS
+RustBuffer uniffi_reauth_uniffi_fn_func_wire_fail_reasons(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_WIRE_LOGOUT_REASONS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_WIRE_LOGOUT_REASONS
+RustBuffer uniffi_reauth_uniffi_fn_func_wire_logout_reasons(RustCallStatus *_Nonnull out_status
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_AFTER_REJECTION
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_AFTER_REJECTION
 RustBuffer uniffi_reauth_uniffi_fn_func_after_rejection(uint64_t sent, RustBuffer stored, int64_t wall_now_ms, RustCallStatus *_Nonnull out_status
@@ -821,6 +924,126 @@ uint16_t uniffi_reauth_uniffi_checksum_func_max_timestamp(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_ROUTE_KEY
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_ROUTE_KEY
 uint16_t uniffi_reauth_uniffi_checksum_func_route_key(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_ABANDON
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_ABANDON
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_abandon(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_CLOSE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_CLOSE
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_close(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_CONFIG
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_CONFIG
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_config(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_DEADLINE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_DEADLINE
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_deadline(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_FORCE_REFRESH
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_FORCE_REFRESH
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_force_refresh(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_FREE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_FREE
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_free(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_IS_LOGGED_IN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_IS_LOGGED_IN
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_is_logged_in(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_LOGIN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_LOGIN
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_login(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_LOGOUT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_LOGOUT
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_logout(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_NEW
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_NEW
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_REFRESH_FAILED
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_REFRESH_FAILED
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_refresh_failed(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_REFRESH_SUCCEEDED
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_REFRESH_SUCCEEDED
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_refresh_succeeded(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_RESPONSE
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_response(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_RESPONSE_CHALLENGED
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_RESPONSE_CHALLENGED
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_response_challenged(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_STATS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_STATS
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_stats(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_SUBMIT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_SUBMIT
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_submit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TAKE_MORE
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TAKE_MORE
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_take_more(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TIMEOUT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TIMEOUT
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_timeout(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_WIRE_FAIL_REASONS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_WIRE_FAIL_REASONS
+uint16_t uniffi_reauth_uniffi_checksum_func_wire_fail_reasons(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_WIRE_LOGOUT_REASONS
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_WIRE_LOGOUT_REASONS
+uint16_t uniffi_reauth_uniffi_checksum_func_wire_logout_reasons(void
     
 );
 #endif

@@ -481,6 +481,22 @@ fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt64: FfiConverterPrimitive {
+    typealias FfiType = UInt64
+    typealias SwiftType = UInt64
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt64 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterInt64: FfiConverterPrimitive {
     typealias FfiType = Int64
     typealias SwiftType = Int64
@@ -3005,6 +3021,16 @@ enum ReauthError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case Poisoned(message: String)
     
+    /**
+     * The driver was closed: the request was not sent, or its response dropped.
+     */
+    case Closed(message: String)
+    
+    /**
+     * A driver handle that was never issued, or was freed.
+     */
+    case UnknownDriver(message: String)
+    
 
     
 
@@ -3074,6 +3100,14 @@ public struct FfiConverterTypeReauthError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 11: return .Closed(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 12: return .UnknownDriver(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3105,6 +3139,10 @@ public struct FfiConverterTypeReauthError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(9))
         case .Poisoned(_ /* message is ignored*/):
             writeInt(&buf, Int32(10))
+        case .Closed(_ /* message is ignored*/):
+            writeInt(&buf, Int32(11))
+        case .UnknownDriver(_ /* message is ignored*/):
+            writeInt(&buf, Int32(12))
 
         
         }
@@ -3702,6 +3740,56 @@ fileprivate struct FfiConverterSequenceTypeCommand: FfiConverterRustBuffer {
         return seq
     }
 }
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeFailReason: FfiConverterRustBuffer {
+    typealias SwiftType = [FailReason]
+
+    public static func write(_ value: [FailReason], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeFailReason.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [FailReason] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [FailReason]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeFailReason.read(from: &buf))
+        }
+        return seq
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterSequenceTypeLogoutReason: FfiConverterRustBuffer {
+    typealias SwiftType = [LogoutReason]
+
+    public static func write(_ value: [LogoutReason], into buf: inout [UInt8]) {
+        let len = Int32(value.count)
+        writeInt(&buf, len)
+        for item in value {
+            FfiConverterTypeLogoutReason.write(item, into: &buf)
+        }
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> [LogoutReason] {
+        let len: Int32 = try readInt(&buf)
+        var seq = [LogoutReason]()
+        seq.reserveCapacity(Int(len))
+        for _ in 0 ..< len {
+            seq.append(try FfiConverterTypeLogoutReason.read(from: &buf))
+        }
+        return seq
+    }
+}
 /**
  * The contract's default configuration, as the core defines it (the foreign `Config()`
  * defaults are the same values; a test checks it).
@@ -3733,6 +3821,255 @@ public func routeKey(name: String) -> Int64  {
         uniffiCallStatus in
     uniffi_reauth_uniffi_fn_func_route_key(
         FfiConverterString.lower(name),uniffiCallStatus
+    )
+})
+}
+/**
+ * Request `id` ends without a response (its caller is gone): a transport error in
+ * flight, a cancel waiting, nothing if it had ended.
+ */
+public func driverAbandon(handle: UInt64, now: Int64, id: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_abandon(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterInt64.lower(id),uniffiCallStatus
+    )
+})
+}
+/**
+ * Ends the driver's service: every waiter is woken `closed` (wake kind 5); later inputs
+ * are `Closed`. Idempotent.
+ */
+public func driverClose(handle: UInt64, now: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_close(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
+ * The configuration in force.
+ */
+public func driverConfig(handle: UInt64)throws  -> Config  {
+    return try  FfiConverterTypeConfig_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_config(
+        FfiConverterUInt64.lower(handle),uniffiCallStatus
+    )
+})
+}
+/**
+ * When to call [`driver_timeout`] next; None: no timer.
+ */
+public func driverDeadline(handle: UInt64)throws  -> Int64?  {
+    return try  FfiConverterOptionInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_deadline(
+        FfiConverterUInt64.lower(handle),uniffiCallStatus
+    )
+})
+}
+/**
+ * The app knows the token is bad: the next request refreshes.
+ */
+public func driverForceRefresh(handle: UInt64, now: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_force_refresh(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
+ * Frees the driver (after [`driver_close`]); an unknown handle is ignored.
+ */
+public func driverFree(handle: UInt64)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_free(
+        FfiConverterUInt64.lower(handle),uniffiCallStatus
+    )
+}
+}
+/**
+ * Whether a session exists.
+ */
+public func driverIsLoggedIn(handle: UInt64)throws  -> Bool  {
+    return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_is_logged_in(
+        FfiConverterUInt64.lower(handle),uniffiCallStatus
+    )
+})
+}
+/**
+ * Starts (or replaces) the session. Refused credentials change nothing.
+ */
+public func driverLogin(handle: UInt64, now: Int64, credentials: Credentials)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_login(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterTypeCredentials_lower(credentials),uniffiCallStatus
+    )
+})
+}
+/**
+ * The user logs out.
+ */
+public func driverLogout(handle: UInt64, now: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_logout(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
+ * A logged-out driver; its handle. `InvalidConfig` if a value is out of range.
+ */
+public func driverNew(config: Config = Config())throws  -> UInt64  {
+    return try  FfiConverterUInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_new(
+        FfiConverterTypeConfig_lower(config),uniffiCallStatus
+    )
+})
+}
+/**
+ * Refresh `attempt` failed.
+ */
+public func driverRefreshFailed(handle: UInt64, now: Int64, attempt: Int64, failure: RefreshFailure)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_refresh_failed(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterInt64.lower(attempt),
+        FfiConverterTypeRefreshFailure_lower(failure),uniffiCallStatus
+    )
+})
+}
+/**
+ * Refresh `attempt` returned credentials (already stored, §12.2).
+ */
+public func driverRefreshSucceeded(handle: UInt64, now: Int64, attempt: Int64, credentials: Credentials)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_refresh_succeeded(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterInt64.lower(attempt),
+        FfiConverterTypeCredentials_lower(credentials),uniffiCallStatus
+    )
+})
+}
+/**
+ * The HTTP status of request `id`'s last `Send`, without challenges.
+ */
+public func driverResponse(handle: UInt64, now: Int64, id: Int64, status: Int32, known: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_response(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterInt64.lower(id),
+        FfiConverterInt32.lower(status),
+        FfiConverterInt64.lower(known),uniffiCallStatus
+    )
+})
+}
+/**
+ * The HTTP status of request `id`'s last `Send` with its `WWW-Authenticate` values: an
+ * `insufficient_scope` refusal is the caller's answer (§12.4).
+ */
+public func driverResponseChallenged(handle: UInt64, now: Int64, id: Int64, status: Int32, wwwAuthenticate: [String], known: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_response_challenged(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterInt64.lower(id),
+        FfiConverterInt32.lower(status),
+        FfiConverterSequenceString.lower(wwwAuthenticate),
+        FfiConverterInt64.lower(known),uniffiCallStatus
+    )
+})
+}
+/**
+ * The coordinator's counters.
+ */
+public func driverStats(handle: UInt64)throws  -> Stats  {
+    return try  FfiConverterTypeStats_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_stats(
+        FfiConverterUInt64.lower(handle),uniffiCallStatus
+    )
+})
+}
+/**
+ * A request wants to go out (`route` 0: none; else a key in 1..=4294967295, as
+ * `route_key` and `default_route` make). The packed step carries its id.
+ */
+public func driverSubmit(handle: UInt64, now: Int64, replayable: Bool, refresh: Bool, route: Int64, known: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_submit(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),
+        FfiConverterBool.lower(replayable),
+        FfiConverterBool.lower(refresh),
+        FfiConverterInt64.lower(route),
+        FfiConverterInt64.lower(known),uniffiCallStatus
+    )
+})
+}
+/**
+ * The other half of the step this thread's last driver call returned with bit 7 set
+ * (`reauth_host::wire`); empty if there is none.
+ */
+public func driverTakeMore() -> Data  {
+    return try!  FfiConverterData.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_take_more(uniffiCallStatus
+    )
+})
+}
+/**
+ * Time passed (call at [`driver_deadline`]).
+ */
+public func driverTimeout(handle: UInt64, now: Int64)throws  -> Int64  {
+    return try  FfiConverterInt64.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_timeout(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
+ * The fail reasons in the order of their wire codes (`reauth_host::wire::fail_code`).
+ */
+public func wireFailReasons() -> [FailReason]  {
+    return try!  FfiConverterSequenceTypeFailReason.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_wire_fail_reasons(uniffiCallStatus
+    )
+})
+}
+/**
+ * The logout reasons in the order of their wire codes.
+ */
+public func wireLogoutReasons() -> [LogoutReason]  {
+    return try!  FfiConverterSequenceTypeLogoutReason.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_wire_logout_reasons(uniffiCallStatus
     )
 })
 }
@@ -3909,6 +4246,66 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_func_route_key() != 48115) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_abandon() != 62561) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_close() != 9137) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_config() != 22992) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_deadline() != 22242) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_force_refresh() != 15484) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_free() != 42212) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_is_logged_in() != 3548) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_login() != 7464) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_logout() != 24288) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_new() != 53460) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_refresh_failed() != 26693) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_refresh_succeeded() != 11295) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_response() != 19211) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_response_challenged() != 33160) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_stats() != 54403) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_submit() != 27157) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_take_more() != 42250) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_timeout() != 28387) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_wire_fail_reasons() != 15315) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_wire_logout_reasons() != 7429) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_func_after_rejection() != 3172) {

@@ -94,26 +94,31 @@ public final class MemoryStore: CredentialStore, @unchecked Sendable {
 /// let (data, response) = try await reauth.data(for: URLRequest(url: meURL))
 /// ```
 ///
-/// Every request waits for its command, goes out with `Authorization: Bearer …`, and on a
-/// 401 waits for the one refresh and is replayed. The refresh runs on its own ephemeral
-/// session; its answer is read by the shared host layer (`reauth-host`, contract §12.3:
-/// 400/401 with an OAuth `error` → rejected; anything else → transient, with
-/// `Retry-After`; a rotated refresh token in an unusable answer is kept). A request with
-/// an `httpBodyStream` cannot be sent twice: a 401 hands it its response.
+/// Every request gets its command from the shared host driver (`reauth-host`: which
+/// waiting request gets which command, RFC 6750 challenges, `close()`), goes out with
+/// `Authorization: Bearer …`, and on a 401 waits for the one refresh and is replayed. Each
+/// event is one call into native code returning one number (the step packed as
+/// `reauth_host::wire` documents). The refresh runs on its own ephemeral session; its
+/// answer is read by the shared host layer (contract §12.3: 400/401 with an OAuth `error`
+/// → rejected; anything else → transient, with `Retry-After`; a rotated refresh token in
+/// an unusable answer is kept). A request with an `httpBodyStream` cannot be sent twice: a
+/// 401 hands it its response.
 public final class ReauthSession: @unchecked Sendable {
-    private let core: Coordinator
+    private let handle: UInt64
     private let session: URLSession
     private let tokenSession: URLSession
     private let endpoint: TokenEndpoint
     private let deadline: TimeInterval
     private let refreshStatuses: Set<Int32>
-    private var closed = false
     private let store: CredentialStore
     private let onLogout: (@Sendable (LogoutReason) -> Void)?
-    private let lock = NSRecursiveLock()
-    private var waiters: [Int64: Waiter] = [:]
+    /// Guards the mailbox, the token held and the timer: map operations only, never a
+    /// native call, the store, the network or `onLogout`.
+    private let lock = NSLock()
+    private var waiting: [Int64: CheckedContinuation<Event, Never>] = [:]
+    private var early: [Int64: Event] = [:]
+    private var held: (generation: Int64, token: String?) = (0, nil)
     private var timer: Task<Void, Never>?
-    private var armedAt: Int64?
     private let started = DispatchTime.now()
 
     public init(
@@ -126,7 +131,7 @@ public final class ReauthSession: @unchecked Sendable {
         session: URLSession = .shared,
         onLogout: (@Sendable (LogoutReason) -> Void)? = nil
     ) throws {
-        core = try Coordinator(config: config)
+        handle = try driverNew(config: config)
         self.session = session
         tokenSession = URLSession(configuration: .ephemeral)
         endpoint = TokenEndpoint(url: tokenURL.absoluteString, clientId: clientID, clientSecret: clientSecret)
@@ -134,44 +139,47 @@ public final class ReauthSession: @unchecked Sendable {
         refreshStatuses = Set(config.refreshStatuses ?? [401])
         self.store = store
         self.onLogout = onLogout
-        if let credentials {
-            try login(credentials)
-        } else if let stored = store.load() {
-            let restored = try stored.credentials()
-            try apply { now in try self.core.login(now: now, credentials: restored) }
+        do {
+            if let credentials {
+                try login(credentials)
+            } else if let stored = store.load() {
+                let restored = try stored.credentials()
+                step(try driverLogin(handle: handle, now: clockMs(), credentials: restored))
+            }
+        } catch {
+            _ = try? driverClose(handle: handle, now: clockMs())
+            driverFree(handle: handle)
+            throw error
         }
     }
 
-    deinit { timer?.cancel() }
+    deinit {
+        timer?.cancel()
+        _ = try? driverClose(handle: handle, now: clockMs())
+        driverFree(handle: handle)
+    }
 
     /// The coordinator's counters.
-    public func stats() throws -> Stats { try core.stats() }
+    public func stats() throws -> Stats { try driverStats(handle: handle) }
 
     /// Ends the session: waiting requests fail, the store is cleared, `onLogout` runs.
-    public func logout() throws { try apply { now in try self.core.logout(now: now) } }
+    public func logout() throws { step(try closedToo { try driverLogout(handle: handle, now: clockMs()) }) }
 
     /// Starts (or replaces) the session; the credentials are stored only once the
     /// coordinator accepted them (refused ones throw and change nothing).
     public func login(_ credentials: Credentials) throws {
-        lock.lock(); defer { lock.unlock() }
-        try apply { now in try self.core.login(now: now, credentials: credentials) }
+        step(try closedToo { try driverLogin(handle: handle, now: clockMs(), credentials: credentials) })
         store.save(StoredCredentials(try storedFromLogin(credentials: credentials, wallNowMs: wallMs())))
     }
 
     /// Ends every request waiting for a token (they throw `ReauthClosed`); later requests
     /// throw it at once. The session and the store are kept.
     public func close() {
-        lock.lock(); defer { lock.unlock() }
-        guard !closed else { return }
-        closed = true
-        for waiter in waiters.values where !waiter.done {
-            waiter.done = true
-            _ = try? core.cancel(now: clockMs(), id: waiter.id)
-            waiter.continuation.yield(.closed)
-            waiter.continuation.finish()
-        }
-        waiters = [:]
+        if let packed = try? driverClose(handle: handle, now: clockMs()) { step(packed) }
+        lock.lock()
         timer?.cancel()
+        timer = nil
+        lock.unlock()
     }
 
     /// Loads `request` as `URLSession.data(for:)` does, with the bearer token and refresh.
@@ -186,11 +194,20 @@ public final class ReauthSession: @unchecked Sendable {
                 method: request.httpMethod ?? "GET", scheme: url.scheme ?? "", hostName: url.host ?? "",
                 port: url.port.map { Int32($0) }, path: url.path.isEmpty ? "/" : url.path)
         }
-        let waiter = try submit(chosen)
+        let holding = heldToken()
+        let packed = try closedToo {
+            try driverSubmit(
+                handle: handle, now: clockMs(), replayable: chosen.replayable, refresh: chosen.refresh,
+                route: chosen.route ?? 0, known: holding.generation)
+        }
+        let id = packed >> 9
+        var event = own(packed, holding)
         var last: (Data, URLResponse)?
         do {
-            for await event in waiter.events {
-                switch event {
+            while true {
+                let current: Event
+                if let event { current = event } else { current = await wait(id) }
+                switch current {
                 case .send(let token):
                     var sent = request
                     sent.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
@@ -198,16 +215,21 @@ public final class ReauthSession: @unchecked Sendable {
                     last = result
                     let http = result.1 as? HTTPURLResponse
                     let status = Int32(http?.statusCode ?? 200)
-                    let challenges = http?.value(forHTTPHeaderField: "WWW-Authenticate").map { [$0] } ?? []
-                    if refreshStatuses.contains(status), isCallersAnswer(wwwAuthenticate: challenges) {
-                        // §12.4: insufficient_scope — the caller's answer, no refresh.
-                        finishAsCallersAnswer(waiter)
-                        return result
+                    let challenges = refreshStatuses.contains(status)
+                        ? (http?.value(forHTTPHeaderField: "WWW-Authenticate").map { [$0] } ?? []) : []
+                    let holdingNow = heldToken()
+                    let reported = try closedToo { () throws -> Int64 in
+                        if challenges.isEmpty {
+                            return try driverResponse(
+                                handle: handle, now: clockMs(), id: id, status: status, known: holdingNow.generation)
+                        }
+                        return try driverResponseChallenged(
+                            handle: handle, now: clockMs(), id: id, status: status,
+                            wwwAuthenticate: challenges, known: holdingNow.generation)
                     }
-                    // On the wire when `close()` ran: its response is dropped, as in every adapter.
-                    if isClosed() { throw ReauthClosed() }
-                    try apply { now in try self.core.handleResponse(now: now, id: waiter.id, status: status) }
-                case .complete:
+                    event = own(reported, holdingNow)
+                case .complete, .callersAnswer:
+                    // §12.4: an insufficient_scope refusal is the caller's answer as it is.
                     if let last { return last }
                     throw RequestFailed(reason: .unauthorized)
                 case .fail(let reason):
@@ -217,131 +239,180 @@ public final class ReauthSession: @unchecked Sendable {
                     throw ReauthClosed()
                 }
             }
-            throw CancellationError()
         } catch {
-            abandon(waiter) // a transport error (rule 7.17) or a cancelled task
+            abandon(id) // a transport error (rule 7.17), a cancelled task; nothing if it ended
             throw error
         }
     }
 
-    // MARK: routing: every core call and its batch under one lock
+    // MARK: steps: what the driver asks after each event
 
     private enum Event: Sendable {
         case send(String)
         case complete
         case fail(FailReason)
+        case callersAnswer
         case closed
     }
 
-    private final class Waiter: @unchecked Sendable {
-        let id: Int64
-        let events: AsyncStream<Event>
-        let continuation: AsyncStream<Event>.Continuation
-        var done = false
-
-        init(id: Int64) {
-            self.id = id
-            var c: AsyncStream<Event>.Continuation!
-            events = AsyncStream { c = $0 }
-            continuation = c
-        }
-    }
+    private static let failReasons = wireFailReasons()
+    private static let logoutReasons = wireLogoutReasons()
+    private static let moreBit: Int64 = 1 << 7
+    private static let deadlineBit: Int64 = 1 << 8
 
     private func clockMs() -> Int64 {
         Int64((DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1_000_000)
     }
 
-    private func submit(_ options: RequestOptions) throws -> Waiter {
+    private func heldToken() -> (generation: Int64, token: String?) {
         lock.lock(); defer { lock.unlock() }
-        if closed { throw ReauthClosed() }
-        let now = clockMs()
-        let submitted = try core.submit(now: now, options: options)
-        let waiter = Waiter(id: submitted.id)
-        waiters[submitted.id] = waiter
-        route(submitted.commands)
-        return waiter
+        return held
     }
 
-    private func apply(_ input: (Int64) throws -> [Command]) throws {
-        lock.lock(); defer { lock.unlock() }
-        let now = clockMs()
-        route(try input(now))
+    /// `body`, with the driver's `Closed` as `ReauthClosed`.
+    private func closedToo<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as ReauthError {
+            if case .Closed = error { throw ReauthClosed() }
+            throw error
+        }
     }
 
-    private func abandon(_ waiter: Waiter) {
-        lock.lock(); defer { lock.unlock() }
-        if !waiter.done {
-            waiter.done = true
-            if (try? core.isInFlight(id: waiter.id)) == true {
-                try? apply { now in try self.core.handleTransportError(now: now, id: waiter.id) }
+    /// Carries out a step about no request of the caller's.
+    private func step(_ packed: Int64) {
+        if packed & Self.moreBit != 0 { _ = more() }
+        if packed & Self.deadlineBit != 0 { rearm() }
+    }
+
+    /// Carries out the step's other half; the request's own event (`nil`: it waits).
+    private func own(_ packed: Int64, _ holding: (generation: Int64, token: String?)) -> Event? {
+        let table: (own: Int64, tokens: [Int64: String])? = packed & Self.moreBit != 0 ? more() : nil
+        if packed & Self.deadlineBit != 0 { rearm() }
+        switch packed & 7 {
+        case 0:
+            return nil
+        case 1:
+            // The bytes carry the token when it is not the one passed in.
+            guard let token = table.flatMap({ $0.tokens[$0.own] }) ?? holding.token else {
+                return .fail(.notLoggedIn) // never: the wire promises the token
+            }
+            return .send(token)
+        case 2:
+            return .complete
+        case 3:
+            return .fail(Self.failReasons[Int((packed >> 3) & 15)])
+        default:
+            return .callersAnswer
+        }
+    }
+
+    /// Reads this thread's step bytes and carries them out: the logout first (a caller
+    /// who sees its request fail finds the session over), then wakes, then refreshes.
+    private func more() -> (own: Int64, tokens: [Int64: String]) {
+        let bytes = [UInt8](driverTakeMore())
+        var at = 0
+        func u8() -> UInt8 { defer { at += 1 }; return bytes[at] }
+        func u16() -> Int { defer { at += 2 }; return Int(bytes[at]) | Int(bytes[at + 1]) << 8 }
+        func u32() -> Int { Int(u16()) | u16() << 16 }
+        func u64() -> Int64 { Int64(bitPattern: UInt64(u32()) | UInt64(u32()) << 32) }
+        func text() -> (Int64, String) {
+            let number = u64()
+            let length = u32()
+            defer { at += length }
+            return (number, String(decoding: bytes[at..<at + length], as: UTF8.self))
+        }
+        let ownGeneration = u64()
+        let nTokens = u16()
+        let nRefreshes = u16()
+        let nWakes = u32()
+        let logout = Int(u8())
+        var tokens: [Int64: String] = [:]
+        for _ in 0..<nTokens {
+            let (generation, token) = text()
+            tokens[generation] = token
+        }
+        let refreshes = (0..<nRefreshes).map { _ in text() }
+        if let newest = tokens.keys.max() {
+            lock.lock()
+            if newest > held.generation { held = (newest, tokens[newest]) }
+            lock.unlock()
+        }
+        if logout != 0 {
+            let reason = Self.logoutReasons[logout - 1]
+            store.clear()
+            onLogout?(reason)
+        }
+        for _ in 0..<nWakes {
+            let id = u64()
+            let kind = u8()
+            let code = Int(u8())
+            let generation = u64()
+            let event: Event
+            switch kind {
+            case 1: event = tokens[generation].map { .send($0) } ?? .fail(.notLoggedIn)
+            case 2: event = .complete
+            case 3: event = .fail(Self.failReasons[code])
+            default: event = .closed
+            }
+            deliver(id, event)
+        }
+        for (attempt, refreshToken) in refreshes {
+            let token = Token(text: refreshToken)
+            Task.detached { [weak self] in await self?.refresh(attempt: attempt, refreshToken: token) }
+        }
+        return (ownGeneration, tokens)
+    }
+
+    private func deliver(_ id: Int64, _ event: Event) {
+        lock.lock()
+        guard let continuation = waiting.removeValue(forKey: id) else {
+            early[id] = event // told to wait, not registered yet
+            lock.unlock()
+            return
+        }
+        lock.unlock()
+        continuation.resume(returning: event)
+    }
+
+    /// The wake of a request told to wait (it may have come already).
+    private func wait(_ id: Int64) async -> Event {
+        await withCheckedContinuation { continuation in
+            lock.lock()
+            if let event = early.removeValue(forKey: id) {
+                lock.unlock()
+                continuation.resume(returning: event)
             } else {
-                try? apply { now in try self.core.cancel(now: now, id: waiter.id) }
+                waiting[id] = continuation
+                lock.unlock()
             }
         }
-        waiters[waiter.id] = nil
-        waiter.continuation.finish()
     }
 
-    private func isClosed() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        return closed
+    /// Ends a request its caller gave up on: a transport error in flight, a cancel
+    /// waiting, nothing if it ended already.
+    private func abandon(_ id: Int64) {
+        lock.lock()
+        waiting[id] = nil
+        early[id] = nil
+        lock.unlock()
+        if let packed = try? driverAbandon(handle: handle, now: clockMs(), id: id) { step(packed) }
     }
 
-    /// Ends a request whose response is the caller's answer as it is (§12.4).
-    private func finishAsCallersAnswer(_ waiter: Waiter) {
-        lock.lock(); defer { lock.unlock() }
-        if !waiter.done {
-            waiter.done = true
-            _ = try? core.cancel(now: clockMs(), id: waiter.id)
-        }
-        waiters[waiter.id] = nil
-    }
-
-    private func route(_ commands: [Command]) {
-        for command in commands {
-            switch command {
-            case .send(let id, let token, _), .replay(let id, let token, _):
-                tell(id, .send(token.expose()))
-            case .complete(let id):
-                tell(id, .complete)
-            case .fail(let id, let reason):
-                tell(id, .fail(reason))
-            case .refresh(let attempt, let refreshToken):
-                Task.detached { [weak self] in await self?.refresh(attempt: attempt, refreshToken: refreshToken) }
-            case .storeCredentials:
-                // Already in the store: refresh(attempt:) wrote it before reporting it.
-                // Written again now, it could overwrite a sibling's newer rotation with a
-                // spent refresh token (§12.2).
-                break
-            case .logout(let reason):
-                store.clear()
-                onLogout?(reason)
-            }
-        }
-        rearm()
-    }
-
-    private func tell(_ id: Int64, _ event: Event) {
-        guard let waiter = waiters[id] else { return } // its caller is gone
-        if case .send = event {} else {
-            waiter.done = true
-            waiters[id] = nil
-        }
-        waiter.continuation.yield(event)
-    }
-
-    /// One timer, always at the core's next deadline.
+    /// One timer, at the driver's next deadline (read again whenever a step moved it).
     private func rearm() {
-        let deadline = try? core.pollTimeout()
-        guard deadline != armedAt else { return }
-        armedAt = deadline
+        let deadline = try? driverDeadline(handle: handle)
+        lock.lock(); defer { lock.unlock() }
         timer?.cancel()
-        guard let deadline else { timer = nil; return }
+        guard let deadline = deadline ?? nil else { timer = nil; return }
         let delay = UInt64(max(0, deadline - clockMs())) * 1_000_000
         timer = Task.detached { [weak self] in
             try? await Task.sleep(nanoseconds: delay)
             guard !Task.isCancelled, let self else { return }
-            try? self.apply { now in try self.core.handleTimeout(now: now) }
+            if let packed = try? driverTimeout(handle: self.handle, now: self.clockMs()) {
+                if packed & Self.moreBit != 0 { _ = self.more() }
+            }
+            self.rearm()
         }
     }
 
@@ -392,9 +463,11 @@ public final class ReauthSession: @unchecked Sendable {
         }
         if let credentials {
             save(credentials)
-            try? apply { now in try self.core.handleRefreshSucceeded(now: now, attempt: attempt, credentials: credentials) }
-        } else {
-            try? apply { now in try self.core.handleRefreshFailed(now: now, attempt: attempt, failure: failure) }
+            if let packed = try? driverRefreshSucceeded(handle: handle, now: clockMs(), attempt: attempt, credentials: credentials) {
+                step(packed)
+            }
+        } else if let packed = try? driverRefreshFailed(handle: handle, now: clockMs(), attempt: attempt, failure: failure) {
+            step(packed)
         }
     }
 
