@@ -332,3 +332,68 @@ def test_a_request_on_the_wire_at_close_raises_reauth_closed():
     release.set()
     t.join(5)
     assert outcome == ["closed"]
+
+
+class HeldStore(reauth.MemoryStore):
+    """A store whose save blocks until the test releases it (a slow disk, a keychain
+    prompt)."""
+
+    def __init__(self, credentials=None) -> None:
+        super().__init__(credentials)
+        self.saving = threading.Event()
+        self.release = threading.Event()
+
+    def save(self, credentials) -> None:
+        self.saving.set()
+        assert self.release.wait(30)
+        super().save(credentials)
+
+
+def completes_while(blocked: threading.Event, work) -> None:
+    """Runs `work` on a thread while `blocked` holds something up; it must finish first."""
+    done = threading.Thread(target=work)
+    done.start()
+    done.join(10)
+    assert not done.is_alive(), "requests waited for what was held up"
+    assert not blocked.is_set(), "held up throughout"
+
+
+def test_no_lock_is_held_across_the_store_or_the_logout_hook():
+    # Issue 20: a save that blocks (a login on one thread) and an on_logout hook that
+    # blocks hold up no other request — they complete while those are still held.
+    store = HeldStore(stored("at-1", "rt-1"))
+    hook_running, hook_release = threading.Event(), threading.Event()
+
+    def on_logout(reason):
+        hook_running.set()
+        assert hook_release.wait(30)
+
+    auth = ReauthAuth(
+        "https://auth.test/token", "app", store=store, on_logout=on_logout,
+        token_client=httpx.Client(transport=httpx.MockTransport(Endpoint.api)),
+    )
+    with httpx.Client(auth=auth, transport=httpx.MockTransport(Endpoint.api)) as client:
+        login = threading.Thread(target=auth.login, args=(reauth.Credentials("at-2", refresh_token="rt-2"),))
+        login.start()
+        assert store.saving.wait(10)
+
+        def requests():
+            for _ in range(20):
+                assert client.get("https://api.test/me").status_code == 200
+
+        completes_while(store.release, requests)
+        store.release.set()
+        login.join(10)
+        logout = threading.Thread(target=auth.logout)
+        logout.start()
+        assert hook_running.wait(10)
+
+        def refused():
+            with pytest.raises(reauth.httpx.RequestFailed) as caught:
+                client.get("https://api.test/me")
+            assert caught.value.reason == reauth.FailReason.NOT_LOGGED_IN
+
+        completes_while(hook_release, refused)
+        hook_release.set()
+        logout.join(10)
+    auth.close()

@@ -55,7 +55,9 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let mut args = std::env::args().skip(1).map(|a| a.parse::<usize>().expect("a number"));
+    let mut args = std::env::args()
+        .skip(1)
+        .map(|a| a.parse::<usize>().expect("a number"));
     let requests = args.next().unwrap_or(4000);
     let rounds = args.next().unwrap_or(9);
     let tasks = args.next().unwrap_or(32);
@@ -69,7 +71,11 @@ async fn main() {
     let url = server.url();
     let token: serde_json::Value = reqwest::Client::new()
         .post(format!("{url}/oauth/token"))
-        .form(&[("grant_type", "password"), ("username", "u"), ("password", "p")])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", "u"),
+            ("password", "p"),
+        ])
         .send()
         .await
         .expect("login")
@@ -85,7 +91,10 @@ async fn main() {
         .build()
         .expect("reauth");
     let clients = [
-        ("bare reqwest", Client::Bare(reqwest::Client::new(), format!("Bearer {access}"))),
+        (
+            "bare reqwest",
+            Client::Bare(reqwest::Client::new(), format!("Bearer {access}")),
+        ),
         (
             "a header-only middleware",
             Client::Reauth(
@@ -119,7 +128,11 @@ async fn main() {
                 times[k].push(run(&clients[k].1, &api, requests, t).await);
             }
         }
-        let mode = if t == 1 { "sequential".to_owned() } else { format!("{t} tasks") };
+        let mode = if t == 1 {
+            "sequential".to_owned()
+        } else {
+            format!("{t} tasks")
+        };
         for (k, (name, _)) in clients.iter().enumerate() {
             let ratios = times[k].iter().zip(&times[0]).map(|(a, b)| a / b).collect();
             let us = median(times[k].clone()) / requests as f64 * 1e6;

@@ -584,3 +584,131 @@ async fn per_request_options_ride_in_the_extensions() {
     );
     server.shutdown().await;
 }
+
+/// A gate a thread blocks on until the test opens it; `entered` counts who reached it.
+#[derive(Default)]
+struct Gate {
+    open: Mutex<bool>,
+    opened: std::sync::Condvar,
+    entered: AtomicUsize,
+}
+
+impl Gate {
+    fn pass(&self) {
+        self.entered.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.open.lock().expect("gate");
+        while !*open {
+            open = self.opened.wait(open).expect("gate");
+        }
+    }
+    fn open(&self) {
+        *self.open.lock().expect("gate") = true;
+        self.opened.notify_all();
+    }
+    async fn reached(&self) {
+        while self.entered.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+/// A store whose save blocks at a gate (a slow disk, a keychain prompt).
+struct HeldStore {
+    inner: MemoryStore,
+    gate: Arc<Gate>,
+}
+
+impl CredentialStore for HeldStore {
+    fn load(&self) -> std::io::Result<Option<reauth_reqwest::StoredCredentials>> {
+        self.inner.load()
+    }
+    fn save(&self, credentials: &reauth_reqwest::StoredCredentials) -> std::io::Result<()> {
+        self.gate.pass();
+        self.inner.save(credentials)
+    }
+    fn clear(&self) -> std::io::Result<()> {
+        self.inner.clear()
+    }
+    fn lock(&self) -> std::io::Result<Box<dyn Send>> {
+        self.inner.lock()
+    }
+}
+
+/// Runs `work` on its own thread and runtime: it must finish within 10 s (a request
+/// blocked on a lock blocks its thread, so the caller's own runtime could not time it out).
+fn completes<F: std::future::Future<Output = ()> + Send + 'static>(work: F, what: &str) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(work);
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("{what}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
+    // Issue 20: a save that blocks (a login on one thread) and an on_logout hook that
+    // blocks hold up no other request — they complete while those are still held.
+    let m = mock(vec![Reply::Silent]).await;
+    let inner = MemoryStore::new();
+    inner
+        .save(&reauth_reqwest::StoredCredentials {
+            access_token: "at-1".into(),
+            refresh_token: Some("rt-1".into()),
+            expires_at: None,
+        })
+        .expect("save");
+    let (saving, hook) = (Arc::new(Gate::default()), Arc::new(Gate::default()));
+    let in_hook = Arc::clone(&hook);
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(HeldStore {
+            inner,
+            gate: Arc::clone(&saving),
+        })
+        .on_logout(move |_| in_hook.pass())
+        .config(quick())
+        .build()
+        .expect("restored from the store");
+    let login = {
+        let reauth = reauth.clone();
+        std::thread::spawn(move || {
+            reauth.login(Credentials::new("at-2").with_refresh_token("rt-2"))
+        })
+    };
+    saving.reached().await;
+    let (http, url) = (client(&reauth), format!("{}/api", m.url));
+    completes(
+        async move {
+            for _ in 0..20 {
+                assert_eq!(status_of(&http, url.clone()).await, 200);
+            }
+        },
+        "requests waited for the store",
+    );
+    saving.open();
+    login.join().expect("login thread").expect("login");
+    let logout = {
+        let reauth = reauth.clone();
+        std::thread::spawn(move || reauth.logout())
+    };
+    hook.reached().await;
+    let (http, url) = (client(&reauth), format!("{}/api", m.url));
+    completes(
+        async move {
+            let refused = http.get(url).send().await;
+            assert_eq!(
+                refused.as_ref().err().and_then(reason),
+                Some(FailReason::NotLoggedIn)
+            );
+        },
+        "a request waited for the logout hook",
+    );
+    hook.open();
+    logout.join().expect("logout thread");
+}

@@ -374,6 +374,60 @@ class HostTest {
         }
     }
 
+    /** A store whose save blocks until the test releases it (a slow disk). */
+    class HeldStore(private val inner: MemoryStore) : CredentialStore by inner {
+        val saving = java.util.concurrent.CountDownLatch(1)
+        val release = java.util.concurrent.CountDownLatch(1)
+
+        override fun save(credentials: StoredCredentials) {
+            saving.countDown()
+            check(release.await(30, TimeUnit.SECONDS))
+            inner.save(credentials)
+        }
+    }
+
+    /** Runs [work] on a thread while something is held up: it must finish first. */
+    private fun completesWhile(held: java.util.concurrent.CountDownLatch, work: () -> Unit) {
+        val done = Executors.newSingleThreadExecutor().submit(work)
+        done.get(10, TimeUnit.SECONDS) // throws if the requests waited for what is held up
+        assertEquals(1L, held.count, "held up throughout")
+    }
+
+    @Test
+    fun `no lock is held across the store or the logout hook`() {
+        // Issue 20: a save that blocks (a login on one thread) and an onLogout hook that
+        // blocks hold up no other call — they complete while those are still held.
+        Scripted(listOf(Reply.Silent)).use { m ->
+            val store = HeldStore(MemoryStore(StoredCredentials("at-1", "rt-1")))
+            val hookRunning = java.util.concurrent.CountDownLatch(1)
+            val hookRelease = java.util.concurrent.CountDownLatch(1)
+            val onLogout: (LogoutReason) -> Unit = {
+                hookRunning.countDown()
+                check(hookRelease.await(30, TimeUnit.SECONDS))
+            }
+            Reauth("${m.url}/token", "app", store = store, onLogout = onLogout, config = quick()).use { reauth ->
+                val http = client(reauth)
+                val pool = Executors.newCachedThreadPool()
+                val login = pool.submit { reauth.login(Credentials("at-2", "rt-2", null)) }
+                assertTrue(store.saving.await(10, TimeUnit.SECONDS))
+                completesWhile(store.release) {
+                    repeat(20) { http.newCall(get("${m.url}/api")).execute().use { assertEquals(200, it.code) } }
+                }
+                store.release.countDown()
+                login.get(10, TimeUnit.SECONDS)
+                val logout = pool.submit { reauth.logout() }
+                assertTrue(hookRunning.await(10, TimeUnit.SECONDS))
+                completesWhile(hookRelease) {
+                    val e = assertThrows(RequestFailedException::class.java) { http.newCall(get("${m.url}/api")).execute() }
+                    assertEquals(FailReason.NOT_LOGGED_IN, e.reason)
+                }
+                hookRelease.countDown()
+                logout.get(10, TimeUnit.SECONDS)
+                pool.shutdown()
+            }
+        }
+    }
+
     @Test
     fun `a 200 that breaks off after its rotation keeps it`() {
         val script = listOf(
