@@ -69,6 +69,11 @@ fn a_401_storm_waits_for_one_refresh_and_wakes_every_waiter_with_the_new_token()
     let step = d.response::<&str>(2, a, 401, &[]).expect("a 401");
     assert_eq!(step.own, Own::Wait);
     assert_eq!(step.refreshes.len(), 1);
+    assert!(
+        step.deadline_changed,
+        "a refresh has a deadline: the timer must look"
+    );
+    assert!(d.deadline().expect("deadline").is_some());
     let (attempt, rt) = step.refreshes[0].clone();
     assert_eq!(rt.expose(), "rt-1");
     let step = d.response::<&str>(2, b, 401, &[]).expect("b 401");
@@ -113,6 +118,69 @@ fn a_401_storm_waits_for_one_refresh_and_wakes_every_waiter_with_the_new_token()
 }
 
 #[test]
+fn the_wire_layout_is_pinned() {
+    // The Python, Kotlin and Swift decoders read these bits and bytes: a change on both
+    // sides of the Rust round trip must still fail here.
+    let d = logged_in();
+    let (id, step) = d.submit(1, RequestOptions::default()).expect("submit");
+    assert_eq!(id, RequestId(1));
+    assert_eq!(wire::pack(&step, Some(id), Generation(1)), Some(1 | 1 << 9));
+    let only_deadline = Step {
+        own: Own::Wait,
+        wakes: vec![],
+        refreshes: vec![],
+        logout: None,
+        deadline_changed: true,
+    };
+    assert_eq!(
+        wire::pack(&only_deadline, None, Generation(0)),
+        Some(1 << 8)
+    );
+    let failed = Step {
+        own: Own::Fail(FailReason::WaitTimeout),
+        ..only_deadline.clone()
+    };
+    assert_eq!(
+        wire::pack(&failed, Some(RequestId(3)), Generation(0)),
+        Some(3 | 7 << 3 | 1 << 8 | 3 << 9)
+    );
+    let decoded = wire::decode(3 | 7 << 3, None).expect("decoded");
+    assert_eq!(decoded.own_reason, Some(FailReason::WaitTimeout));
+    let full = Step {
+        own: Own::Send {
+            access_token: reauth::Secret::new("at"),
+            generation: Generation(2),
+        },
+        wakes: vec![(RequestId(9), Wake::Fail(FailReason::Transport))],
+        refreshes: vec![(AttemptId(4), reauth::Secret::new("rt"))],
+        logout: Some(LogoutReason::NoRefreshToken),
+        deadline_changed: false,
+    };
+    assert_eq!(
+        wire::pack(&full, Some(RequestId(1)), Generation(1)),
+        Some(1 | 1 << 7 | 1 << 9)
+    );
+    let mut bytes = Vec::new();
+    wire::encode_more(&full, Generation(1), &mut bytes);
+    let mut expected = Vec::new();
+    expected.extend_from_slice(&2u64.to_le_bytes()); // own generation
+    expected.extend_from_slice(&1u16.to_le_bytes()); // tokens
+    expected.extend_from_slice(&1u16.to_le_bytes()); // refreshes
+    expected.extend_from_slice(&1u32.to_le_bytes()); // wakes
+    expected.push(3); // logout: 1 + NoRefreshToken (2)
+    expected.extend_from_slice(&2u64.to_le_bytes());
+    expected.extend_from_slice(&2u32.to_le_bytes());
+    expected.extend_from_slice(b"at");
+    expected.extend_from_slice(&4u64.to_le_bytes());
+    expected.extend_from_slice(&2u32.to_le_bytes());
+    expected.extend_from_slice(b"rt");
+    expected.extend_from_slice(&9u64.to_le_bytes());
+    expected.extend_from_slice(&[3, 8]); // fail, Transport
+    expected.extend_from_slice(&0u64.to_le_bytes());
+    assert_eq!(bytes, expected);
+}
+
+#[test]
 fn insufficient_scope_is_the_callers_answer_and_never_refreshes() {
     let d = logged_in();
     let (id, _) = d.submit(1, RequestOptions::default()).expect("submit");
@@ -152,6 +220,15 @@ fn an_abandoned_request_is_a_transport_error_in_flight_a_cancel_waiting_and_noth
     assert!(step.wakes.is_empty());
     d.abandon(3, waiting).expect("abandon");
     d.abandon(3, waiting).expect("twice: nothing");
+    // A request that ended (Complete) is gone: abandoning it is nothing, not an input.
+    let fresh = logged_in();
+    let (done, _) = fresh.submit(1, RequestOptions::default()).expect("submit");
+    assert_eq!(
+        fresh.response::<&str>(2, done, 200, &[]).expect("200").own,
+        Own::Complete
+    );
+    let step = fresh.abandon(3, done).expect("an ended request: nothing");
+    assert!(step.own == Own::Wait && step.is_own_only(), "{step:?}");
     d.abandon(3, RequestId(999)).expect("unknown: nothing");
     let stats = d.with(|core| *core.stats()).expect("stats");
     assert_eq!((stats.failed.transport, stats.cancelled), (1, 1));
@@ -270,6 +347,8 @@ struct Host {
     fails: BTreeMap<&'static str, u64>,
     logouts: u64,
     issued: u64,
+    /// The core's deadline as the steps said it moved.
+    deadline: Option<u64>,
 }
 
 impl Host {
@@ -284,6 +363,16 @@ impl Host {
     /// Carries out a step about `subject` (if any), checking the routing rules and the
     /// wire encoding.
     fn carry(&mut self, step: &Step, subject: Option<RequestId>, known: Generation) {
+        self.carry_step(step, subject, known);
+    }
+
+    /// Whether the step's deadline flag says what the core's deadline did.
+    fn deadline_moved(&mut self, step: &Step, now: Option<u64>) {
+        assert_eq!(step.deadline_changed, now != self.deadline, "{step:?}");
+        self.deadline = now;
+    }
+
+    fn carry_step(&mut self, step: &Step, subject: Option<RequestId>, known: Generation) {
         let packed = wire::pack(step, subject, known).expect("packed");
         let mut bytes = Vec::new();
         wire::encode_more(step, known, &mut bytes);
@@ -419,6 +508,7 @@ proptest! {
         let known = Generation(known);
         let step = d.login(now, Credentials::new("at-0").with_refresh_token("rt-0")).expect("login");
         h.carry(&step, None, known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
         for a in acts {
             now += 1;
             match a {
@@ -430,6 +520,7 @@ proptest! {
                     let (id, step) = d.submit(now, options).expect("submit");
                     h.requests.insert(id, Known::Waiting); // open from here on
                     h.carry(&step, Some(id), known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
                 Act::Respond { pick, status, scope } => {
                     let sent = h.open(true);
@@ -438,6 +529,7 @@ proptest! {
                     let challenge: &[&str] = if scope { &[r#"Bearer error="insufficient_scope""#] } else { &[] };
                     let step = d.response(now, id, status, challenge).expect("in flight");
                     h.carry(&step, Some(id), known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
                 Act::Abandon { pick } => {
                     let mut open = h.open(true);
@@ -449,6 +541,7 @@ proptest! {
                     h.end(id, "abandoned");
                     h.abandoned_waiting += u64::from(waiting);
                     h.carry(&step, None, known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
                 Act::RefreshOk { fresh } => {
                     let Some(&attempt) = h.attempts.iter().next() else { continue };
@@ -458,7 +551,10 @@ proptest! {
                         .with_refresh_token(format!("rt-{}", h.issued))
                         .with_expires_in_ms(if fresh { 3_600_000 } else { 1_000 });
                     match d.refresh_succeeded(now, attempt, creds) {
-                        Ok(step) => h.carry(&step, None, known),
+                        Ok(step) => {
+                            h.carry(&step, None, known);
+                            h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
+                        }
                         Err(DriverError::Input(_)) => {} // an attempt the core abandoned
                         Err(e) => panic!("{e}"),
                     }
@@ -472,7 +568,10 @@ proptest! {
                         RefreshFailure::Transient { retry_after_ms: None }
                     };
                     match d.refresh_failed(now, attempt, failure) {
-                        Ok(step) => h.carry(&step, None, known),
+                        Ok(step) => {
+                            h.carry(&step, None, known);
+                            h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
+                        }
                         Err(DriverError::Input(_)) => {}
                         Err(e) => panic!("{e}"),
                     }
@@ -481,20 +580,24 @@ proptest! {
                     now += ms;
                     let step = d.timeout(now).expect("timeout");
                     h.carry(&step, None, known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
                 Act::ForceRefresh => {
                     let step = d.force_refresh(now).expect("force");
                     h.carry(&step, None, known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
                 Act::Login => {
                     h.issued += 1;
                     let creds = Credentials::new(format!("at-{}", h.issued)).with_refresh_token(format!("rt-{}", h.issued));
                     let step = d.login(now, creds).expect("login");
                     h.carry(&step, None, known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
                 Act::Logout => {
                     let step = d.logout(now).expect("logout");
                     h.carry(&step, None, known);
+                    h.deadline_moved(&step, d.with(reauth::Coordinator::poll_timeout).expect("deadline"));
                 }
             }
         }

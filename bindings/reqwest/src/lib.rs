@@ -416,13 +416,33 @@ impl Inner {
         self.write(&stored, "the credentials");
     }
 
-    /// Logs in, then stores the credentials — only if the core accepted them.
+    /// Logs in, then stores the credentials — only if the core accepted them — both under
+    /// the store's lock: a refresh of the new session takes that lock first, so it never
+    /// reads the store before the new credentials are in it (it would take the old ones
+    /// for a sibling's rotation, §12.2).
     fn login(&self, credentials: Credentials) -> Result<(), DriverError> {
         let stored = StoredCredentials::from_login(&credentials, SystemTime::now());
+        let guard = self.store.lock().map_err(|e| {
+            tracing::error!(error = %e, "reauth: could not lock the credential store; logging in without it");
+        });
         let step = self.driver.login(self.now(), credentials)?;
         self.write(&stored, "the credentials");
+        drop(guard);
         self.carry(step);
         Ok(())
+    }
+
+    /// Runs `f` (store I/O: a file, fsync) on tokio's blocking pool, never on a runtime
+    /// worker that requests need; `otherwise` if it panicked.
+    async fn off_runtime<T: Send + 'static>(
+        self: &Arc<Self>,
+        otherwise: T,
+        f: impl FnOnce(&Inner) -> T + Send + 'static,
+    ) -> T {
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .unwrap_or(otherwise)
     }
 
     /// What the store holds (an unreadable store is logged and read as empty).
@@ -686,7 +706,8 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         Err(_) => None,
     };
     let mut followed = false;
-    let mut plan = plan_refresh(&refresh_token, inner.stored().as_ref(), SystemTime::now());
+    let stored = inner.off_runtime(None, Inner::stored).await;
+    let mut plan = plan_refresh(&refresh_token, stored.as_ref(), SystemTime::now());
     let outcome = loop {
         let sent = match plan {
             RefreshPlan::Adopt(credentials) => {
@@ -705,7 +726,8 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
             TokenAnswer::Rejected { error } => {
                 tracing::warn!(%error, "reauth: token endpoint refused the refresh token");
                 // §12.2: a sibling may have rotated meanwhile; follow it once.
-                match after_rejection(&sent, inner.stored().as_ref(), SystemTime::now()) {
+                let stored = inner.off_runtime(None, Inner::stored).await;
+                match after_rejection(&sent, stored.as_ref(), SystemTime::now()) {
                     Some(next) if !followed => {
                         followed = true;
                         plan = next;
@@ -720,14 +742,16 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
             } => {
                 tracing::warn!(%problem, "reauth: refresh failed; transient");
                 if let Some(rotated) = rotated_refresh_token {
-                    inner.keep(&rotated);
+                    inner.off_runtime((), move |i| i.keep(&rotated)).await;
                 }
                 break Outcome::Failed(RefreshFailure::Transient { retry_after_ms });
             }
         }
     };
     if let Outcome::Succeeded(credentials) = &outcome {
-        inner.save(credentials); // visible to siblings before the lock is released
+        // Visible to siblings before the lock is released.
+        let credentials = credentials.clone();
+        inner.off_runtime((), move |i| i.save(&credentials)).await;
     }
     drop(guard);
     let now = inner.now();

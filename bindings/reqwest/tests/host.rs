@@ -672,7 +672,7 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
             gate: Arc::clone(&saving),
         })
         .on_logout(move |_| in_hook.pass())
-        .config(quick())
+        .config(quick().with_max_retries(0))
         .build()
         .expect("restored from the store");
     let login = {
@@ -691,6 +691,20 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
         },
         "requests waited for the store",
     );
+    // A request that waits (for a refresh the silent endpoint never answers) goes through
+    // the mailbox and the timer: it ends at the refresh deadline, the save still held.
+    reauth.force_refresh();
+    let (http, url) = (client(&reauth), format!("{}/api", m.url));
+    completes(
+        async move {
+            let failed = http.get(url).send().await;
+            assert_eq!(
+                failed.as_ref().err().and_then(reason),
+                Some(FailReason::RefreshUnavailable)
+            );
+        },
+        "a waiting request was held up by the store",
+    );
     saving.open();
     login.join().expect("login thread").expect("login");
     let logout = {
@@ -708,6 +722,22 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
             );
         },
         "a request waited for the logout hook",
+    );
+    // And one that waits, with the hook still held: a new session, a forced refresh.
+    reauth
+        .login(Credentials::new("at-3").with_refresh_token("rt-3"))
+        .expect("login");
+    reauth.force_refresh();
+    let (http, url) = (client(&reauth), format!("{}/api", m.url));
+    completes(
+        async move {
+            let failed = http.get(url).send().await;
+            assert_eq!(
+                failed.as_ref().err().and_then(reason),
+                Some(FailReason::RefreshUnavailable)
+            );
+        },
+        "a waiting request was held up by the logout hook",
     );
     hook.open();
     logout.join().expect("logout thread");

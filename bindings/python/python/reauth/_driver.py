@@ -293,9 +293,13 @@ class Driver:
 
     def login(self, credentials: Credentials) -> None:
         """Starts a session with credentials the app obtained, and stores them — only
-        once the core accepted them: refused credentials raise and change nothing."""
-        self._step(driver_login(self._handle, now_ms(), credentials))
-        self._store.save(from_native(stored_from_login(credentials, wall_ms())))
+        once the core accepted them: refused credentials raise and change nothing. Both
+        under the store's lock: a refresh of the new session takes it first, so it never
+        reads the store before the new credentials are in it (§12.2)."""
+        with self._store.lock():
+            packed = driver_login(self._handle, now_ms(), credentials)
+            self._store.save(from_native(stored_from_login(credentials, wall_ms())))
+        self._step(packed)
 
     def logout(self) -> None:
         self._step(driver_logout(self._handle, now_ms()))

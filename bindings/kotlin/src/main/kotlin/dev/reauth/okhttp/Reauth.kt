@@ -189,12 +189,16 @@ class Reauth(
     val interceptor: Interceptor = Interceptor { chain -> intercept(chain) }
 
     /** Starts (or replaces) the session with credentials the app obtained. They are stored
-     *  once the coordinator accepted them: refused credentials throw
+     *  (under the store's lock) once the coordinator accepted them: refused credentials throw
      *  [ReauthException.InvalidCredentials] and change nothing, in the session or in the store. */
     fun login(credentials: Credentials) {
         val stored = storedFromLogin(credentials, wallNow()).toStore()
-        step(closedToo { driverLogin(handle, now(), credentials) })
-        save(stored, "the credentials")
+        // Both under the store's lock: a refresh of the new session takes it first, so it
+        // never reads the store before the new credentials are in it (§12.2).
+        val packed = store.locked {
+            closedToo { driverLogin(handle, now(), credentials) }.also { save(stored, "the credentials") }
+        }
+        step(packed)
     }
 
     /** Ends the session: waiting calls fail `LOGGED_OUT`, the store is cleared, [onLogout] runs. */
