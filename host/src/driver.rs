@@ -233,15 +233,17 @@ impl Driver {
     /// Only [`DriverError::Poisoned`].
     pub fn abandon(&self, now: Timestamp, id: RequestId) -> Result<Step, DriverError> {
         let mut inner = self.lock()?;
-        if inner.closed || !inner.open.remove(&id) {
+        if inner.closed || !inner.open.contains(&id) {
             return Ok(Step::new());
         }
-        // An open request is in flight or waiting: neither input can be refused.
+        // An open request is in flight or waiting: neither input is refused for it (only
+        // a `now` past the end of the clock is, and that changes nothing).
         if inner.core.is_in_flight(id) {
             inner.core.handle_transport_error(now, id)?;
         } else {
             inner.core.cancel(now, id)?;
         }
+        inner.open.remove(&id);
         let mut step = inner.step(Some(id));
         step.own = Own::Wait;
         Ok(step)

@@ -210,7 +210,8 @@ pub fn encode_more(step: &Step, known: Generation, out: &mut Vec<u8>) {
 }
 
 /// A step read back from its integer and bytes — the reference decoder (module docs).
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// `Debug` shows the token tables' generations and attempts, never their text.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Decoded {
     /// Own kind (`OWN_*`).
     pub own: u8,
@@ -230,6 +231,23 @@ pub struct Decoded {
     pub wakes: Vec<(u64, u8, Option<FailReason>, u64)>,
     /// The logout, if any.
     pub logout: Option<LogoutReason>,
+}
+
+impl std::fmt::Debug for Decoded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let numbers = |t: &[(u64, String)]| t.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+        f.debug_struct("Decoded")
+            .field("own", &self.own)
+            .field("own_reason", &self.own_reason)
+            .field("id", &self.id)
+            .field("deadline_changed", &self.deadline_changed)
+            .field("own_generation", &self.own_generation)
+            .field("tokens (generations)", &numbers(&self.tokens))
+            .field("refreshes (attempts)", &numbers(&self.refreshes))
+            .field("wakes", &self.wakes)
+            .field("logout", &self.logout)
+            .finish()
+    }
 }
 
 struct Reader<'a>(&'a [u8]);

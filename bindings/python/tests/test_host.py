@@ -397,3 +397,39 @@ def test_no_lock_is_held_across_the_store_or_the_logout_hook():
         hook_release.set()
         logout.join(10)
     auth.close()
+
+
+def test_a_wake_carried_out_after_its_request_was_abandoned_is_not_kept():
+    # A logout's wakes are carried out after the app's hook; a caller that gives up while
+    # the hook runs abandons its request first. Its wake must not stay behind, holding
+    # nothing for nobody (a Send's would hold token text).
+    in_hook, release, token_call = threading.Event(), threading.Event(), threading.Event()
+
+    def on_logout(reason):
+        in_hook.set()
+        assert release.wait(10)
+
+    def slow_token():
+        token_call.wait(10)
+        return httpx.Response(500)
+
+    class Unlocked(reauth.MemoryStore):  # the refresh holds no lock the logout's clear needs
+        def lock(self):
+            return contextlib.nullcontext()
+
+    endpoint = Endpoint(slow_token)
+    auth = auth_for(endpoint, Unlocked(stored()))
+    driver = auth._driver
+    driver._on_logout = on_logout
+    auth.force_refresh()
+    request_id, event = driver.submit(True, True, 0)
+    assert event is None, "it waits for the refresh"
+    logout = threading.Thread(target=auth.logout)
+    logout.start()
+    assert in_hook.wait(10)
+    driver.abandon(request_id)
+    release.set()
+    logout.join(10)
+    assert request_id not in driver._early
+    token_call.set()
+    auth.close()

@@ -305,7 +305,14 @@ impl Reauth {
 struct Mailbox {
     waiting: HashMap<RequestId, oneshot::Sender<Wake>>,
     early: HashMap<RequestId, Wake>,
+    /// The last requests abandoned: a wake made before the abandon but carried out after
+    /// it is dropped instead of kept in `early` for nobody (bounded: such a wake is
+    /// carried out moments later).
+    abandoned: std::collections::VecDeque<RequestId>,
 }
+
+/// How many abandoned ids the mailbox remembers.
+const ABANDONED_KEPT: usize = 256;
 
 struct Inner {
     me: Weak<Inner>,
@@ -342,7 +349,12 @@ impl Inner {
             }
             tracing::info!(reason = reason.as_str(), "reauth: logged out");
             if let Some(hook) = &self.on_logout {
-                hook(reason);
+                // A panicking hook must not cost the wakes below (those requests ended).
+                let called =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(reason)));
+                if called.is_err() {
+                    tracing::error!("reauth: the on_logout hook panicked");
+                }
             }
         }
         for (id, wake) in step.wakes {
@@ -352,6 +364,8 @@ impl Inner {
                     drop(mailbox);
                     let _ = waiter.send(wake);
                 }
+                // Its caller gave up after this wake was made: nobody will take it.
+                None if mailbox.abandoned.contains(&id) => {}
                 None => {
                     mailbox.early.insert(id, wake);
                 }
@@ -480,6 +494,10 @@ impl Drop for Pending {
                 let mut mailbox = lock(&self.inner.mailbox);
                 mailbox.waiting.remove(&self.id);
                 mailbox.early.remove(&self.id);
+                if mailbox.abandoned.len() == ABANDONED_KEPT {
+                    mailbox.abandoned.pop_front();
+                }
+                mailbox.abandoned.push_back(self.id);
             }
             if let Ok(step) = self.inner.driver.abandon(self.inner.now(), self.id) {
                 self.inner.carry(step);
@@ -592,7 +610,9 @@ impl Middleware for Reauth {
                 .driver
                 .response(inner.now(), id, status, &challenges)
                 .map_err(|e| {
-                    pending.done = true; // the driver ended it (closed) or never knew it
+                    // Closed: the driver cancelled it. Any other refusal (a status outside
+                    // 100..=599) leaves it in flight: the drop of `pending` ends it.
+                    pending.done = e == DriverError::Closed;
                     closed(e)
                 })?;
             last = Some(response);

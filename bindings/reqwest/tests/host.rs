@@ -106,6 +106,13 @@ async fn serve(
         }
         let body = String::from_utf8_lossy(&buf[head_end..head_end + length]).into_owned();
         buf.drain(..head_end + length);
+        if head.starts_with("get /status999") {
+            // A status reqwest accepts and HTTP does not define (LinkedIn's 999).
+            socket
+                .write_all(b"HTTP/1.1 999 X\r\ncontent-length: 2\r\n\r\nno")
+                .await?;
+            continue;
+        }
         if !head.starts_with("post /token") {
             socket
                 .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
@@ -741,4 +748,56 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
     );
     hook.open();
     logout.join().expect("logout thread");
+}
+
+#[tokio::test]
+async fn a_panicking_logout_hook_costs_no_wake() {
+    // The hook runs before the wakes of the requests the logout failed: its panic must
+    // not leave them waiting (they ended in the core; no timeout would come).
+    let m = mock(vec![Reply::Json(400, r#"{"error":"invalid_grant"}"#)]).await;
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(store_with("at-1", "rt-1"))
+        .on_logout(|_| panic!("the app's hook"))
+        .config(quick())
+        .build()
+        .expect("reauth");
+    reauth.force_refresh();
+    let failed = tokio::time::timeout(
+        Duration::from_secs(10),
+        client(&reauth).get(format!("{}/api", m.url)).send(),
+    )
+    .await
+    .expect("the waiting request was woken");
+    assert_eq!(
+        failed.as_ref().err().and_then(reason),
+        Some(FailReason::RefreshRejected)
+    );
+    assert!(!reauth.is_logged_in());
+}
+
+#[tokio::test]
+async fn a_status_outside_http_ends_the_request_in_the_core() {
+    // reqwest accepts 100..=999; the core refuses a status outside 100..=599. The request
+    // is ended as a transport error, not left in flight.
+    let m = mock(vec![]).await;
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(store_with("at-1", "rt-1"))
+        .config(quick())
+        .build()
+        .expect("reauth");
+    let answer = client(&reauth)
+        .get(format!("{}/status999", m.url))
+        .send()
+        .await;
+    assert!(answer.is_err(), "a status the contract does not take");
+    let stats = reauth.stats();
+    assert_eq!(
+        (stats.submitted, stats.failed.transport),
+        (1, 1),
+        "{stats:?}"
+    );
+    assert_eq!(
+        status_of(&client(&reauth), format!("{}/api", m.url)).await,
+        200
+    );
 }

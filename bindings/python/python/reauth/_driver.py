@@ -18,6 +18,7 @@ the store, the network or the app's hook: the one lock here guards the table of 
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import struct
 import threading
@@ -223,6 +224,9 @@ class Driver:
         self._mailbox = threading.Lock()
         self._waiters: Dict[int, Waiter] = {}
         self._early: Dict[int, Event] = {}
+        # The last requests abandoned: a wake made before the abandon but carried out
+        # after it is dropped, not kept in `_early` for nobody.
+        self._abandoned: "collections.deque[int]" = collections.deque(maxlen=256)
         self._timer_cond = threading.Condition()
         self._poked = False
         self._closed = False
@@ -284,6 +288,7 @@ class Driver:
         with self._mailbox:
             self._waiters.pop(request_id, None)
             self._early.pop(request_id, None)
+            self._abandoned.append(request_id)
         try:
             self._step(driver_abandon(self._handle, now_ms(), request_id))
         except ReauthError as e:  # only a poisoned driver: nothing left to end
@@ -397,8 +402,9 @@ class Driver:
     def _deliver(self, request_id: int, event: Event) -> None:
         with self._mailbox:
             waiter = self._waiters.pop(request_id, None)
-            if waiter is None:  # told to wait, not registered yet
-                self._early[request_id] = event
+            if waiter is None:
+                if request_id not in self._abandoned:  # told to wait, not registered yet
+                    self._early[request_id] = event
                 return
         waiter.put(event)
 

@@ -115,6 +115,7 @@ public final class ReauthSession: @unchecked Sendable {
     /// Guards the mailbox, the token held and the timer: map operations only, never a
     /// native call, the store, the network or `onLogout`.
     private let lock = NSLock()
+    private let rearming = NSLock()
     private var waiting: [Int64: CheckedContinuation<Event, Never>] = [:]
     private var early: [Int64: Event] = [:]
     private var held: (generation: Int64, token: String?) = (0, nil)
@@ -400,7 +401,10 @@ public final class ReauthSession: @unchecked Sendable {
     }
 
     /// One timer, at the driver's next deadline (read again whenever a step moved it).
+    /// `rearming` is held across that one native read so that two re-arms cannot leave
+    /// the older deadline armed; no request takes it in the steady state.
     private func rearm() {
+        rearming.lock(); defer { rearming.unlock() }
         let deadline = try? driverDeadline(handle: handle)
         lock.lock(); defer { lock.unlock() }
         timer?.cancel()

@@ -142,6 +142,10 @@ class Reauth(
     private val waiting = HashMap<Long, Waiter>()
     private val early = HashMap<Long, Event>()
 
+    /** The last calls abandoned: a wake made before the abandon but carried out after it
+     *  is dropped, not kept in [early] for nobody. */
+    private val abandoned = ArrayDeque<Long>()
+
     private val threads = ThreadFactory { r -> Thread(r, "reauth").apply { isDaemon = true } }
     private val timer = Executors.newSingleThreadScheduledExecutor(threads)
     private val workers = Executors.newCachedThreadPool(threads)
@@ -424,7 +428,7 @@ class Reauth(
     private fun deliver(id: Long, event: Event) {
         val waiter = synchronized(mailbox) {
             waiting.remove(id) ?: run {
-                early[id] = event // told to wait, not registered yet
+                if (id !in abandoned) early[id] = event // told to wait, not registered yet
                 return
             }
         }
@@ -454,6 +458,8 @@ class Reauth(
         synchronized(mailbox) {
             waiting.remove(id)
             early.remove(id)
+            if (abandoned.size == ABANDONED_KEPT) abandoned.removeFirst()
+            abandoned.addLast(id)
         }
         try {
             NativeDriver.generated.increment()
@@ -472,7 +478,8 @@ class Reauth(
         }
         try {
             onLogout?.invoke(reason)
-        } catch (e: RuntimeException) {
+        } catch (e: Throwable) {
+            // Whatever it throws, the wakes of the calls the logout failed still go out.
             log.log(Level.WARNING, "reauth: the onLogout listener threw", e)
         }
     }
@@ -662,6 +669,9 @@ class Reauth(
 
         /** How often a call waiting for a command checks whether OkHttp cancelled it. */
         const val CANCEL_POLL_NS = 200_000_000L
+
+        /** How many abandoned call ids the mailbox remembers. */
+        const val ABANDONED_KEPT = 256
 
         /** Frees each driver once its `Reauth` is unreachable. */
         val cleaner: Cleaner = Cleaner.create()

@@ -127,6 +127,29 @@ class InterceptorTest {
     }
 
     @Test
+    fun `an onLogout listener that throws an Error costs no waiting call its wake`() {
+        // The listener runs before the wakes of the calls the logout failed; whatever it
+        // throws (here an Error, not an Exception), those calls still end.
+        tokenResponse = { MockResponse().setResponseCode(400).setBody("""{"error":"invalid_grant"}""") }
+        reauth(onLogout = { throw NotImplementedError("the app's listener") }).use { reauth ->
+            val client = client(reauth)
+            val pool = Executors.newFixedThreadPool(4)
+            val outcomes = (0 until 4).map {
+                pool.submit<FailReason?> {
+                    try {
+                        client.newCall(Request.Builder().url(server.url("/api/$it")).build()).execute().close()
+                        null
+                    } catch (e: RequestFailedException) {
+                        e.reason
+                    }
+                }
+            }
+            assertEquals(List(4) { FailReason.REFRESH_REJECTED }, outcomes.map { it.get(30, TimeUnit.SECONDS) })
+            pool.shutdown()
+        }
+    }
+
+    @Test
     fun `a refused refresh fails every waiting call and logs out once`() {
         tokenResponse = {
             MockResponse().setResponseCode(400).setBody("""{"error":"invalid_grant"}""").setBodyDelay(100, TimeUnit.MILLISECONDS)
