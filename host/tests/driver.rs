@@ -415,7 +415,7 @@ impl Host {
                 }
                 Wake::Fail(reason) => {
                     assert_eq!(w.2, Some(*reason));
-                    *self.fails.entry(reason_name(*reason)).or_default() += 1;
+                    *self.fails.entry(reason.as_str()).or_default() += 1;
                     self.end(*id, "fail");
                 }
                 Wake::Closed => panic!("closed before close()"),
@@ -456,7 +456,7 @@ impl Host {
             }
             Own::Fail(reason) => {
                 assert_eq!((decoded.own, decoded.own_reason), (OWN_FAIL, Some(*reason)));
-                *self.fails.entry(reason_name(*reason)).or_default() += 1;
+                *self.fails.entry(reason.as_str()).or_default() += 1;
                 self.end(id, "fail");
             }
             Own::CallersAnswer => {
@@ -477,20 +477,6 @@ impl Host {
             })
             .map(|(id, _)| *id)
             .collect()
-    }
-}
-
-fn reason_name(reason: FailReason) -> &'static str {
-    match reason {
-        FailReason::NotLoggedIn => "not_logged_in",
-        FailReason::LoggedOut => "logged_out",
-        FailReason::RefreshRejected => "refresh_rejected",
-        FailReason::RefreshUnavailable => "refresh_unavailable",
-        FailReason::ExcessiveRefresh => "excessive_refresh",
-        FailReason::Unauthorized => "unauthorized",
-        FailReason::QueueFull => "queue_full",
-        FailReason::WaitTimeout => "wait_timeout",
-        FailReason::Transport => "transport",
     }
 }
 
