@@ -64,6 +64,75 @@ def run(client: httpx.Client, url: str, requests: int, threads: int) -> tuple[fl
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
+def load_and_storm(server: TokenServer, bare: httpx.Client, reauth_client: httpx.Client, workers: int = 64) -> None:
+    """The demo's load — 64 threads for 2 s on a fixed token: requests/s of bare httpx and
+    of the adapter (interleaved, twice each) — then a 401 storm under that load: every
+    access token revoked at once, and the time until every worker succeeded again, next
+    to the idle round trips and the round trip under the load."""
+    url = f"{server.url}/api/items"
+
+    def load(client: httpx.Client, seconds: float = 2.0) -> float:
+        stop = threading.Event()
+        done = [0] * workers
+
+        def work(w: int) -> None:
+            while not stop.is_set():
+                client.get(f"{url}/{w % 16}").raise_for_status()
+                done[w] += 1
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in range(workers)]
+        for t in threads:
+            t.start()
+        time.sleep(seconds)
+        stop.set()
+        for t in threads:
+            t.join()
+        return sum(done) / seconds
+
+    bare_rates, reauth_rates = [], []
+    for _ in range(2):
+        bare_rates.append(load(bare))
+        reauth_rates.append(load(reauth_client))
+    b, r = statistics.median(bare_rates), statistics.median(reauth_rates)
+    print(f"\n{workers} threads for 2 s, a fixed token: bare httpx {b:.0f} requests/s, "
+          f"reauth httpx {r:.0f} requests/s ({b / r:.2f}x fewer)")
+
+    started = time.perf_counter()
+    reauth_client.get(url).raise_for_status()
+    request_rtt = time.perf_counter() - started
+    token = server.login()
+    started = time.perf_counter()
+    httpx.post(server.token_url, data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]}).raise_for_status()
+    refresh_rtt = time.perf_counter() - started
+
+    stop = threading.Event()
+    revoked_at = [float("inf")]
+    recovered = [0.0] * workers
+
+    def storm(w: int) -> None:
+        while not stop.is_set():
+            began = time.perf_counter()
+            reauth_client.get(f"{url}/{w % 16}").raise_for_status()
+            if began >= revoked_at[0] and not recovered[w]:
+                recovered[w] = time.perf_counter()
+
+    threads = [threading.Thread(target=storm, args=(w,)) for w in range(workers)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    revoked_at[0] = time.perf_counter()
+    server.revoke_access()
+    time.sleep(3.0)
+    stop.set()
+    for t in threads:
+        t.join()
+    all_back = all(recovered)
+    last = max(recovered) - revoked_at[0] if all_back else float("nan")
+    print(f"401 storm under {workers} threads: every worker succeeded again {last * 1000:.1f} ms after the revocation "
+          f"({'all recovered' if all_back else 'NOT all recovered'}); idle round trips: refresh {refresh_rtt * 1000:.2f} ms, "
+          f"request {request_rtt * 1000:.2f} ms; a request round trip under this load: {workers / r * 1000:.2f} ms")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--requests", type=int, default=400)
@@ -95,6 +164,7 @@ def main() -> None:
                       f"{statistics.median(cpu):+.0f} |")
         stats = auth.stats()
         assert stats.refresh_attempts == 0, "the token was long-lived: no refresh"
+        load_and_storm(server, made["bare httpx"], made["reauth httpx"])
         for client in made.values():
             client.close()
         auth.close()
