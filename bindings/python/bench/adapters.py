@@ -25,7 +25,6 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from conftest import TokenServer, credentials_from  # noqa: E402
 
-import reauth  # noqa: E402
 from reauth.httpx import ReauthAuth  # noqa: E402
 
 try:
@@ -146,8 +145,8 @@ def main() -> None:
             run(client, server.url, 50, 1)
         print(f"python {sys.version.split()[0]}, httpx {httpx.__version__}, "
               f"{a.requests} requests x {a.rounds} interleaved rounds; median ratio to bare httpx in the same round")
-        print(f"| mode | client | µs/request | ratio | CPU µs/request over bare |")
-        print(f"| --- | --- | ---: | ---: | ---: |")
+        print("| mode | client | µs/request | ratio | CPU µs/request over bare |")
+        print("| --- | --- | ---: | ---: | ---: |")
         for threads in (1, a.threads):
             times = {name: [] for name in made}
             names = list(made)

@@ -7,8 +7,11 @@
 
 use std::time::Instant;
 
-use reauth_reqwest::{Credentials, Reauth};
+use reauth_reqwest::Reauth;
 use reauth_testserver::{Server, ServerConfig};
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 #[derive(Clone)]
 enum Client {
@@ -69,23 +72,8 @@ async fn main() {
         .await
         .expect("server");
     let url = server.url();
-    let token: serde_json::Value = reqwest::Client::new()
-        .post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "u"),
-            ("password", "p"),
-        ])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let access = token["access_token"].as_str().expect("at");
-    let credentials = Credentials::new(access)
-        .with_refresh_token(token["refresh_token"].as_str().expect("rt"))
-        .with_expires_in_ms(3_600_000);
+    let credentials = common::login(&url).await;
+    let access = credentials.access_token.expose().to_owned();
     let reauth = Reauth::builder(format!("{url}/oauth/token"), "bench")
         .credentials(credentials)
         .build()
@@ -99,7 +87,7 @@ async fn main() {
             "a header-only middleware",
             Client::Reauth(
                 reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-                    .with(Bearer(format!("Bearer {access}")))
+                    .with(common::Bearer(format!("Bearer {access}")))
                     .build(),
             ),
         ),
@@ -192,19 +180,7 @@ async fn load_and_storm(bare: &Client, reauth: &Client, url: &str, api: &str) {
     let started = Instant::now();
     reauth.get(api).await;
     let request_rtt = started.elapsed();
-    let token: serde_json::Value = http
-        .post(format!("{url}/oauth/token"))
-        .form(&[
-            ("grant_type", "password"),
-            ("username", "u"),
-            ("password", "p"),
-        ])
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
+    let token = common::login(url).await;
     let started = Instant::now();
     let refreshed = http
         .post(format!("{url}/oauth/token"))
@@ -212,7 +188,7 @@ async fn load_and_storm(bare: &Client, reauth: &Client, url: &str, api: &str) {
             ("grant_type", "refresh_token"),
             (
                 "refresh_token",
-                token["refresh_token"].as_str().expect("rt"),
+                token.refresh_token.as_ref().expect("rt").expose(),
             ),
         ])
         .send()
@@ -276,21 +252,4 @@ async fn load_and_storm(bare: &Client, reauth: &Client, url: &str, api: &str) {
         refresh_rtt.as_secs_f64() * 1000.0,
         request_rtt.as_secs_f64() * 1000.0,
     );
-}
-
-/// What reqwest-middleware itself costs: a middleware that only sets the header.
-struct Bearer(String);
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for Bearer {
-    async fn handle(
-        &self,
-        mut req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let value = http::HeaderValue::from_str(&self.0).expect("header");
-        req.headers_mut().insert(http::header::AUTHORIZATION, value);
-        next.run(req, extensions).await
-    }
 }

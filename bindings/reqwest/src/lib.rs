@@ -435,12 +435,11 @@ impl Inner {
     /// reads the store before the new credentials are in it (it would take the old ones
     /// for a sibling's rotation, §12.2).
     fn login(&self, credentials: Credentials) -> Result<(), DriverError> {
-        let stored = StoredCredentials::from_login(&credentials, SystemTime::now());
         let guard = self.store.lock().map_err(|e| {
             tracing::error!(error = %e, "reauth: could not lock the credential store; logging in without it");
         });
-        let step = self.driver.login(self.now(), credentials)?;
-        self.write(&stored, "the credentials");
+        let step = self.driver.login(self.now(), credentials.clone())?;
+        self.save(&credentials);
         drop(guard);
         self.carry(step);
         Ok(())
@@ -716,15 +715,17 @@ enum Outcome {
 /// store a success (or keep a rotation from an unusable answer) before the lock is
 /// released; then report to the core.
 async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
-    let store = Arc::clone(&inner.store);
-    let guard = match tokio::task::spawn_blocking(move || store.lock()).await {
-        Ok(Ok(guard)) => Some(guard),
-        Ok(Err(e)) => {
+    let locked = inner
+        .off_runtime(
+            Err(std::io::Error::other("the store's lock panicked")),
+            |i| i.store.lock(),
+        )
+        .await;
+    let guard = locked
+        .map_err(|e| {
             tracing::error!(error = %e, "reauth: could not lock the credential store; refreshing without it");
-            None
-        }
-        Err(_) => None,
-    };
+        })
+        .ok();
     let mut followed = false;
     let stored = inner.off_runtime(None, Inner::stored).await;
     let mut plan = plan_refresh(&refresh_token, stored.as_ref(), SystemTime::now());

@@ -85,7 +85,7 @@ fn a_steady_state_request_allocates_at_most_4_more_than_bare_reqwest() {
             .with(reauth.clone())
             .build();
         let plain = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(Bearer(bearer.clone()))
+            .with(common::Bearer(bearer.clone()))
             .build();
         let api = format!("{url}/api/items");
         // Warm both: connections open, the route known, buffers grown.
@@ -151,20 +151,4 @@ fn the_default_route_allocates_nothing() {
         }
     }
     assert_eq!(allocations() - before, 0, "{keys}");
-}
-
-struct Bearer(String);
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for Bearer {
-    async fn handle(
-        &self,
-        mut req: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        let value = http::HeaderValue::from_str(&self.0).expect("header");
-        req.headers_mut().insert(http::header::AUTHORIZATION, value);
-        next.run(req, extensions).await
-    }
 }

@@ -658,6 +658,18 @@ fn completes<F: std::future::Future<Output = ()> + Send + 'static>(work: F, what
         .unwrap_or_else(|_| panic!("{what}"));
 }
 
+/// A GET through `reauth` fails with `expected` within [`completes`]' 10 s.
+fn fails_in_time(reauth: &Reauth, url: String, expected: FailReason, what: &str) {
+    let http = client(reauth);
+    completes(
+        async move {
+            let failed = http.get(url).send().await;
+            assert_eq!(failed.as_ref().err().and_then(reason), Some(expected));
+        },
+        what,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
     // Issue 20: a save that blocks (a login on one thread) and an on_logout hook that
@@ -701,15 +713,10 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
     // A request that waits (for a refresh the silent endpoint never answers) goes through
     // the mailbox and the timer: it ends at the refresh deadline, the save still held.
     reauth.force_refresh();
-    let (http, url) = (client(&reauth), format!("{}/api", m.url));
-    completes(
-        async move {
-            let failed = http.get(url).send().await;
-            assert_eq!(
-                failed.as_ref().err().and_then(reason),
-                Some(FailReason::RefreshUnavailable)
-            );
-        },
+    fails_in_time(
+        &reauth,
+        format!("{}/api", m.url),
+        FailReason::RefreshUnavailable,
         "a waiting request was held up by the store",
     );
     saving.open();
@@ -719,15 +726,10 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
         std::thread::spawn(move || reauth.logout())
     };
     hook.reached().await;
-    let (http, url) = (client(&reauth), format!("{}/api", m.url));
-    completes(
-        async move {
-            let refused = http.get(url).send().await;
-            assert_eq!(
-                refused.as_ref().err().and_then(reason),
-                Some(FailReason::NotLoggedIn)
-            );
-        },
+    fails_in_time(
+        &reauth,
+        format!("{}/api", m.url),
+        FailReason::NotLoggedIn,
         "a request waited for the logout hook",
     );
     // And one that waits, with the hook still held: a new session, a forced refresh.
@@ -735,15 +737,10 @@ async fn no_lock_is_held_across_the_store_or_the_logout_hook() {
         .login(Credentials::new("at-3").with_refresh_token("rt-3"))
         .expect("login");
     reauth.force_refresh();
-    let (http, url) = (client(&reauth), format!("{}/api", m.url));
-    completes(
-        async move {
-            let failed = http.get(url).send().await;
-            assert_eq!(
-                failed.as_ref().err().and_then(reason),
-                Some(FailReason::RefreshUnavailable)
-            );
-        },
+    fails_in_time(
+        &reauth,
+        format!("{}/api", m.url),
+        FailReason::RefreshUnavailable,
         "a waiting request was held up by the logout hook",
     );
     hook.open();

@@ -79,6 +79,22 @@ class InterceptorTest {
 
     private fun client(reauth: Reauth) = OkHttpClient.Builder().addInterceptor(reauth.interceptor).build()
 
+    /** [n] concurrent calls to `/api/…`: each one's failure reason, `null` for an answer. */
+    private fun concurrentFailures(client: OkHttpClient, n: Int): List<FailReason?> {
+        val pool = Executors.newFixedThreadPool(n)
+        val outcomes = (0 until n).map {
+            pool.submit<FailReason?> {
+                try {
+                    client.newCall(Request.Builder().url(server.url("/api/$it")).build()).execute().close()
+                    null
+                } catch (e: RequestFailedException) {
+                    e.reason
+                }
+            }
+        }
+        return outcomes.map { it.get(30, TimeUnit.SECONDS) }.also { pool.shutdown() }
+    }
+
     @Test
     fun `a steady-state call is two jumps into native code and nothing else`() {
         // Deterministic cost count (issue 20): with a live token a call is its submit and
@@ -132,20 +148,7 @@ class InterceptorTest {
         // throws (here an Error, not an Exception), those calls still end.
         tokenResponse = { MockResponse().setResponseCode(400).setBody("""{"error":"invalid_grant"}""") }
         reauth(onLogout = { throw NotImplementedError("the app's listener") }).use { reauth ->
-            val client = client(reauth)
-            val pool = Executors.newFixedThreadPool(4)
-            val outcomes = (0 until 4).map {
-                pool.submit<FailReason?> {
-                    try {
-                        client.newCall(Request.Builder().url(server.url("/api/$it")).build()).execute().close()
-                        null
-                    } catch (e: RequestFailedException) {
-                        e.reason
-                    }
-                }
-            }
-            assertEquals(List(4) { FailReason.REFRESH_REJECTED }, outcomes.map { it.get(30, TimeUnit.SECONDS) })
-            pool.shutdown()
+            assertEquals(List(4) { FailReason.REFRESH_REJECTED }, concurrentFailures(client(reauth), 4))
         }
     }
 
@@ -157,20 +160,7 @@ class InterceptorTest {
         val logouts = CopyOnWriteArrayList<LogoutReason>()
         reauth(onLogout = { logouts += it }).use { reauth ->
             val client = client(reauth)
-            val pool = Executors.newFixedThreadPool(16)
-            val outcomes = (0 until 16).map {
-                pool.submit<FailReason?> {
-                    try {
-                        client.newCall(Request.Builder().url(server.url("/api/$it")).build()).execute().close()
-                        null
-                    } catch (e: RequestFailedException) {
-                        e.reason
-                    }
-                }
-            }
-            val reasons = outcomes.map { it.get(30, TimeUnit.SECONDS) }
-            pool.shutdown()
-            assertEquals(List(16) { FailReason.REFRESH_REJECTED }, reasons)
+            assertEquals(List(16) { FailReason.REFRESH_REJECTED }, concurrentFailures(client, 16))
             assertEquals(listOf(LogoutReason.REFRESH_REJECTED), logouts.toList(), "the listener fires once")
             assertEquals(1, tokenCalls.get())
             val e = assertThrows(RequestFailedException::class.java) {
