@@ -322,11 +322,13 @@ impl Default for RouteKeyBuilder {
 
 impl RouteKeyBuilder {
     /// The name's next byte.
+    #[inline]
     pub fn push(&mut self, b: u8) {
         self.0 = (self.0 ^ u32::from(b)).wrapping_mul(0x0100_0193);
     }
 
     /// The key of the bytes pushed (32-bit FNV-1a; a hash of 0 becomes 1).
+    #[inline]
     pub fn finish(self) -> RouteKey {
         RouteKey(std::num::NonZeroU32::new(self.0).unwrap_or(std::num::NonZeroU32::MIN))
     }

@@ -21,8 +21,9 @@
 //! `StoreCredentials` does not appear in a step: reauth's adapters store a refresh result
 //! under the store's lock before reporting it (contract §12.2).
 
-use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
+
+use rustc_hash::FxHashSet;
 
 use reauth::{
     AttemptId, Command, Config, ConfigError, Coordinator, Credentials, FailReason, Generation,
@@ -138,8 +139,9 @@ pub struct Driver {
 struct Inner {
     core: Coordinator,
     batch: Vec<Command>,
-    /// Requests submitted and not ended: each will get exactly one terminal outcome.
-    open: HashSet<RequestId>,
+    /// Requests submitted and not ended: each will get exactly one terminal outcome. Ids
+    /// are the core's, never chosen by a caller, so a fast hash is enough.
+    open: FxHashSet<RequestId>,
     closed: bool,
     /// The deadline a step last reported as changed.
     deadline: Option<Timestamp>,
@@ -156,7 +158,7 @@ impl Driver {
             inner: Mutex::new(Inner {
                 core: Coordinator::new(config)?,
                 batch: Vec::with_capacity(16),
-                open: HashSet::new(),
+                open: FxHashSet::default(),
                 closed: false,
                 deadline: None,
             }),

@@ -39,25 +39,38 @@ fn spell(
     path: &str,
     mut emit: impl FnMut(u8),
 ) {
-    let default_port = if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("ws") {
-        Some(80)
-    } else if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
-        Some(443)
-    } else {
-        None
+    let default_port = match scheme.len() {
+        4 if scheme.eq_ignore_ascii_case("http") => Some(80),
+        2 if scheme.eq_ignore_ascii_case("ws") => Some(80),
+        5 if scheme.eq_ignore_ascii_case("https") => Some(443),
+        3 if scheme.eq_ignore_ascii_case("wss") => Some(443),
+        _ => None,
     };
-    let path = path.split(['?', '#']).next().unwrap_or("");
-    method.bytes().for_each(|b| emit(b.to_ascii_uppercase()));
+    let path = path.as_bytes();
+    let path = &path[..path
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(path.len())];
+    for &b in method.as_bytes() {
+        emit(b.to_ascii_uppercase());
+    }
     emit(b' ');
-    scheme.bytes().for_each(|b| emit(b.to_ascii_lowercase()));
-    b"://".iter().for_each(|b| emit(*b));
+    for &b in scheme.as_bytes() {
+        emit(b.to_ascii_lowercase());
+    }
+    for &b in b"://" {
+        emit(b);
+    }
     // An IPv6 literal is bracketed however the client hands it over (httpx strips the
     // brackets, reqwest and OkHttp keep them), so every binding names it alike.
-    let bracket = host.contains(':') && !host.starts_with('[');
+    let host = host.as_bytes();
+    let bracket = host.first() != Some(&b'[') && host.contains(&b':');
     if bracket {
         emit(b'[');
     }
-    host.bytes().for_each(|b| emit(b.to_ascii_lowercase()));
+    for &b in host {
+        emit(b.to_ascii_lowercase());
+    }
     if bracket {
         emit(b']');
     }
@@ -74,12 +87,16 @@ fn spell(
                 break;
             }
         }
-        digits[..len].iter().rev().for_each(|d| emit(*d));
+        for &d in digits[..len].iter().rev() {
+            emit(d);
+        }
     }
-    if !path.starts_with('/') {
+    if path.first() != Some(&b'/') {
         emit(b'/');
     }
-    path.bytes().for_each(&mut emit);
+    for &b in path {
+        emit(b);
+    }
 }
 
 #[cfg(test)]

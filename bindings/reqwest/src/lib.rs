@@ -341,6 +341,9 @@ impl Inner {
     /// Carries out a step — the logout (store cleared, then the hook), wakes, refreshes,
     /// the timer — and returns the own command of the request it was about.
     fn carry(&self, step: Step) -> Own {
+        if step.is_own_only() {
+            return step.own;
+        }
         // The logout first: a request that sees its failure finds the store cleared and
         // the app told.
         if let Some(reason) = step.logout {
@@ -480,13 +483,13 @@ impl Inner {
 /// One request between its submit and its end. Dropping it before it ended (the caller's
 /// future was dropped, or a transport error) abandons it: a transport error if it was in
 /// flight, a cancel if it waited.
-struct Pending {
-    inner: Arc<Inner>,
+struct Pending<'a> {
+    inner: &'a Inner,
     id: RequestId,
     done: bool,
 }
 
-impl Drop for Pending {
+impl Drop for Pending<'_> {
     fn drop(&mut self) {
         if !self.done {
             {
@@ -522,25 +525,145 @@ fn closed(e: DriverError) -> reqwest_middleware::Error {
 
 #[async_trait::async_trait]
 impl Middleware for Reauth {
+    /// The steady state — sent once, answered, complete — runs in this future alone; a
+    /// request that must wait or is refused continues in [`Reauth::rest`], boxed, so that
+    /// the common future stays small (it is allocated and moved per request).
     async fn handle(
         &self,
         req: reqwest::Request,
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<reqwest::Response> {
-        let inner = &self.inner;
+        let inner = &*self.inner;
         let options = self.options(&req, extensions);
-        let replayable = options.replayable;
         let (id, step) = inner.driver.submit(inner.now(), options).map_err(closed)?;
         let mut pending = Pending {
-            inner: Arc::clone(inner),
+            inner,
             id,
             done: false,
         };
-        let mut own = inner.carry(step);
-        let mut original = Some(req);
-        let mut kept: Option<reqwest::Request> = None;
-        let mut last: Option<reqwest::Response> = None;
+        let (access_token, generation) = match inner.carry(step) {
+            Own::Send {
+                access_token,
+                generation,
+            } => (access_token, generation),
+            own => {
+                let state = Replay {
+                    original: Some(req),
+                    kept: None,
+                    last: None,
+                };
+                return Box::pin(self.rest(
+                    pending,
+                    own,
+                    state,
+                    options.replayable,
+                    extensions,
+                    next,
+                ))
+                .await;
+            }
+        };
+        // A copy is kept for a replay; the first send takes the request itself.
+        let kept = if options.replayable {
+            replay_copy(&req).map(Box::new)
+        } else {
+            None
+        };
+        let response = inner
+            .send(req, generation, &access_token, extensions, &next)?
+            .await?;
+        let own = inner.report(&mut pending, &response)?;
+        if own == Own::Complete {
+            pending.done = true;
+            return Ok(response);
+        }
+        let state = Replay {
+            original: None,
+            kept,
+            last: Some(response),
+        };
+        Box::pin(self.rest(pending, own, state, options.replayable, extensions, next)).await
+    }
+}
+
+/// The future of the next middleware (reqwest-middleware's `BoxFuture`).
+type NextFuture<'a> = std::pin::Pin<
+    Box<dyn Future<Output = reqwest_middleware::Result<reqwest::Response>> + Send + 'a>,
+>;
+
+/// What a request that waits or is refused carries between its sends.
+struct Replay {
+    /// The request itself, until its first send.
+    original: Option<reqwest::Request>,
+    /// A copy kept to replay it (`None`: not replayable).
+    kept: Option<Box<reqwest::Request>>,
+    /// The last response, handed to the caller if the request ends with it.
+    last: Option<reqwest::Response>,
+}
+
+impl Inner {
+    /// Sends `request` with the bearer token of `generation`: the next middleware's
+    /// future, boxed (the request moves into it, not into the caller's future). A transport
+    /// error returns from it: the drop of the request's `Pending` reports it (rule 7.17).
+    fn send<'a>(
+        &self,
+        mut request: reqwest::Request,
+        generation: Generation,
+        access_token: &Secret,
+        extensions: &'a mut Extensions,
+        next: &Next<'a>,
+    ) -> reqwest_middleware::Result<NextFuture<'a>> {
+        let value = self
+            .bearer(generation, access_token)
+            .map_err(reqwest_middleware::Error::middleware)?;
+        request.headers_mut().insert(AUTHORIZATION, value);
+        Ok(next.clone().run(request, extensions))
+    }
+
+    /// Reports `response` to the driver; the request's own command next.
+    fn report(
+        &self,
+        pending: &mut Pending<'_>,
+        response: &reqwest::Response,
+    ) -> reqwest_middleware::Result<Own> {
+        let status = response.status().as_u16();
+        // Only a refresh status (400..=599 by the config's range) has its challenges read.
+        let challenges: Vec<&str> = if status >= 400 {
+            response
+                .headers()
+                .get_all(WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let step = self
+            .driver
+            .response(self.now(), pending.id, status, &challenges)
+            .map_err(|e| {
+                // Closed: the driver cancelled it. Any other refusal (a status outside
+                // 100..=599) leaves it in flight: the drop of `pending` ends it.
+                pending.done = e == DriverError::Closed;
+                closed(e)
+            })?;
+        Ok(self.carry(step))
+    }
+}
+
+impl Reauth {
+    /// The rest of a request that must wait or was refused: its commands until it ends.
+    async fn rest(
+        &self,
+        mut pending: Pending<'_>,
+        mut own: Own,
+        mut state: Replay,
+        replayable: bool,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        let inner = &*self.inner;
         loop {
             let (access_token, generation) = match own {
                 Own::Send {
@@ -548,7 +671,7 @@ impl Middleware for Reauth {
                     generation,
                 } => (access_token, generation),
                 Own::Wait => {
-                    own = match inner.wait(id).await {
+                    own = match inner.wait(pending.id).await {
                         Wake::Send {
                             access_token,
                             generation,
@@ -568,59 +691,38 @@ impl Middleware for Reauth {
                 // Rule 7.6/7.20 and §12.4: the caller gets the refusal the request got.
                 Own::Complete | Own::CallersAnswer => {
                     pending.done = true;
-                    return last.ok_or_else(|| failed(FailReason::Unauthorized));
+                    return state.last.ok_or_else(|| failed(FailReason::Unauthorized));
                 }
                 Own::Fail(reason) => {
                     pending.done = true;
-                    if let (FailReason::Unauthorized, Some(response)) = (reason, last.take()) {
+                    if let (FailReason::Unauthorized, Some(response)) = (reason, state.last.take())
+                    {
                         return Ok(response);
                     }
                     return Err(failed(reason));
                 }
             };
-            // The first send takes the request itself; a copy is kept for a replay.
-            let request = match original.take() {
+            let request = match state.original.take() {
                 Some(first) => {
                     if replayable {
-                        kept = replay_copy(&first);
+                        state.kept = replay_copy(&first).map(Box::new);
                     }
                     Some(first)
                 }
-                None => kept.as_ref().and_then(replay_copy),
+                None => state.kept.as_deref().and_then(replay_copy),
             };
             // The core never replays a non-replayable request; said, not assumed (the drop
             // of `pending` cancels it).
-            let mut request = request.ok_or_else(|| failed(FailReason::Unauthorized))?;
-            let value = inner
-                .bearer(generation, &access_token)
-                .map_err(reqwest_middleware::Error::middleware)?;
-            request.headers_mut().insert(AUTHORIZATION, value);
-            drop(last.take());
-            // A transport error returns here: the drop of `pending` reports it (rule 7.17).
-            let response = next.clone().run(request, extensions).await?;
-            let status = response.status().as_u16();
-            let challenges: Vec<&str> = response
-                .headers()
-                .get_all(WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .collect();
-            let step = inner
-                .driver
-                .response(inner.now(), id, status, &challenges)
-                .map_err(|e| {
-                    // Closed: the driver cancelled it. Any other refusal (a status outside
-                    // 100..=599) leaves it in flight: the drop of `pending` ends it.
-                    pending.done = e == DriverError::Closed;
-                    closed(e)
-                })?;
-            last = Some(response);
-            own = inner.carry(step);
+            let request = request.ok_or_else(|| failed(FailReason::Unauthorized))?;
+            drop(state.last.take());
+            let response = inner
+                .send(request, generation, &access_token, extensions, &next)?
+                .await?;
+            own = inner.report(&mut pending, &response)?;
+            state.last = Some(response);
         }
     }
-}
 
-impl Reauth {
     /// The request's options: the caller's [`RequestOptions`] from the request's
     /// extensions (`reqwest_middleware::RequestBuilder::with_extension`), else the
     /// defaults; the route is the caller's or the default one (method, origin, path —

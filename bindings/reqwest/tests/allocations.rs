@@ -131,11 +131,13 @@ fn a_steady_state_request_allocates_at_most_4_more_than_bare_reqwest() {
         with - bare
     );
     assert!(bare > 0, "the counter counts");
-    // The budget is +4; the guard is the level reached (+2), so what was gained
-    // stays gained (as scripts/bench guards the core's budgets).
+    // The budget is +4; the guard is the level reached (+3: the replay copy's URL
+    // and headers, and its box, which keeps the request's future small enough to save
+    // more instructions than the allocation costs — examples/instructions.rs), so what
+    // was gained stays gained (as scripts/bench guards the core's budgets).
     assert!(
-        with <= bare + 2,
-        "reauth adds {} allocations per request (budget 4, guard 2)",
+        with <= bare + 3,
+        "reauth adds {} allocations per request (budget 4, guard 3)",
         with - bare
     );
 }
