@@ -182,6 +182,11 @@ impl Session {
             && let Some(i) = self.window.iter().position(|&t| t == start)
         {
             self.window.remove(i);
+            // An idle coordinator holds no window memory (one allocation per refresh
+            // cycle instead, which is rare).
+            if self.window.is_empty() {
+                self.window = VecDeque::new();
+            }
         }
     }
 
