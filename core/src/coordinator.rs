@@ -120,6 +120,9 @@ pub enum Fault {
     /// Rule 9 / G8 broken the v1 way: the rejection of a retry logs out at once, although
     /// an abandoned attempt of the same cycle may still deliver the rotated token.
     LogoutBehindRetry,
+    /// Rules 4–6 broken the naive way: every refusal is handed back to its caller as it
+    /// is — no refresh, no replay.
+    HandBackRefusal,
 }
 
 /// Logged out, restoring (stored credentials are being read; requests wait for them), or
@@ -724,7 +727,7 @@ impl Coordinator {
     fn refused(&mut self, id: RequestId, mut request: Request, generation: Generation) {
         let engine = &mut self.engine;
         engine.stats.unauthorized_responses += 1;
-        if !request.refresh {
+        if !request.refresh || fault!(engine, HandBackRefusal) {
             // Rule 19: the caller gets the refusal; no refresh, the token stays good.
             engine.complete(id);
             return;

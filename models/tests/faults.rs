@@ -103,3 +103,11 @@ fn logging_out_on_a_retrys_rejection_loses_the_rotation() {
     };
     finds_within(bounds, Fault::LogoutBehindRetry, "G8 rotation safety");
 }
+
+#[test]
+fn handing_every_refusal_back_is_caught() {
+    // The oracle allows a `Complete` only where a rule hands the response back (a status
+    // that is not a refresh status, rules 14, 19, 20): a checker that accepted any
+    // `Complete` let this whole class of bug through.
+    finds(Fault::HandBackRefusal, "every other rule the oracle checks");
+}

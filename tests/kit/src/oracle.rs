@@ -776,6 +776,7 @@ impl Oracle {
                 }
                 Command::Complete { id } => {
                     self.check_open(*id, command)?;
+                    self.check_complete(input, *id)?;
                     self.terminal.insert(*id);
                     self.open.remove(id);
                     self.in_flight.remove(id);
@@ -1055,6 +1056,30 @@ impl Oracle {
         } else {
             Err(format!(
                 "Fail {{ {id}, {reason} }} not allowed by its rule after {input:?}"
+            ))
+        }
+    }
+
+    /// A `Complete` hands the caller the response its request got, so only that request's
+    /// own response can complete it: one with a status that is not a refresh status, or a
+    /// refusal handed back as it is because the request asked for no refresh (rule 19) or
+    /// cannot be sent again (rules 14 and 20). Every other refusal is replayed, waits for a
+    /// refresh or fails with a reason.
+    fn check_complete(&self, input: &Input, id: RequestId) -> Result<(), String> {
+        let allowed = match input {
+            Input::Response { id: r, status } if *r == id => {
+                !self.config.is_refresh_status(*status)
+                    || self.no_refresh.contains(&id)
+                    || self.one_shot.contains(&id)
+            }
+            _ => false,
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(format!(
+                "Complete {{ {id} }} not allowed by a rule after {input:?}: a refusal of a \
+                 replayable request that may refresh is never handed back"
             ))
         }
     }
