@@ -2,8 +2,8 @@
 //! drives a coordinator and an [`Oracle`] with it.
 
 use reauth::{
-    AttemptId, Command, Config, Coordinator, Credentials, Input, MAX_TIMESTAMP, RefreshFailure,
-    RequestId, RequestOptions, RouteKey, Timestamp,
+    AttemptId, Command, Config, Coordinator, Credentials, Input, InputError, MAX_TIMESTAMP,
+    RefreshFailure, RequestId, RequestOptions, RouteKey, Timestamp,
 };
 
 use crate::oracle::{Oracle, Snapshot};
@@ -113,6 +113,8 @@ pub struct Harness {
     pub log: Vec<(Timestamp, Input)>,
     /// The batch each input produced.
     pub outputs: Vec<Vec<Command>>,
+    /// What each input returned: the new request's id, or the error.
+    pub results: Vec<Result<Option<RequestId>, InputError>>,
 }
 
 impl Harness {
@@ -127,6 +129,7 @@ impl Harness {
             tokens: 0,
             log: Vec::new(),
             outputs: Vec::new(),
+            results: Vec::new(),
         }
     }
 
@@ -139,6 +142,7 @@ impl Harness {
             tokens: 0,
             log: Vec::new(),
             outputs: Vec::new(),
+            results: Vec::new(),
         })
     }
 
@@ -157,7 +161,9 @@ impl Harness {
             .step(&self.core, &before, at, &input, &result, &batch)
             .map_err(|e| format!("step {} {input:?} at {at}: {e}", self.log.len()))?;
         self.outputs.push(batch);
-        Ok(result.ok().flatten())
+        let id = result.as_ref().ok().copied().flatten();
+        self.results.push(result);
+        Ok(id)
     }
 
     fn pick_attempt(&self, pick: usize) -> AttemptId {
@@ -342,10 +348,17 @@ impl Harness {
     pub fn replay_is_identical(&self) -> Result<(), String> {
         let mut fresh = Coordinator::new(self.core.config().clone()).map_err(|e| e.to_string())?;
         for (i, (at, input)) in self.log.iter().enumerate() {
-            let _ = fresh.apply(*at, input.clone());
+            let result = fresh.apply(*at, input.clone());
             let batch: Vec<Command> = fresh.drain_commands().collect();
             if batch != self.outputs[i] {
-                return Err(format!("G11: step {} differs on replay", i + 1));
+                return Err(format!("G11: step {}'s commands differ on replay", i + 1));
+            }
+            if result != self.results[i] {
+                return Err(format!(
+                    "G11: step {} returned {:?}, on replay {result:?}",
+                    i + 1,
+                    self.results[i]
+                ));
             }
         }
         Ok(())
