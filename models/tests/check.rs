@@ -128,6 +128,22 @@ fn depth_first_explores_the_same_states() {
     assert!(dfs.counterexamples.is_empty());
 }
 
+/// Every dimension at once (preset `all`) with 2 requests, depth first: what fits in CI
+/// (about 15 s): every safety property over every input a host can give, together.
+#[test]
+fn every_dimension_with_two_requests() {
+    let bounds = reauth_models::Bounds {
+        requests: 2,
+        ..preset("all").expect("preset exists")
+    };
+    let report = check_depth_first(bounds, threads());
+    for (property, trace) in &report.counterexamples {
+        eprintln!("counterexample for {property}:\n  {}", trace.join("\n  "));
+    }
+    assert!(report.counterexamples.is_empty(), "a safety property fails");
+    assert_eq!(report.unique_states, 442_475, "the state space changed");
+}
+
 /// Every dimension at once with 3 requests (preset `all`), depth first. Too slow for CI
 /// (about 6–7 minutes on 2 cores, under 100 MB); run it with
 /// `cargo test --release -p reauth-models --test check -- --ignored`.
