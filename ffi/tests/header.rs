@@ -16,14 +16,22 @@ fn committed_header_is_current() {
         .write(&mut generated);
     let generated = String::from_utf8(generated).expect("UTF-8 header");
     let path = dir.join("include/reauth.h");
-    if std::env::var_os("REAUTH_REGENERATE_HEADER").is_some() {
-        std::fs::write(&path, &generated).expect("write include/reauth.h");
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    if committed == generated {
         return;
     }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
+    // The test passes only when the committed file was current: a rewrite never counts as
+    // a pass, so setting the variable cannot hide a stale header.
+    if std::env::var_os("REAUTH_REGENERATE_HEADER").is_some() {
+        std::fs::write(&path, &generated).expect("write include/reauth.h");
+        panic!(
+            "ffi/include/reauth.h was stale and has been rewritten: review the diff, commit \
+             it, and run the test again without REAUTH_REGENERATE_HEADER"
+        );
+    }
+    panic!(
         "ffi/include/reauth.h is stale. Regenerate it with:\n\n    \
-         REAUTH_REGENERATE_HEADER=1 cargo test -p reauth-ffi --test header\n"
+         REAUTH_REGENERATE_HEADER=1 cargo test -p reauth-ffi --test header\n\n\
+         (that run rewrites the file and fails; the next run passes)"
     );
 }
