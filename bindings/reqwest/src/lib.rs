@@ -526,7 +526,7 @@ fn closed(e: DriverError) -> reqwest_middleware::Error {
 #[async_trait::async_trait]
 impl Middleware for Reauth {
     /// The steady state — sent once, answered, complete — runs in this future alone; a
-    /// request that must wait or is refused continues in [`Reauth::rest`], boxed, so that
+    /// request that must wait or is refused continues in `Reauth::rest`, boxed, so that
     /// the common future stays small (it is allocated and moved per request).
     async fn handle(
         &self,
