@@ -50,15 +50,16 @@ use crate::credentials::{Credentials, Secret};
 use crate::error::{ConfigError, InputError};
 use crate::stats::Stats;
 
-/// Whether the deliberate bug `$fault` is switched on. Always `false` without the
-/// `fault-injection` feature, so the hooks below compile to nothing.
-#[cfg(feature = "fault-injection")]
+/// Whether the deliberate bug `$fault` is switched on. Always `false` unless the build
+/// sets `--cfg reauth_faults` (never a Cargo feature, so no dependent can switch it on),
+/// so the hooks below compile to nothing.
+#[cfg(reauth_faults)]
 macro_rules! fault {
     ($engine:expr, $fault:ident) => {
         $engine.fault == Some(Fault::$fault)
     };
 }
-#[cfg(not(feature = "fault-injection"))]
+#[cfg(not(reauth_faults))]
 macro_rules! fault {
     ($engine:expr, $fault:ident) => {
         false
@@ -98,9 +99,9 @@ pub struct Coordinator {
     engine: Engine,
 }
 
-/// A deliberate bug (feature `fault-injection`), so the model checker and the property
-/// tests can prove they catch it. Never enable the feature in a build that ships.
-#[cfg(feature = "fault-injection")]
+/// A deliberate bug (only with `RUSTFLAGS="--cfg reauth_faults"`), so the model checker
+/// can prove it catches it. Never set that flag in a build that ships.
+#[cfg(reauth_faults)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Fault {
     /// Rule 4 broken: every 401 is treated as one of the current generation, so a stale
@@ -339,7 +340,7 @@ struct Engine {
     requests: Requests,
     commands: Outbox,
     stats: Stats,
-    #[cfg(feature = "fault-injection")]
+    #[cfg(reauth_faults)]
     fault: Option<Fault>,
 }
 
@@ -367,14 +368,14 @@ impl Coordinator {
                     ..Outbox::default()
                 },
                 stats: Stats::default(),
-                #[cfg(feature = "fault-injection")]
+                #[cfg(reauth_faults)]
                 fault: None,
             },
         })
     }
 
-    /// Switches on one deliberate bug (feature `fault-injection`).
-    #[cfg(feature = "fault-injection")]
+    /// Switches on one deliberate bug (only with `--cfg reauth_faults`).
+    #[cfg(reauth_faults)]
     pub fn inject_fault(&mut self, fault: Fault) {
         self.engine.fault = Some(fault);
     }

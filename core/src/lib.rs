@@ -96,7 +96,7 @@ pub use command::{
 };
 pub use config::{Config, RefreshWindow};
 pub use coordinator::Coordinator;
-#[cfg(feature = "fault-injection")]
+#[cfg(reauth_faults)]
 pub use coordinator::Fault;
 pub use credentials::{Credentials, CredentialsError, MAX_TOKEN_LEN, Secret, TokenKind};
 pub use error::{ConfigError, InputError};

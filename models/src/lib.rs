@@ -391,7 +391,7 @@ pub struct RefreshModel {
     /// The bounds.
     pub bounds: Bounds,
     config: Config,
-    #[cfg(feature = "fault-injection")]
+    #[cfg(reauth_faults)]
     fault: Option<reauth::Fault>,
 }
 
@@ -401,7 +401,7 @@ impl RefreshModel {
         RefreshModel {
             config: bounds.config(),
             bounds,
-            #[cfg(feature = "fault-injection")]
+            #[cfg(reauth_faults)]
             fault: None,
         }
     }
@@ -548,7 +548,7 @@ impl Model for RefreshModel {
     fn init_states(&self) -> Vec<State> {
         #[allow(unused_mut)]
         let mut core = Coordinator::new(self.config.clone()).expect("model configs are valid");
-        #[cfg(feature = "fault-injection")]
+        #[cfg(reauth_faults)]
         if let Some(fault) = self.fault {
             core.inject_fault(fault);
         }
@@ -1012,7 +1012,7 @@ enum Order {
 
 impl RefreshModel {
     /// A model whose coordinators all carry `fault`.
-    #[cfg(feature = "fault-injection")]
+    #[cfg(reauth_faults)]
     pub fn new_with_fault(bounds: Bounds, fault: reauth::Fault) -> Self {
         let mut model = RefreshModel::new(bounds);
         model.fault = Some(fault);
@@ -1021,7 +1021,7 @@ impl RefreshModel {
 }
 
 /// Like [`check`], with a deliberate bug switched on in every coordinator.
-#[cfg(feature = "fault-injection")]
+#[cfg(reauth_faults)]
 pub fn check_with_fault(bounds: Bounds, fault: reauth::Fault, threads: usize) -> Report {
     check_model(
         RefreshModel::new_with_fault(bounds, fault),

@@ -9,8 +9,9 @@
 //! ```
 //! Flags apply in order, so `--preset storm --requests 4` widens a preset. `--dfs`
 //! explores depth first (same states and verdicts, far less memory: for the largest bounds).
-//! With the `fault-injection` feature, `--fault NAME` switches on a deliberate bug
-//! (`no-generation-check`, `second-refresh`, `accept-after-logout`, `no-replay-budget`).
+//! Built with `RUSTFLAGS="--cfg reauth_faults"`, `--fault NAME` switches on a deliberate
+//! bug (`no-generation-check`, `second-refresh`, `accept-after-logout`, `no-replay-budget`,
+//! `hand-back-refusal`).
 
 use std::process::ExitCode;
 
@@ -21,7 +22,7 @@ fn usage() -> ExitCode {
         "usage: reauth-models check [--requests N] [--cycles N] [--retries N] [--replays N] \
          [--sessions N] [--cancels N] [--expiries N] [--max-pending N] [--one-shot] [--host-inputs] \
          [--threads N] [--dfs] [--preset storm|sessions|lifecycle|one-shot|host-inputs|all]{}",
-        if cfg!(feature = "fault-injection") {
+        if cfg!(reauth_faults) {
             " [--fault NAME]"
         } else {
             ""
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
     let mut bounds = Bounds::default();
     let mut threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut depth_first = false;
-    #[cfg(feature = "fault-injection")]
+    #[cfg(reauth_faults)]
     let mut fault = None;
     while let Some(flag) = args.next() {
         if flag == "--one-shot" {
@@ -63,13 +64,14 @@ fn main() -> ExitCode {
             }
             continue;
         }
-        #[cfg(feature = "fault-injection")]
+        #[cfg(reauth_faults)]
         if flag == "--fault" {
             fault = Some(match value.as_str() {
                 "no-generation-check" => reauth::Fault::NoGenerationCheck,
                 "second-refresh" => reauth::Fault::SecondRefreshWhileRunning,
                 "accept-after-logout" => reauth::Fault::AcceptAfterLogout,
                 "no-replay-budget" => reauth::Fault::NoReplayBudget,
+                "hand-back-refusal" => reauth::Fault::HandBackRefusal,
                 _ => return usage(),
             });
             continue;
@@ -92,7 +94,7 @@ fn main() -> ExitCode {
         }
     }
     println!("checking the real coordinator within {bounds:?}");
-    #[cfg(feature = "fault-injection")]
+    #[cfg(reauth_faults)]
     let report = match fault {
         Some(f) => {
             println!("with injected fault {f:?}");
@@ -101,7 +103,7 @@ fn main() -> ExitCode {
         None if depth_first => reauth_models::check_depth_first(bounds, threads),
         None => reauth_models::check(bounds, threads),
     };
-    #[cfg(not(feature = "fault-injection"))]
+    #[cfg(not(reauth_faults))]
     let report = if depth_first {
         reauth_models::check_depth_first(bounds, threads)
     } else {

@@ -2,9 +2,10 @@
 //! for the property the bug breaks, and prints it as a readable event list.
 //!
 //! ```text
-//! cargo test -p reauth-models --features fault-injection --test faults -- --nocapture
+//! RUSTFLAGS="--cfg reauth_faults" cargo test -p reauth-models --test faults \
+//!     --target-dir target/faults -- --nocapture
 //! ```
-#![cfg(feature = "fault-injection")]
+#![cfg(reauth_faults)]
 
 use reauth::Fault;
 use reauth_models::{Bounds, check_with_fault};
