@@ -1,5 +1,6 @@
 //! The state machine. Every transition lives in this file, so the whole machine can be
-//! read in one place.
+//! read in one place; the containers it keeps its state in (the request table, the
+//! command queue, the status set) and its canonical hash live in the submodules.
 //!
 //! Methods come in the four kinds of quinn-proto's `Connection`: getters (`&self`),
 //! `handle_*` for things that happened, mutators for what the application wants, and
@@ -38,8 +39,8 @@
 //! [`RequestState::Waiting`]; the waiting list is threaded through those entries (FIFO,
 //! O(1) unlink on cancel), so there is no second structure to keep in step.
 
-use std::collections::{BTreeMap, VecDeque};
-use std::hash::{Hash, Hasher};
+use std::collections::VecDeque;
+use std::hash::Hash;
 
 use crate::command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,
@@ -49,6 +50,15 @@ use crate::config::Config;
 use crate::credentials::{Credentials, Secret};
 use crate::error::{ConfigError, InputError};
 use crate::stats::Stats;
+
+mod hash;
+mod outbox;
+mod requests;
+mod status_set;
+
+use outbox::Outbox;
+use requests::{KEPT, Requests};
+use status_set::StatusSet;
 
 /// Whether the deliberate bug `$fault` is switched on. Always `false` unless the build
 /// sets `--cfg reauth_faults` (never a Cargo feature, so no dependent can switch it on),
@@ -1349,98 +1359,6 @@ impl Engine {
     }
 }
 
-/// The commands not yet taken by the host, oldest first. A `Vec`, so that a host that
-/// drains whole batches into an empty `Vec` gets the buffer itself (no copy). A batch of
-/// several commands polled one by one is reversed once, then taken from the back.
-#[derive(Clone, Debug, Default)]
-struct Outbox {
-    buffer: Vec<Command>,
-    /// `buffer` holds the commands newest first.
-    reversed: bool,
-}
-
-impl Outbox {
-    #[inline]
-    fn push_back(&mut self, command: Command) {
-        if self.reversed {
-            self.unreverse();
-        }
-        self.buffer.push(command);
-    }
-
-    #[inline]
-    fn pop_front(&mut self) -> Option<Command> {
-        if !self.reversed {
-            match self.buffer.len() {
-                0 => {
-                    self.shrink();
-                    return None;
-                }
-                1 => return self.buffer.pop(),
-                _ => {
-                    self.buffer.reverse();
-                    self.reversed = true;
-                }
-            }
-        }
-        let command = self.buffer.pop();
-        if self.buffer.is_empty() {
-            self.reversed = false;
-        }
-        command
-    }
-
-    #[cold]
-    fn unreverse(&mut self) {
-        self.buffer.reverse();
-        self.reversed = false;
-    }
-
-    fn drain_into(&mut self, batch: &mut Vec<Command>) {
-        if self.reversed {
-            self.unreverse();
-        }
-        if batch.is_empty() {
-            std::mem::swap(batch, &mut self.buffer);
-        } else {
-            batch.append(&mut self.buffer);
-        }
-        self.shrink();
-    }
-
-    /// Gives back the memory of a large drained queue (after a storm).
-    #[inline]
-    fn shrink(&mut self) {
-        if self.buffer.capacity() > LARGE {
-            self.buffer.shrink_to(KEPT);
-        }
-    }
-}
-
-/// A set of HTTP statuses in 400..=655 (validated refresh statuses are in 400..=599).
-#[derive(Clone, Copy, Debug, Default)]
-struct StatusSet([u64; 4]);
-
-impl StatusSet {
-    fn of(statuses: &[u16]) -> Self {
-        let mut set = StatusSet::default();
-        for &status in statuses {
-            if let Some(bit) = status.checked_sub(400).filter(|b| *b < 256) {
-                set.0[usize::from(bit / 64)] |= 1 << (bit % 64);
-            }
-        }
-        set
-    }
-
-    #[inline]
-    fn contains(&self, status: u16) -> bool {
-        match status.checked_sub(400).filter(|b| *b < 256) {
-            Some(bit) => self.0[usize::from(bit / 64)] & (1 << (bit % 64)) != 0,
-            None => false,
-        }
-    }
-}
-
 #[derive(Clone, Copy)]
 enum Link {
     Prev,
@@ -1451,319 +1369,10 @@ enum Link {
 /// route's refusals cost one refresh per request, as without a route key.
 const MAX_REFUSING_ROUTES: usize = 16;
 
-/// Slack of the request table: runs of empty slots up to this long are kept.
-const SMALL: usize = 8;
-/// The request table and the command queue give back capacity beyond this once empty
-/// (after a storm), down to [`KEPT`]; up to it they keep it, so a steady load never
-/// reallocates.
-const LARGE: usize = 32;
-/// Capacity kept after giving memory back: room for one request or one command.
-const KEPT: usize = 1;
-
-/// The open requests, by id. Ids are issued by the core in increasing order and most
-/// requests end soon, in roughly that order: a ring of slots indexed by `id - base`
-/// (O(1), contiguous, cache-friendly at any scale). A request that stays open while far
-/// newer ones come and go (a "straggler") moves to an ordered side table, so one
-/// long-lived request never pins a long run of empty slots. Memory follows the open
-/// requests: the ring gives its capacity back once it empties.
-#[derive(Clone, Debug, Default)]
-struct Requests {
-    /// The id of `slots[0]`.
-    base: u64,
-    slots: VecDeque<Option<Request>>,
-    /// Occupied slots.
-    occupied: usize,
-    stragglers: BTreeMap<u64, Request>,
-}
-
-impl Requests {
-    fn len(&self) -> usize {
-        self.occupied + self.stragglers.len()
-    }
-
-    #[inline]
-    fn get(&self, id: RequestId) -> Option<&Request> {
-        match id.0.checked_sub(self.base) {
-            Some(index) => self.slots.get(usize::try_from(index).ok()?)?.as_ref(),
-            None => self.stragglers.get(&id.0),
-        }
-    }
-
-    #[inline]
-    fn get_mut(&mut self, id: RequestId) -> Option<&mut Request> {
-        match id.0.checked_sub(self.base) {
-            Some(index) => self.slots.get_mut(usize::try_from(index).ok()?)?.as_mut(),
-            None => self.stragglers.get_mut(&id.0),
-        }
-    }
-
-    /// Inserts or replaces `id`'s entry. New ids are never smaller than any id seen.
-    #[inline]
-    fn put(&mut self, id: RequestId, request: Request) {
-        match self.get_mut(id) {
-            Some(entry) => *entry = request,
-            None => self.insert(id, request),
-        }
-    }
-
-    /// Inserts `id`, which is not in the table and not smaller than any id seen.
-    fn insert(&mut self, id: RequestId, request: Request) {
-        if self.slots.is_empty() {
-            self.base = id.0;
-        }
-        let Some(index) = id.0.checked_sub(self.base) else {
-            self.stragglers.insert(id.0, request);
-            return;
-        };
-        let gap = index.saturating_sub(self.slots.len() as u64);
-        if gap > (self.slots.len() as u64).max(SMALL as u64) {
-            // A long run of ids that never entered the table (e.g. submits while logged
-            // out): move what is here aside instead of filling the run with empty slots.
-            self.evict_front(self.slots.len());
-            self.base = id.0;
-        }
-        while (self.slots.len() as u64) < id.0 - self.base {
-            self.slots.push_back(None);
-        }
-        self.slots.push_back(Some(request));
-        self.occupied += 1;
-    }
-
-    /// Removes `id`'s entry, if any.
-    #[inline]
-    fn remove(&mut self, id: RequestId) {
-        if id.0 == self.base && matches!(self.slots.front(), Some(Some(_))) {
-            // The oldest open request ends (requests mostly end in the order they began).
-            self.slots.pop_front();
-            self.base += 1;
-            self.occupied -= 1;
-            if !matches!(self.slots.front(), Some(Some(_))) {
-                self.tidy();
-            }
-        } else {
-            self.remove_other(id);
-        }
-    }
-
-    #[inline(never)]
-    fn remove_other(&mut self, id: RequestId) {
-        let Some(index) = id.0.checked_sub(self.base) else {
-            self.stragglers.remove(&id.0);
-            return;
-        };
-        let Some(slot) = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.slots.get_mut(i))
-        else {
-            return;
-        };
-        if slot.take().is_none() {
-            return;
-        }
-        self.occupied -= 1;
-        self.tidy();
-    }
-
-    /// After a removal: drops the empty front, moves stragglers aside when the ring is
-    /// mostly holes, gives memory back once it empties.
-    #[inline(never)]
-    fn tidy(&mut self) {
-        self.trim_front();
-        if self.slots.len() > 2 * self.occupied + 2 * SMALL {
-            // Mostly holes: the oldest open requests are stragglers.
-            self.evict_front(self.slots.len() - 2 * self.occupied);
-        }
-        if self.slots.is_empty() && self.slots.capacity() > LARGE {
-            self.slots.shrink_to(KEPT);
-        }
-    }
-
-    /// Moves the first `n` slots out of the ring (open ones to the side table).
-    fn evict_front(&mut self, n: usize) {
-        for _ in 0..n {
-            let Some(slot) = self.slots.pop_front() else {
-                break;
-            };
-            if let Some(request) = slot {
-                self.stragglers.insert(self.base, request);
-                self.occupied -= 1;
-            }
-            self.base += 1;
-        }
-        self.trim_front();
-    }
-
-    fn trim_front(&mut self) {
-        while let Some(None) = self.slots.front() {
-            self.slots.pop_front();
-            self.base += 1;
-        }
-    }
-
-    /// Every open request, in increasing id order.
-    fn iter(&self) -> impl Iterator<Item = (RequestId, &Request)> {
-        let ring = self
-            .slots
-            .iter()
-            .zip(self.base..)
-            .filter_map(|(s, id)| s.as_ref().map(|r| (RequestId(id), r)));
-        self.stragglers
-            .iter()
-            .map(|(&id, r)| (RequestId(id), r))
-            .chain(ring)
-    }
-}
-
-impl Hash for Coordinator {
-    /// Hashes the behavioural state canonically: the clock, the counters that name future
-    /// ids, the session (generations, deadlines, cycle, window, waiting order) and the
-    /// open requests. Statistics, undrained commands and token texts are left out, and so
-    /// are request ids: the open requests go in as a multiset of their records, so two
-    /// coordinators that differ only by a renaming of open requests hash alike (requests
-    /// are interchangeable — a model checker's symmetry reduction).
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        let e = &self.engine;
-        (e.now, e.next_request, e.next_generation, e.next_attempt).hash(state);
-        let hash_waiting = |waiting: &WaitList, state: &mut H| {
-            let mut id = waiting.head;
-            while let Some(r) = e.requests.get(RequestId(id)) {
-                let RequestState::Waiting { deadline, next, .. } = r.state else {
-                    break;
-                };
-                (
-                    deadline,
-                    r.replayable,
-                    r.refresh,
-                    r.progress,
-                    r.replays,
-                    r.route,
-                )
-                    .hash(state);
-                id = next;
-            }
-        };
-        match &self.phase {
-            Phase::LoggedOut => 0u8.hash(state),
-            Phase::Restoring(waiting) => {
-                2u8.hash(state);
-                hash_waiting(waiting, state);
-            }
-            Phase::LoggedIn(s) => {
-                1u8.hash(state);
-                (s.generation, s.first_generation, s.refresh_at, s.bad).hash(state);
-                // The token's age matters only while it is below `min_token_age_ms`
-                // (rule 7), so older ages hash alike.
-                let age = (e.now - s.received_at).min(e.config.min_token_age_ms);
-                let expires = s.refresh_token.is_none().then_some(s.expires_at);
-                (age, expires).hash(state);
-                let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
-                (refresh, s.cycle, s.abandoned, s.adoptable_from, &s.window).hash(state);
-                (s.cycle_counted, s.counted_start, &s.refusing).hash(state);
-                hash_waiting(&s.waiting, state);
-            }
-        }
-        let records = e.requests.iter().fold(0u64, |sum, (_, r)| {
-            let mut h = std::hash::DefaultHasher::new();
-            (r.replayable, r.refresh, r.progress, r.replays, r.route).hash(&mut h);
-            match r.state {
-                RequestState::InFlight { generation } => generation.hash(&mut h),
-                RequestState::Waiting { deadline, .. } => (u64::MAX, deadline).hash(&mut h),
-            }
-            sum.wrapping_add(h.finish())
-        });
-        (e.requests.len(), records).hash(state);
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::requests::LARGE;
     use super::*;
-
-    fn waiting(deadline: Timestamp) -> Request {
-        Request {
-            replayable: true,
-            refresh: true,
-            replays: 0,
-            progress: Progress::New,
-            route: None,
-            state: RequestState::Waiting {
-                deadline,
-                prev: 0,
-                next: 0,
-            },
-        }
-    }
-
-    #[test]
-    fn request_table_moves_stragglers_aside_and_gives_memory_back() {
-        let mut t = Requests::default();
-        for id in 1..=10_000 {
-            t.put(RequestId(id), waiting(id));
-        }
-        assert_eq!(t.len(), 10_000);
-        // Everything but request 1 ends: 1 is a straggler, the ring empties.
-        for id in 2..=10_000 {
-            t.remove(RequestId(id));
-        }
-        assert_eq!(t.len(), 1);
-        assert!(t.slots.capacity() <= KEPT, "{}", t.slots.capacity());
-        assert_eq!(t.get(RequestId(1)), Some(&waiting(1)));
-        // New ids keep working next to the straggler.
-        t.put(RequestId(10_001), waiting(7));
-        assert_eq!(
-            t.iter().map(|(id, _)| id.0).collect::<Vec<_>>(),
-            [1, 10_001]
-        );
-        t.remove(RequestId(1));
-        t.remove(RequestId(10_001));
-        assert_eq!((t.len(), t.stragglers.len(), t.slots.len()), (0, 0, 0));
-    }
-
-    fn digest(core: &Coordinator) -> u64 {
-        let mut h = std::hash::DefaultHasher::new();
-        core.hash(&mut h);
-        h.finish()
-    }
-
-    /// Logs in with `rt-1`, then adopts two refreshes; `rotations[i]` says whether the
-    /// i-th result brings a new refresh token.
-    fn refreshed(rotations: [bool; 2]) -> Coordinator {
-        let mut core = Coordinator::new(Config::default()).expect("valid");
-        core.login(0, Credentials::new("at-1").with_refresh_token("rt-1"))
-            .expect("login");
-        for (i, rotate) in rotations.into_iter().enumerate() {
-            core.force_refresh(1).expect("force_refresh");
-            let id = core.submit(1, RequestOptions::default()).expect("submit");
-            let attempt = core.active_attempt().expect("a refresh runs");
-            let mut credentials = Credentials::new(format!("at-{}", i + 2));
-            if rotate {
-                credentials = credentials.with_refresh_token(format!("rt-{}", i + 2));
-            }
-            core.handle_refresh_succeeded(2, attempt, credentials)
-                .expect("adopted");
-            core.handle_response(3, id, 200).expect("200");
-            core.drain_commands().for_each(drop);
-        }
-        core
-    }
-
-    #[test]
-    fn hash_tells_which_credentials_brought_the_refresh_token() {
-        // Same history shape; the refresh token came with the login in one and with the
-        // first refresh in the other, so the states differ (G8 depends on it).
-        let kept = refreshed([false, false]);
-        let rotated_once = refreshed([true, false]);
-        assert_ne!(digest(&kept), digest(&rotated_once));
-        // Token texts are not hashed: the same shape with other texts hashes alike.
-        assert_eq!(digest(&refreshed([true, false])), digest(&rotated_once));
-    }
-
-    #[test]
-    fn status_set_holds_exactly_its_statuses() {
-        let set = StatusSet::of(&[400, 401, 463, 464, 599, 655, 656, 399, 200]);
-        let members: Vec<u16> = (0..=700).filter(|&s| set.contains(s)).collect();
-        assert_eq!(members, [400, 401, 463, 464, 599, 655]);
-    }
 
     /// A batch taken in part keeps its order when more commands arrive before the rest
     /// is taken, polled or drained.
@@ -1846,16 +1455,5 @@ mod tests {
         );
         let id = core.submit(3, RequestOptions::default()).expect("submit");
         assert_eq!(core.poll_command().and_then(|c| c.request_id()), Some(id));
-    }
-
-    #[test]
-    fn a_long_run_of_unused_ids_does_not_fill_the_ring() {
-        let mut t = Requests::default();
-        t.put(RequestId(1), waiting(1));
-        t.put(RequestId(1_000_000), waiting(2));
-        assert!(t.slots.len() <= 2, "{}", t.slots.len());
-        assert_eq!(t.get(RequestId(1)), Some(&waiting(1)));
-        assert_eq!(t.get(RequestId(1_000_000)), Some(&waiting(2)));
-        assert_eq!(t.get(RequestId(500)), None);
     }
 }
