@@ -23,8 +23,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use reauth::{
-    AttemptId, Command, Config, Coordinator, FailReason, Generation, Input, InputError,
-    LogoutReason, MAX_TIMESTAMP, RefreshFailure, RequestId, RouteKey, Stats, Timestamp,
+    AttemptId, Command, Config, Coordinator, Credentials, FailReason, Generation, Input,
+    InputError, LogoutReason, MAX_TIMESTAMP, RefreshFailure, RequestId, RequestOptions, RouteKey,
+    Secret, Stats, Timestamp,
 };
 
 /// Routes remembered as refusing one token (contract rule 20).
@@ -176,6 +177,31 @@ enum AttemptEnd {
     Backoff(u64),
     /// A transient failure of the cycle's last allowed attempt.
     GiveUp,
+}
+
+/// What the checks of one step share: the input, its result and batch, the books as they
+/// were before it, and what the bookkeeping before the batch concluded.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    input: &'a Input,
+    result: &'a Result<Option<RequestId>, InputError>,
+    batch: &'a [Command],
+    logged_in_before: bool,
+    restoring_before: bool,
+    generation_before: Option<Generation>,
+    epoch_before: u64,
+    /// The request this input is about, while it belongs to the running session.
+    current: Option<RequestId>,
+    /// How the input ended the active attempt, if it did.
+    end: AttemptEnd,
+    /// A 401 for a request sent with an older generation (rule 4).
+    stale_401: bool,
+    /// For a refresh success: whether it must be adopted (rule 11).
+    adoption_expected: Option<bool>,
+    /// The batch's `Logout`, if any.
+    logout: Option<LogoutReason>,
+    /// `Refresh` commands in the batch.
+    refreshes: u32,
 }
 
 impl std::fmt::Debug for Oracle {
@@ -348,7 +374,10 @@ impl Oracle {
 
     /// Checks one step: `input` at `at` gave `result` and `batch`; `before` was taken just
     /// before the input. Returns the first broken guarantee, prefixed with its name
-    /// (`"G3: …"`) or the rule it concerns.
+    /// (`"G3: …"`) or the rule it concerns. The checks come in the order a reader follows
+    /// a step: the books before the batch (a method per input), what the batch says as a
+    /// whole, each command against the rule that allows it (a method per command), the
+    /// books after the batch, and the core's getters against the books.
     pub fn step(
         &mut self,
         core: &Coordinator,
@@ -359,11 +388,22 @@ impl Oracle {
         batch: &[Command],
     ) -> Result<(), String> {
         self.steps += 1;
-        let logged_in_before = self.logged_in;
-        let restoring_before = self.restoring;
         self.endpoint_refusal = None;
-        let generation_before = self.generation;
-        let epoch_before = self.epoch;
+        let mut cx = Step {
+            input,
+            result,
+            batch,
+            logged_in_before: self.logged_in,
+            restoring_before: self.restoring,
+            generation_before: self.generation,
+            epoch_before: self.epoch,
+            current: None,
+            end: AttemptEnd::None,
+            stale_401: false,
+            adoption_expected: None,
+            logout: None,
+            refreshes: 0,
+        };
         match input {
             Input::Login { credentials } | Input::RefreshSucceeded { credentials, .. } => {
                 self.secrets.insert(text(&credentials.access_token));
@@ -386,151 +426,232 @@ impl Oracle {
             return Ok(());
         }
         self.now = self.now.max(at);
+        self.before_batch(core, &mut cx)?;
+        self.expect_from_batch(&mut cx)?;
+        self.check_logout(&cx)?;
+        for (index, command) in batch.iter().enumerate() {
+            self.check_secret_free(&format!("{command:?}"))?;
+            match command {
+                Command::Send {
+                    id,
+                    access_token,
+                    generation,
+                }
+                | Command::Replay {
+                    id,
+                    access_token,
+                    generation,
+                } => self.on_transmit(&cx, command, *id, access_token, *generation)?,
+                Command::Refresh {
+                    attempt,
+                    refresh_token,
+                } => self.on_refresh(&mut cx, command, *attempt, refresh_token)?,
+                Command::StoreCredentials {
+                    credentials,
+                    generation,
+                    expires_at,
+                } => self.on_store(&cx, index, credentials, *generation, *expires_at)?,
+                Command::Complete { id } => self.on_complete(&cx, command, *id)?,
+                Command::Fail { id, reason } => self.on_fail(&cx, command, *id, *reason)?,
+                Command::Logout { .. } => self.on_logout(&cx, index)?,
+            }
+        }
+        self.after_batch(&cx)?;
+        self.after_attempt(&cx)?;
+        self.agrees_with(core)
+    }
 
-        let mut stale_401 = false;
-        // The request this input is about, while it belongs to the running session.
-        let mut current: Option<RequestId> = None;
-        let mut end = AttemptEnd::None;
-        // Bookkeeping that precedes the batch.
-        match input {
-            Input::Login { credentials } => {
-                self.logged_in = true;
-                self.restoring = false;
-                self.refusing.clear();
-                self.counted_start = None;
-                self.active = None;
-                self.cycle = None;
-                self.access_token = Some(text(&credentials.access_token));
-                self.refresh_token = credentials.refresh_token.as_ref().map(text);
-                self.set_lifetime(credentials.expires_in_ms);
-                // A login whose token needs a refresh it cannot get ends in the same batch
-                // (rule 13), so the generation is read from the core only if it still runs.
-                let ended = batch.iter().any(|c| matches!(c, Command::Logout { .. }));
-                let g = match core.generation() {
-                    Some(g) => g,
-                    None if ended => Generation(self.max_generation + 1),
-                    None => return Err("login did not log in".into()),
-                };
-                if !logged_in_before {
-                    self.session_start = Some(g);
-                }
-                self.new_generation(g)?;
+    /// The books before the batch: what the input itself changes, and what it is about.
+    fn before_batch(&mut self, core: &Coordinator, cx: &mut Step<'_>) -> Result<(), String> {
+        match cx.input {
+            Input::Login { credentials } => self.on_login(core, cx, credentials),
+            Input::Submit { options } => self.on_submit(cx, options),
+            Input::Response { id, status } => self.on_response(cx, *id, *status),
+            Input::TransportError { id } => self.on_transport_error(cx, *id),
+            input => self.on_other_input(cx, input),
+        }
+    }
+
+    /// `login` (rules 8, 13, 18).
+    fn on_login(
+        &mut self,
+        core: &Coordinator,
+        cx: &mut Step<'_>,
+        credentials: &Credentials,
+    ) -> Result<(), String> {
+        let Step {
+            batch,
+            logged_in_before,
+            ..
+        } = *cx;
+        self.logged_in = true;
+        self.restoring = false;
+        self.refusing.clear();
+        self.counted_start = None;
+        self.active = None;
+        self.cycle = None;
+        self.access_token = Some(text(&credentials.access_token));
+        self.refresh_token = credentials.refresh_token.as_ref().map(text);
+        self.set_lifetime(credentials.expires_in_ms);
+        // A login whose token needs a refresh it cannot get ends in the same batch
+        // (rule 13), so the generation is read from the core only if it still runs.
+        let ended = batch.iter().any(|c| matches!(c, Command::Logout { .. }));
+        let g = match core.generation() {
+            Some(g) => g,
+            None if ended => Generation(self.max_generation + 1),
+            None => return Err("login did not log in".into()),
+        };
+        if !logged_in_before {
+            self.session_start = Some(g);
+        }
+        self.new_generation(g)?;
+        Ok(())
+    }
+
+    /// `submit` (rules 15, 16, 18; its options for rules 14, 19, 20).
+    fn on_submit(&mut self, cx: &mut Step<'_>, options: &RequestOptions) -> Result<(), String> {
+        let Step {
+            result,
+            batch,
+            logged_in_before,
+            restoring_before,
+            ..
+        } = *cx;
+        let id = result
+            .as_ref()
+            .ok()
+            .copied()
+            .flatten()
+            .ok_or("submit gave no id")?;
+        self.open.insert(id);
+        if !self.submitted.insert(id) {
+            return Err(format!("submit reused id {id}"));
+        }
+        if !options.refresh {
+            self.no_refresh.insert(id);
+        }
+        if let Some(route) = options.route {
+            self.routes.insert(id, route);
+        }
+        if !options.replayable {
+            self.one_shot.insert(id);
+        }
+        if !logged_in_before && !restoring_before {
+            let want = [Command::Fail {
+                id,
+                reason: FailReason::NotLoggedIn,
+            }];
+            if batch != want {
+                return Err(format!("rule 16: submit while logged out gave {batch:?}"));
             }
-            Input::Submit { options } => {
-                let id = result
-                    .as_ref()
-                    .ok()
-                    .copied()
-                    .flatten()
-                    .ok_or("submit gave no id")?;
-                self.open.insert(id);
-                if !self.submitted.insert(id) {
-                    return Err(format!("submit reused id {id}"));
-                }
-                if !options.refresh {
-                    self.no_refresh.insert(id);
-                }
-                if let Some(route) = options.route {
-                    self.routes.insert(id, route);
-                }
-                if !options.replayable {
-                    self.one_shot.insert(id);
-                }
-                if !logged_in_before && !restoring_before {
-                    let want = [Command::Fail {
-                        id,
-                        reason: FailReason::NotLoggedIn,
-                    }];
-                    if batch != want {
-                        return Err(format!("rule 16: submit while logged out gave {batch:?}"));
+        }
+        if restoring_before
+            && batch.iter().any(|c| {
+                !matches!(
+                    c,
+                    Command::Fail {
+                        reason: FailReason::QueueFull,
+                        ..
                     }
-                }
-                if restoring_before
-                    && batch.iter().any(|c| {
-                        !matches!(
-                            c,
-                            Command::Fail {
-                                reason: FailReason::QueueFull,
-                                ..
-                            }
-                        )
-                    })
-                {
-                    return Err(format!("rule 18: submit while restoring gave {batch:?}"));
-                }
-                current = (logged_in_before || restoring_before).then_some(id);
+                )
+            })
+        {
+            return Err(format!("rule 18: submit while restoring gave {batch:?}"));
+        }
+        cx.current = (logged_in_before || restoring_before).then_some(id);
+        Ok(())
+    }
+
+    /// A response: rules 4, 5, 6, 7, 12, 14, 19 and 20 decide what it may do.
+    fn on_response(&mut self, cx: &mut Step<'_>, id: RequestId, status: u16) -> Result<(), String> {
+        let Step {
+            batch,
+            logged_in_before,
+            generation_before,
+            ..
+        } = *cx;
+        let (id, status) = (&id, &status);
+        let g = self
+            .in_flight
+            .remove(id)
+            .ok_or(format!("core accepted a response for {id}, not in flight"))?;
+        let refused = self.config.is_refresh_status(*status);
+        if refused && self.no_refresh.contains(id) {
+            // Rule 19: completes as is; nothing else happens.
+            if batch != [Command::Complete { id: *id }] {
+                return Err(format!(
+                    "rule 19: a refusal of a request without refresh gave {batch:?}"
+                ));
             }
-            Input::Response { id, status } => {
-                let g = self
-                    .in_flight
-                    .remove(id)
-                    .ok_or(format!("core accepted a response for {id}, not in flight"))?;
-                let refused = self.config.is_refresh_status(*status);
-                if refused && self.no_refresh.contains(id) {
-                    // Rule 19: completes as is; nothing else happens.
-                    if batch != [Command::Complete { id: *id }] {
-                        return Err(format!(
-                            "rule 19: a refusal of a request without refresh gave {batch:?}"
-                        ));
-                    }
-                } else if refused
-                    && logged_in_before
-                    && generation_before == Some(g)
-                    && self.route_refusal(*id)
-                {
-                    // Rule 20: the route's refusal, not the token's: the request ends, the
-                    // token stays good, nothing else happens.
-                    let want = if !self.one_shot.contains(id) {
-                        Command::Fail {
-                            id: *id,
-                            reason: FailReason::Unauthorized,
-                        }
-                    } else {
-                        Command::Complete { id: *id }
-                    };
-                    if batch != [want] {
-                        return Err(format!(
-                            "rule 20: a route's refusal of a working token gave {batch:?}"
-                        ));
-                    }
-                    self.endpoint_refusal = Some(*id);
-                    self.last_401.insert(*id, g);
-                    current = Some(*id);
-                } else if refused {
-                    self.bad.insert(g);
-                    if logged_in_before && generation_before == Some(g) {
-                        self.mark = Some(Mark::Refused);
-                        // Rule 20 watches what happens to its replay.
-                        self.refused_waiting.insert(*id);
-                    }
-                    self.last_401.insert(*id, g);
-                    stale_401 = logged_in_before && generation_before.is_some_and(|c| g < c);
-                    let same_session = self.session_start.is_some_and(|start| g >= start);
-                    if logged_in_before && same_session {
-                        current = Some(*id);
-                    }
-                } else if *status < 500
-                    && logged_in_before
-                    && generation_before == Some(g)
-                    && let Some(start) = self.counted_start.take()
-                    && let Some(i) = self.cycle_starts.iter().position(|&t| t == start)
-                {
-                    // Rule 7 (v2): the token the counted cycle brought was accepted.
-                    self.cycle_starts.remove(i);
-                }
-            }
-            Input::TransportError { id } => {
-                self.in_flight.remove(id).ok_or(format!(
-                    "core accepted a transport error for {id}, not in flight"
-                ))?;
-                let want = [Command::Fail {
+        } else if refused
+            && logged_in_before
+            && generation_before == Some(g)
+            && self.route_refusal(*id)
+        {
+            // Rule 20: the route's refusal, not the token's: the request ends, the
+            // token stays good, nothing else happens.
+            let want = if !self.one_shot.contains(id) {
+                Command::Fail {
                     id: *id,
-                    reason: FailReason::Transport,
-                }];
-                if batch != want {
-                    return Err(format!("rule 17: a transport error gave {batch:?}"));
+                    reason: FailReason::Unauthorized,
                 }
+            } else {
+                Command::Complete { id: *id }
+            };
+            if batch != [want] {
+                return Err(format!(
+                    "rule 20: a route's refusal of a working token gave {batch:?}"
+                ));
             }
+            self.endpoint_refusal = Some(*id);
+            self.last_401.insert(*id, g);
+            cx.current = Some(*id);
+        } else if refused {
+            self.bad.insert(g);
+            if logged_in_before && generation_before == Some(g) {
+                self.mark = Some(Mark::Refused);
+                // Rule 20 watches what happens to its replay.
+                self.refused_waiting.insert(*id);
+            }
+            self.last_401.insert(*id, g);
+            cx.stale_401 = logged_in_before && generation_before.is_some_and(|c| g < c);
+            let same_session = self.session_start.is_some_and(|start| g >= start);
+            if logged_in_before && same_session {
+                cx.current = Some(*id);
+            }
+        } else if *status < 500
+            && logged_in_before
+            && generation_before == Some(g)
+            && let Some(start) = self.counted_start.take()
+            && let Some(i) = self.cycle_starts.iter().position(|&t| t == start)
+        {
+            // Rule 7 (v2): the token the counted cycle brought was accepted.
+            self.cycle_starts.remove(i);
+        }
+        Ok(())
+    }
+
+    /// A transport error (rule 17).
+    fn on_transport_error(&mut self, cx: &Step<'_>, id: RequestId) -> Result<(), String> {
+        let batch = cx.batch;
+        let id = &id;
+        self.in_flight.remove(id).ok_or(format!(
+            "core accepted a transport error for {id}, not in flight"
+        ))?;
+        let want = [Command::Fail {
+            id: *id,
+            reason: FailReason::Transport,
+        }];
+        if batch != want {
+            return Err(format!("rule 17: a transport error gave {batch:?}"));
+        }
+        Ok(())
+    }
+
+    /// The remaining inputs: restore, cancel, force refresh, refresh failures and timeouts
+    /// (rules 9, 10, 11, 18).
+    fn on_other_input(&mut self, cx: &mut Step<'_>, input: &Input) -> Result<(), String> {
+        match input {
             Input::BeginRestore if !self.logged_in => self.restoring = true,
             Input::RestoreFailed | Input::Logout => self.restoring = false,
             Input::Cancel { id } => {
@@ -548,7 +669,7 @@ impl Oracle {
                 if self.active.is_some_and(|(a, _)| a == *attempt) =>
             {
                 self.active = None;
-                end = match failure {
+                cx.end = match failure {
                     RefreshFailure::Rejected if self.cycle.is_some_and(|c| c.abandoned) => {
                         let until = self.later(self.config.refresh_timeout_ms);
                         if let Some(cycle) = &mut self.cycle {
@@ -571,7 +692,7 @@ impl Oracle {
                 if let Some(cycle) = &mut self.cycle {
                     cycle.abandoned = true;
                 }
-                end = self.transient_end(None);
+                cx.end = self.transient_end(None);
             }
             Input::Timeout
                 if self
@@ -579,11 +700,26 @@ impl Oracle {
                     .is_some_and(|c| c.held_until.is_some_and(|t| t <= self.now)) =>
             {
                 // Rule 9: the held rejection stands.
-                end = AttemptEnd::Rejected;
+                cx.end = AttemptEnd::Rejected;
             }
             _ => {}
         }
-        let adoption_expected = match input {
+        Ok(())
+    }
+
+    /// What the batch says as a whole: an adoption expected (rule 11), a logout, a held
+    /// rejection that must stay silent (rule 9), and whether the input's own request now
+    /// waits.
+    fn expect_from_batch(&mut self, cx: &mut Step<'_>) -> Result<(), String> {
+        let Step {
+            input,
+            batch,
+            logged_in_before,
+            generation_before,
+            epoch_before,
+            ..
+        } = *cx;
+        cx.adoption_expected = match input {
             Input::RefreshSucceeded { attempt, .. } => {
                 let (g, epoch) = *self
                     .attempts
@@ -593,11 +729,11 @@ impl Oracle {
             }
             _ => None,
         };
-        let logout = batch.iter().find_map(|c| match c {
+        cx.logout = batch.iter().find_map(|c| match c {
             Command::Logout { reason } => Some(*reason),
             _ => None,
         });
-        if end == AttemptEnd::Held && !batch.is_empty() {
+        if cx.end == AttemptEnd::Held && !batch.is_empty() {
             return Err(format!(
                 "G8: a retry's rejection ended the session while an abandoned attempt could \
                  still deliver the rotated refresh token: {batch:?}"
@@ -605,7 +741,7 @@ impl Oracle {
         }
         // The input's own request waits (rule 2, 3, 5, 15) unless the batch sends it, ends
         // it without it ever waiting, or refuses it a place.
-        if let Some(id) = current {
+        if let Some(id) = cx.current {
             let handled = batch.iter().any(|c| match c {
                 Command::Send { id: i, .. }
                 | Command::Replay { id: i, .. }
@@ -620,11 +756,16 @@ impl Oracle {
                 self.waiting.push_back((id, until));
             }
         }
-        // Which `Logout` this input may cause, and why (rule 7, 9, 12, 13).
-        if let Some(reason) = logout {
+        Ok(())
+    }
+
+    /// Which `Logout` this input may cause, and why (rules 7, 9, 12, 13).
+    fn check_logout(&self, cx: &Step<'_>) -> Result<(), String> {
+        let Step { input, batch, .. } = *cx;
+        if let Some(reason) = cx.logout {
             let allowed = match reason {
                 LogoutReason::Requested => matches!(input, Input::Logout),
-                LogoutReason::RefreshRejected => end == AttemptEnd::Rejected,
+                LogoutReason::RefreshRejected => cx.end == AttemptEnd::Rejected,
                 LogoutReason::NoRefreshToken => self.refresh_token.is_none(),
                 LogoutReason::ExcessiveRefresh => {
                     self.recent_cycles() >= self.config.refresh_window.max_refreshes as usize
@@ -636,183 +777,238 @@ impl Oracle {
                 ));
             }
         }
-        if end == AttemptEnd::Rejected && logout != Some(LogoutReason::RefreshRejected) {
+        if cx.end == AttemptEnd::Rejected && cx.logout != Some(LogoutReason::RefreshRejected) {
             return Err(format!("rule 9: a rejection did not log out: {batch:?}"));
         }
 
-        let mut refreshes = 0;
-        for (index, command) in batch.iter().enumerate() {
-            self.check_secret_free(&format!("{command:?}"))?;
-            match command {
-                Command::Send {
-                    id,
-                    access_token,
-                    generation,
-                }
-                | Command::Replay {
-                    id,
-                    access_token,
-                    generation,
-                } => {
-                    let replay = matches!(command, Command::Replay { .. });
-                    // Rule 20: a request whose refusal asked for a refresh goes out with the
-                    // token that refresh brought.
-                    let fresh = self.refused_waiting.remove(id)
-                        && matches!(batch.first(), Some(Command::StoreCredentials { .. }));
-                    if fresh {
-                        self.fresh.insert(*id);
-                    } else {
-                        self.fresh.remove(id);
-                    }
-                    if !self.logged_in {
-                        return Err(format!("G6: {command:?} while logged out"));
-                    }
-                    self.check_open(*id, command)?;
-                    if self.in_flight.contains_key(id) {
-                        return Err(format!("{command:?} for a request already in flight"));
-                    }
-                    self.take_waiting(*id, command)?;
-                    if self.bad.contains(generation) {
-                        return Err(format!("G3: {command:?} with a known-bad generation"));
-                    }
-                    if Some(*generation) != self.generation
-                        || self.access_token.as_deref() != Some(access_token.expose())
-                    {
-                        return Err(format!("{command:?} does not carry the current token"));
-                    }
-                    if replay {
-                        if !self.sent.contains(id) {
-                            return Err(format!("{command:?}: replay of a request never sent"));
-                        }
-                        let n = self.replays.entry(*id).or_default();
-                        *n += 1;
-                        if *n > self.config.max_replays_per_request {
-                            return Err(format!("G5: request {id} replayed {n} times"));
-                        }
-                        if let Some(g) = self.last_401.get(id)
-                            && generation <= g
-                        {
-                            return Err(format!("G4: {command:?} after a 401 of generation {g}"));
-                        }
-                    } else {
-                        if !self.sent.insert(*id) {
-                            return Err(format!("{command:?}: Send twice"));
-                        }
-                        if matches!(input, Input::Submit { .. } | Input::Login { .. })
-                            && self.expiring()
-                        {
-                            return Err(format!("G3: {command:?} inside the expiry skew"));
-                        }
-                    }
-                    self.in_flight.insert(*id, *generation);
-                }
-                Command::Refresh {
-                    attempt,
-                    refresh_token,
-                } => {
-                    refreshes += 1;
-                    if !self.logged_in {
-                        return Err(format!("G6: {command:?} while logged out"));
-                    }
-                    if let Some((a, _)) = self.active {
-                        return Err(format!("G1: {command:?} while attempt {a} is active"));
-                    }
-                    if self.refresh_token.as_deref() != Some(refresh_token.expose()) {
-                        return Err(format!("G8: {command:?} without the newest refresh token"));
-                    }
-                    if attempt.0 != self.max_attempt + 1 {
-                        return Err(format!("{command:?}: attempts must count up by one"));
-                    }
-                    self.max_attempt = attempt.0;
-                    self.attempts
-                        .insert(*attempt, (self.generation, self.epoch));
-                    self.active = Some((*attempt, self.later(self.config.refresh_timeout_ms)));
-                    self.start_attempt(command)?;
-                }
-                Command::StoreCredentials {
-                    credentials,
-                    generation,
-                    expires_at,
-                } => {
-                    if !logged_in_before {
-                        return Err(format!(
-                            "G6: a refresh result resurrected a logged-out session: {batch:?}"
-                        ));
-                    }
-                    let Input::RefreshSucceeded {
-                        credentials: given, ..
-                    } = input
-                    else {
-                        return Err(format!("StoreCredentials for {input:?}"));
-                    };
-                    if index != 0 || adoption_expected != Some(true) {
-                        return Err(format!(
-                            "rule 11: StoreCredentials for a stale refresh result: {input:?}"
-                        ));
-                    }
-                    let want_refresh = given
-                        .refresh_token
-                        .as_ref()
-                        .map(text)
-                        .or(self.refresh_token.clone());
-                    if credentials.refresh_token.as_ref().map(text) != want_refresh {
-                        return Err("G8: stored refresh token is not the newest".into());
-                    }
-                    self.access_token = Some(text(&credentials.access_token));
-                    self.refresh_token = want_refresh;
-                    self.set_lifetime(credentials.expires_in_ms);
-                    if *expires_at != self.expires_at {
-                        return Err(format!(
-                            "§6: StoreCredentials says the token expires at {expires_at:?}, \
-                             it expires at {:?}",
-                            self.expires_at
-                        ));
-                    }
-                    self.active = None;
-                    self.counted_start = self.cycle.and_then(|c| c.counted_at);
-                    self.cycle = None;
-                    self.refusing.clear();
-                    self.new_generation(*generation)?;
-                }
-                Command::Complete { id } => {
-                    self.check_open(*id, command)?;
-                    self.check_complete(input, *id)?;
-                    self.terminal.insert(*id);
-                    self.open.remove(id);
-                    self.in_flight.remove(id);
-                }
-                Command::Fail { id, reason } => {
-                    self.check_open(*id, command)?;
-                    let waited = self.take_waiting(*id, command)?;
-                    self.check_fail_reason(input, current, *id, *reason, waited, end, logout)?;
-                    self.terminal.insert(*id);
-                    self.open.remove(id);
-                    self.in_flight.remove(id);
-                }
-                Command::Logout { .. } => {
-                    if !logged_in_before && !restoring_before {
-                        return Err("Logout while logged out".into());
-                    }
-                    if index + 1 != batch.len() {
-                        return Err(format!("Logout is not last in {batch:?}"));
-                    }
-                    self.logged_in = false;
-                    self.generation = None;
-                    self.session_start = None;
-                    self.active = None;
-                    self.cycle = None;
-                    self.epoch += 1;
-                    self.cycle_starts.clear();
-                }
+        Ok(())
+    }
+
+    /// A `Send` or `Replay` (G3, G4, G5, G6; rules 3, 6, 20).
+    fn on_transmit(
+        &mut self,
+        cx: &Step<'_>,
+        command: &Command,
+        id: RequestId,
+        access_token: &Secret,
+        generation: Generation,
+    ) -> Result<(), String> {
+        let Step { input, batch, .. } = *cx;
+        let (id, generation) = (&id, &generation);
+        let replay = matches!(command, Command::Replay { .. });
+        // Rule 20: a request whose refusal asked for a refresh goes out with the
+        // token that refresh brought.
+        let fresh = self.refused_waiting.remove(id)
+            && matches!(batch.first(), Some(Command::StoreCredentials { .. }));
+        if fresh {
+            self.fresh.insert(*id);
+        } else {
+            self.fresh.remove(id);
+        }
+        if !self.logged_in {
+            return Err(format!("G6: {command:?} while logged out"));
+        }
+        self.check_open(*id, command)?;
+        if self.in_flight.contains_key(id) {
+            return Err(format!("{command:?} for a request already in flight"));
+        }
+        self.take_waiting(*id, command)?;
+        if self.bad.contains(generation) {
+            return Err(format!("G3: {command:?} with a known-bad generation"));
+        }
+        if Some(*generation) != self.generation
+            || self.access_token.as_deref() != Some(access_token.expose())
+        {
+            return Err(format!("{command:?} does not carry the current token"));
+        }
+        if replay {
+            if !self.sent.contains(id) {
+                return Err(format!("{command:?}: replay of a request never sent"));
+            }
+            let n = self.replays.entry(*id).or_default();
+            *n += 1;
+            if *n > self.config.max_replays_per_request {
+                return Err(format!("G5: request {id} replayed {n} times"));
+            }
+            if let Some(g) = self.last_401.get(id)
+                && generation <= g
+            {
+                return Err(format!("G4: {command:?} after a 401 of generation {g}"));
+            }
+        } else {
+            if !self.sent.insert(*id) {
+                return Err(format!("{command:?}: Send twice"));
+            }
+            if matches!(input, Input::Submit { .. } | Input::Login { .. }) && self.expiring() {
+                return Err(format!("G3: {command:?} inside the expiry skew"));
             }
         }
-        // Batches that release or fail every waiting request leave none behind (rules 8,
-        // 9, 10, 12, 13, 7), and a timeout leaves none past its deadline (rule 15).
-        let everything_goes = (matches!(input, Input::Login { .. }) && refreshes == 0)
+        self.in_flight.insert(*id, *generation);
+        Ok(())
+    }
+
+    /// A `Refresh` (G1, G6, G8; rules 7, 10).
+    fn on_refresh(
+        &mut self,
+        cx: &mut Step<'_>,
+        command: &Command,
+        attempt: AttemptId,
+        refresh_token: &Secret,
+    ) -> Result<(), String> {
+        let attempt = &attempt;
+        cx.refreshes += 1;
+        if !self.logged_in {
+            return Err(format!("G6: {command:?} while logged out"));
+        }
+        if let Some((a, _)) = self.active {
+            return Err(format!("G1: {command:?} while attempt {a} is active"));
+        }
+        if self.refresh_token.as_deref() != Some(refresh_token.expose()) {
+            return Err(format!("G8: {command:?} without the newest refresh token"));
+        }
+        if attempt.0 != self.max_attempt + 1 {
+            return Err(format!("{command:?}: attempts must count up by one"));
+        }
+        self.max_attempt = attempt.0;
+        self.attempts
+            .insert(*attempt, (self.generation, self.epoch));
+        self.active = Some((*attempt, self.later(self.config.refresh_timeout_ms)));
+        self.start_attempt(command)?;
+        Ok(())
+    }
+
+    /// `StoreCredentials` (G6, G8; rule 11; §6).
+    fn on_store(
+        &mut self,
+        cx: &Step<'_>,
+        index: usize,
+        credentials: &Credentials,
+        generation: Generation,
+        expires_at: Option<Timestamp>,
+    ) -> Result<(), String> {
+        let Step {
+            input,
+            batch,
+            logged_in_before,
+            ..
+        } = *cx;
+        let (generation, expires_at) = (&generation, &expires_at);
+        if !logged_in_before {
+            return Err(format!(
+                "G6: a refresh result resurrected a logged-out session: {batch:?}"
+            ));
+        }
+        let Input::RefreshSucceeded {
+            credentials: given, ..
+        } = input
+        else {
+            return Err(format!("StoreCredentials for {input:?}"));
+        };
+        if index != 0 || cx.adoption_expected != Some(true) {
+            return Err(format!(
+                "rule 11: StoreCredentials for a stale refresh result: {input:?}"
+            ));
+        }
+        let want_refresh = given
+            .refresh_token
+            .as_ref()
+            .map(text)
+            .or(self.refresh_token.clone());
+        if credentials.refresh_token.as_ref().map(text) != want_refresh {
+            return Err("G8: stored refresh token is not the newest".into());
+        }
+        self.access_token = Some(text(&credentials.access_token));
+        self.refresh_token = want_refresh;
+        self.set_lifetime(credentials.expires_in_ms);
+        if *expires_at != self.expires_at {
+            return Err(format!(
+                "§6: StoreCredentials says the token expires at {expires_at:?}, \
+                 it expires at {:?}",
+                self.expires_at
+            ));
+        }
+        self.active = None;
+        self.counted_start = self.cycle.and_then(|c| c.counted_at);
+        self.cycle = None;
+        self.refusing.clear();
+        self.new_generation(*generation)?;
+        Ok(())
+    }
+
+    /// A `Complete`: only where a rule hands the response back.
+    fn on_complete(
+        &mut self,
+        cx: &Step<'_>,
+        command: &Command,
+        id: RequestId,
+    ) -> Result<(), String> {
+        let input = cx.input;
+        let id = &id;
+        self.check_open(*id, command)?;
+        self.check_complete(input, *id)?;
+        self.terminal.insert(*id);
+        self.open.remove(id);
+        self.in_flight.remove(id);
+        Ok(())
+    }
+
+    /// A `Fail`: its reason must be the one its rule gives.
+    fn on_fail(
+        &mut self,
+        cx: &Step<'_>,
+        command: &Command,
+        id: RequestId,
+        reason: FailReason,
+    ) -> Result<(), String> {
+        let input = cx.input;
+        let (id, reason) = (&id, &reason);
+        self.check_open(*id, command)?;
+        let waited = self.take_waiting(*id, command)?;
+        self.check_fail_reason(input, cx.current, *id, *reason, waited, cx.end, cx.logout)?;
+        self.terminal.insert(*id);
+        self.open.remove(id);
+        self.in_flight.remove(id);
+        Ok(())
+    }
+
+    /// A `Logout`: last in its batch, only while a session (or a restore) runs.
+    fn on_logout(&mut self, cx: &Step<'_>, index: usize) -> Result<(), String> {
+        let Step {
+            batch,
+            logged_in_before,
+            restoring_before,
+            ..
+        } = *cx;
+        if !logged_in_before && !restoring_before {
+            return Err("Logout while logged out".into());
+        }
+        if index + 1 != batch.len() {
+            return Err(format!("Logout is not last in {batch:?}"));
+        }
+        self.logged_in = false;
+        self.generation = None;
+        self.session_start = None;
+        self.active = None;
+        self.cycle = None;
+        self.epoch += 1;
+        self.cycle_starts.clear();
+        Ok(())
+    }
+
+    /// Batches that release or fail every waiting request leave none behind (rules 7, 8, 9,
+    /// 10, 12, 13, 18), and a timeout none past its deadline (rule 15).
+    fn after_batch(&mut self, cx: &Step<'_>) -> Result<(), String> {
+        let Step {
+            input,
+            batch,
+            restoring_before,
+            ..
+        } = *cx;
+        let everything_goes = (matches!(input, Input::Login { .. }) && cx.refreshes == 0)
             || (restoring_before && matches!(input, Input::RestoreFailed))
-            || adoption_expected == Some(true)
-            || logout.is_some()
-            || end == AttemptEnd::GiveUp;
+            || cx.adoption_expected == Some(true)
+            || cx.logout.is_some()
+            || cx.end == AttemptEnd::GiveUp;
         if everything_goes && !self.waiting.is_empty() {
             return Err(format!(
                 "requests {:?} still wait after {input:?} gave {batch:?}",
@@ -828,7 +1024,17 @@ impl Oracle {
                 self.now
             ));
         }
-        match end {
+        Ok(())
+    }
+
+    /// How the attempt ended (rules 4, 10, 11; G1).
+    fn after_attempt(&mut self, cx: &Step<'_>) -> Result<(), String> {
+        let Step {
+            batch,
+            generation_before,
+            ..
+        } = *cx;
+        match cx.end {
             AttemptEnd::Backoff(delay) if self.logged_in => {
                 let until = self.later(delay);
                 if let Some(cycle) = &mut self.cycle {
@@ -845,7 +1051,7 @@ impl Oracle {
             }
             _ => {}
         }
-        if refreshes > 0 && stale_401 {
+        if cx.refreshes > 0 && cx.stale_401 {
             let current = generation_before.ok_or("a stale 401 implies a session")?;
             let token_needs_refresh =
                 self.bad.contains(&current) || self.mark.is_some() || self.expiring();
@@ -853,17 +1059,25 @@ impl Oracle {
                 return Err(format!("rule 4: a stale 401 started a refresh: {batch:?}"));
             }
         }
-        if refreshes > 1 {
-            return Err(format!("G1: {refreshes} Refresh commands in one batch"));
+        if cx.refreshes > 1 {
+            return Err(format!(
+                "G1: {} Refresh commands in one batch",
+                cx.refreshes
+            ));
         }
-        if adoption_expected == Some(true)
+        if cx.adoption_expected == Some(true)
             && !matches!(batch.first(), Some(Command::StoreCredentials { .. }))
         {
             return Err(format!(
                 "rule 11 / G8: accepted refresh result discarded: {batch:?}"
             ));
         }
-        // Every waiting or in-flight request is known to the core, and nothing more.
+        Ok(())
+    }
+
+    /// Every waiting or in-flight request is known to the core, and nothing more; its
+    /// session and counters agree with the command stream.
+    fn agrees_with(&self, core: &Coordinator) -> Result<(), String> {
         let open = self.open_count();
         if core.open_requests() != open {
             return Err(format!(
