@@ -20,13 +20,14 @@ impl Hash for Coordinator {
                 let RequestState::Waiting { deadline, next, .. } = r.state else {
                     break;
                 };
+                let t = &r.ticket;
                 (
                     deadline,
-                    r.replayable,
-                    r.refresh,
-                    r.progress,
-                    r.replays,
-                    r.route,
+                    t.replayable,
+                    t.refresh,
+                    t.progress,
+                    t.replays,
+                    t.route,
                 )
                     .hash(state);
                 id = next;
@@ -47,14 +48,15 @@ impl Hash for Coordinator {
                 let expires = s.refresh_token.is_none().then_some(s.expires_at);
                 (age, expires).hash(state);
                 let refresh = s.refresh_token.as_ref().map(|_| s.refresh_token_from);
-                (refresh, s.cycle, s.abandoned, s.adoptable_from, &s.window).hash(state);
-                (s.cycle_counted, s.counted_start, &s.refusing).hash(state);
+                (refresh, s.cycle, s.adoptable_from, &s.window).hash(state);
+                (s.counted_start, &s.refusing).hash(state);
                 hash_waiting(&s.waiting, state);
             }
         }
         let records = e.requests.iter().fold(0u64, |sum, (_, r)| {
             let mut h = std::hash::DefaultHasher::new();
-            (r.replayable, r.refresh, r.progress, r.replays, r.route).hash(&mut h);
+            let t = &r.ticket;
+            (t.replayable, t.refresh, t.progress, t.replays, t.route).hash(&mut h);
             match r.state {
                 RequestState::InFlight { generation } => generation.hash(&mut h),
                 RequestState::Waiting { deadline, .. } => (u64::MAX, deadline).hash(&mut h),

@@ -168,16 +168,11 @@ struct Session {
     /// Why the current token must not be sent again (G3), if it must not.
     bad: Option<Bad>,
     cycle: Cycle,
-    /// An attempt of the running cycle was abandoned at its deadline without an answer:
-    /// its success may still arrive (rule 9 holds a rejection for it).
-    abandoned: bool,
     /// Attempts numbered from here on were issued with the current generation: their
     /// success is adopted (rule 11). Moves on every generation change.
     adoptable_from: u64,
     /// Start times of the refresh cycles inside the current window (rule 7).
     window: VecDeque<Timestamp>,
-    /// The window entry of the running cycle, if it counted.
-    cycle_counted: Option<Timestamp>,
     /// The window entry of the cycle that brought the current credentials, if it counted:
     /// taken out of the window once a request is accepted with them (rule 7, v2).
     counted_start: Option<Timestamp>,
@@ -245,25 +240,39 @@ enum Trigger {
     Retry,
 }
 
-/// The refresh cycle. `InFlight` and `Backoff` are "a refresh is running" (rule 3).
+/// The refresh cycle. Every state but `Idle` is "a refresh is running" (rule 3), and
+/// carries what only a running cycle knows ([`Run`]), so none of it outlives the cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Cycle {
     Idle,
     InFlight {
+        run: Run,
         attempt: AttemptId,
         /// Transient failures already retried in this cycle.
         retries: u32,
         deadline: Timestamp,
     },
     Backoff {
+        run: Run,
         retries: u32,
         until: Timestamp,
     },
     /// The active attempt was rejected while an abandoned one may still succeed: wait
     /// for it until `until`, then end the session (rule 9).
     Held {
+        run: Run,
         until: Timestamp,
     },
+}
+
+/// What a running cycle knows besides its stage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+struct Run {
+    /// Its window entry (its start time), if it counted (rule 7).
+    counted: Option<Timestamp>,
+    /// An attempt of it was abandoned at its deadline without an answer: its success may
+    /// still arrive (rule 9 holds a rejection for it).
+    abandoned: bool,
 }
 
 impl Cycle {
@@ -271,11 +280,21 @@ impl Cycle {
         !matches!(self, Cycle::Idle)
     }
 
+    /// The running cycle's bookkeeping; `None` when idle.
+    fn run(self) -> Option<Run> {
+        match self {
+            Cycle::Idle => None,
+            Cycle::InFlight { run, .. } | Cycle::Backoff { run, .. } | Cycle::Held { run, .. } => {
+                Some(run)
+            }
+        }
+    }
+
     fn deadline(self) -> Option<Timestamp> {
         match self {
             Cycle::Idle => None,
             Cycle::InFlight { deadline, .. } => Some(deadline),
-            Cycle::Backoff { until, .. } | Cycle::Held { until } => Some(until),
+            Cycle::Backoff { until, .. } | Cycle::Held { until, .. } => Some(until),
         }
     }
 }
@@ -288,9 +307,17 @@ struct WaitList {
     len: u32,
 }
 
-/// What the core keeps of one open request.
+/// What the core keeps of one open request: what it is and how far it got, and where it
+/// is — a request enters the table only once it waits or goes out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Request {
+    ticket: Ticket,
+    state: RequestState,
+}
+
+/// A request apart from where it is: its options and how far it got.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Ticket {
     replayable: bool,
     /// Whether a refresh status for it may start or wait for a refresh (rule 19).
     refresh: bool,
@@ -298,7 +325,6 @@ struct Request {
     progress: Progress,
     /// The route it goes to, if the host named it (rule 20).
     route: Option<RouteKey>,
-    state: RequestState,
 }
 
 /// How far a request got (one byte, so that a request stays 40 bytes).
@@ -563,15 +589,12 @@ impl Coordinator {
         let id = RequestId(engine.next_request);
         engine.next_request += 1;
         engine.stats.submitted += 1;
-        let request = Request {
+        let request = Ticket {
             replayable: options.replayable,
             refresh: options.refresh,
             replays: 0,
             progress: Progress::New,
             route: options.route,
-            state: RequestState::InFlight {
-                generation: Generation(0),
-            },
         };
         let session = match &mut self.phase {
             Phase::LoggedIn(session) => session,
@@ -738,7 +761,7 @@ impl Coordinator {
     fn refused(&mut self, id: RequestId, mut request: Request, generation: Generation) {
         let engine = &mut self.engine;
         engine.stats.unauthorized_responses += 1;
-        if !request.refresh || fault!(engine, HandBackRefusal) {
+        if !request.ticket.refresh || fault!(engine, HandBackRefusal) {
             // Rule 19: the caller gets the refusal; no refresh, the token stays good.
             engine.complete(id);
             return;
@@ -752,7 +775,7 @@ impl Coordinator {
             }
         };
         let current = generation == session.generation || fault!(engine, NoGenerationCheck);
-        let exhausted = u32::from(request.replays) >= engine.config.max_replays_per_request
+        let exhausted = u32::from(request.ticket.replays) >= engine.config.max_replays_per_request
             && !fault!(engine, NoReplayBudget);
         if current {
             // Rule 20: the token is refused for this request although it works — the
@@ -760,16 +783,17 @@ impl Coordinator {
             // refusal asked for and the replay budget is spent. The request's cost, not
             // the session's: the token is not marked bad and no refresh starts.
             let route_refuses = request
+                .ticket
                 .route
                 .is_some_and(|route| session.refusing.contains(&route));
-            if route_refuses || (request.progress == Progress::Fresh && exhausted) {
-                if let Some(route) = request.route
+            if route_refuses || (request.ticket.progress == Progress::Fresh && exhausted) {
+                if let Some(route) = request.ticket.route
                     && !route_refuses
                     && session.refusing.len() < MAX_REFUSING_ROUTES
                 {
                     session.refusing.push(route);
                 }
-                if request.replayable {
+                if request.ticket.replayable {
                     engine.fail(id, FailReason::Unauthorized);
                 } else {
                     engine.complete(id);
@@ -779,7 +803,7 @@ impl Coordinator {
             // Rule 5 / G3: never send this generation again.
             session.bad = Some(Bad::Refused);
         }
-        if !request.replayable {
+        if !request.ticket.replayable {
             // Rule 14: the caller gets the 401; a refresh still starts for the others.
             engine.complete(id);
             if current && !session.cycle.is_running() {
@@ -794,15 +818,15 @@ impl Coordinator {
             engine.fail(id, FailReason::Unauthorized);
             return;
         }
-        request.replays = request.replays.saturating_add(1);
+        request.ticket.replays = request.ticket.replays.saturating_add(1);
         if current {
             // It waits for the refresh its refusal asks for (rule 20 watches its replay).
-            request.progress = Progress::Refused;
+            request.ticket.progress = Progress::Refused;
         }
         // Rule 4 (stale: replay now unless a refresh is needed or running) and rule 5
         // (current: the generation is known bad, so dispatch queues it and starts one
         // refresh unless one runs).
-        let ending = engine.dispatch(session, id, request);
+        let ending = engine.dispatch(session, id, request.ticket);
         self.finish(ending);
     }
 
@@ -836,7 +860,7 @@ impl Coordinator {
             }
         };
         let counted = match &self.phase {
-            Phase::LoggedIn(session) => session.cycle_counted,
+            Phase::LoggedIn(session) => session.cycle.run().and_then(|run| run.counted),
             _ => None,
         };
         let generation = self.install(credentials.clone());
@@ -870,13 +894,14 @@ impl Coordinator {
         self.engine.check_attempt(attempt)?;
         let engine = &mut self.engine;
         engine.advance(now);
-        let (session, retries) = match &mut self.phase {
+        let (session, run, retries) = match &mut self.phase {
             Phase::LoggedIn(session) => match session.cycle {
                 Cycle::InFlight {
+                    run,
                     attempt: active,
                     retries,
                     ..
-                } if active == attempt => (session, retries),
+                } if active == attempt => (session, run, retries),
                 // Rule 11: a failure of any attempt but the active one is ignored.
                 _ => {
                     engine.stats.refresh_results_ignored += 1;
@@ -891,11 +916,12 @@ impl Coordinator {
         match failure {
             RefreshFailure::Rejected => {
                 engine.stats.refresh_rejected += 1;
-                if session.abandoned && !fault!(engine, LogoutBehindRetry) {
+                if run.abandoned && !fault!(engine, LogoutBehindRetry) {
                     // Rule 9 / G8: the server may have rotated the refresh token for an
                     // abandoned attempt of this cycle and refused the retry's copy of the
                     // old one. Wait (bounded) for that attempt's late success.
                     session.cycle = Cycle::Held {
+                        run,
                         until: deadline(engine.now, engine.config.refresh_timeout_ms),
                     };
                 } else {
@@ -909,7 +935,7 @@ impl Coordinator {
             RefreshFailure::Transient { retry_after_ms } => {
                 // Rule 10.
                 engine.stats.refresh_transient += 1;
-                engine.retry_or_give_up(session, retries, retry_after_ms);
+                engine.retry_or_give_up(session, run, retries, retry_after_ms);
             }
         }
         Ok(())
@@ -934,21 +960,31 @@ impl Coordinator {
         engine.expire_waiting(&mut session.waiting);
         match session.cycle {
             Cycle::InFlight {
-                retries, deadline, ..
+                run,
+                retries,
+                deadline,
+                ..
             } if deadline <= engine.now => {
                 // Rule 11: the attempt is abandoned; its late success may still be
                 // adopted, its late failure is ignored.
-                session.abandoned = true;
+                let run = Run {
+                    abandoned: true,
+                    ..run
+                };
                 engine.stats.refresh_timeouts += 1;
                 engine.stats.refresh_transient += 1;
-                engine.retry_or_give_up(session, retries, None);
+                engine.retry_or_give_up(session, run, retries, None);
             }
-            Cycle::Backoff { retries, until } if until <= engine.now => {
+            Cycle::Backoff {
+                run,
+                retries,
+                until,
+            } if until <= engine.now => {
                 // Rule 10: the backoff is over.
-                let ending = engine.issue_attempt(session, retries);
+                let ending = engine.issue_attempt(session, run, retries);
                 self.finish(ending);
             }
-            Cycle::Held { until } if until <= engine.now => {
+            Cycle::Held { until, .. } if until <= engine.now => {
                 // Rule 9: no abandoned attempt delivered in time; the rejection stands.
                 self.end_session(Ending {
                     reason: LogoutReason::RefreshRejected,
@@ -992,8 +1028,6 @@ impl Coordinator {
                 session.refresh_at = refresh_at;
                 session.bad = None;
                 session.cycle = Cycle::Idle;
-                session.abandoned = false;
-                session.cycle_counted = None;
                 session.counted_start = None;
                 session.refusing.clear();
                 session.adoptable_from = adoptable_from;
@@ -1015,10 +1049,8 @@ impl Coordinator {
                     refresh_at,
                     bad: None,
                     cycle: Cycle::Idle,
-                    abandoned: false,
                     adoptable_from,
                     window: VecDeque::new(),
-                    cycle_counted: None,
                     counted_start: None,
                     refusing: Vec::new(),
                     waiting,
@@ -1086,7 +1118,7 @@ impl Engine {
         &mut self,
         session: &mut Session,
         id: RequestId,
-        request: Request,
+        request: Ticket,
     ) -> Option<Ending> {
         if session.cycle.is_running() {
             // Rule 3: join the running refresh.
@@ -1110,22 +1142,22 @@ impl Engine {
 
     /// `fresh`: a refresh just brought the token (rule 20 tells the requests whose own
     /// refusal asked for it).
-    fn transmit(&mut self, session: &Session, id: RequestId, mut request: Request, fresh: bool) {
-        let replay = Self::go_out(session, &mut request, fresh);
-        self.requests.put(id, request);
+    fn transmit(&mut self, session: &Session, id: RequestId, mut ticket: Ticket, fresh: bool) {
+        let replay = Self::go_out(&mut ticket, fresh);
+        let state = RequestState::InFlight {
+            generation: session.generation,
+        };
+        self.requests.put(id, Request { ticket, state });
         self.send(id, replay, session);
     }
 
-    /// Marks `request` as going out with the session's token; whether it is a replay.
+    /// Marks a request as going out; whether it is a replay.
     #[inline]
-    fn go_out(session: &Session, request: &mut Request, fresh: bool) -> bool {
-        let replay = request.progress != Progress::New;
-        request.progress = match request.progress {
+    fn go_out(ticket: &mut Ticket, fresh: bool) -> bool {
+        let replay = ticket.progress != Progress::New;
+        ticket.progress = match ticket.progress {
             Progress::Refused if fresh => Progress::Fresh,
             _ => Progress::Sent,
-        };
-        request.state = RequestState::InFlight {
-            generation: session.generation,
         };
         replay
     }
@@ -1153,18 +1185,18 @@ impl Engine {
 
     /// Rule 15: appends `id` to the waiting list, or fails it with `QueueFull`.
     #[inline(always)]
-    fn wait(&mut self, waiting: &mut WaitList, id: RequestId, mut request: Request) {
+    fn wait(&mut self, waiting: &mut WaitList, id: RequestId, ticket: Ticket) {
         if waiting.len >= self.config.max_pending {
             self.fail(id, FailReason::QueueFull);
             return;
         }
         let tail = waiting.tail;
-        request.state = RequestState::Waiting {
+        let state = RequestState::Waiting {
             deadline: deadline(self.now, self.config.max_wait_ms),
             prev: tail,
             next: 0,
         };
-        self.requests.put(id, request);
+        self.requests.put(id, Request { ticket, state });
         self.set_link(tail, Link::Next, id.0, &mut waiting.head);
         waiting.tail = id.0;
         waiting.len += 1;
@@ -1226,7 +1258,10 @@ impl Engine {
             };
             let id = RequestId(next);
             next = after;
-            let replay = Self::go_out(session, request, fresh);
+            let replay = Self::go_out(&mut request.ticket, fresh);
+            request.state = RequestState::InFlight {
+                generation: session.generation,
+            };
             self.send(id, replay, session);
         }
     }
@@ -1284,14 +1319,16 @@ impl Engine {
             }
             session.window.push_back(self.now);
         }
-        session.cycle_counted = counts.then_some(self.now);
         self.stats.refresh_cycles += 1;
-        session.abandoned = false;
-        self.issue_attempt(session, 0)
+        let run = Run {
+            counted: counts.then_some(self.now),
+            abandoned: false,
+        };
+        self.issue_attempt(session, run, 0)
     }
 
     /// Emits one `Refresh` with the newest refresh token (G8).
-    fn issue_attempt(&mut self, session: &mut Session, retries: u32) -> Option<Ending> {
+    fn issue_attempt(&mut self, session: &mut Session, run: Run, retries: u32) -> Option<Ending> {
         let Some(refresh_token) = session.refresh_token.clone() else {
             // Rule 13 (a cycle starts only with a refresh token, and a session keeps its
             // refresh token while a cycle runs; said here rather than assumed).
@@ -1303,6 +1340,7 @@ impl Engine {
         let attempt = AttemptId(self.next_attempt);
         self.next_attempt += 1;
         session.cycle = Cycle::InFlight {
+            run,
             attempt,
             retries,
             deadline: deadline(self.now, self.config.refresh_timeout_ms),
@@ -1320,13 +1358,12 @@ impl Engine {
     fn retry_or_give_up(
         &mut self,
         session: &mut Session,
+        run: Run,
         retries: u32,
         retry_after_ms: Option<u64>,
     ) {
         if retries >= self.config.max_retries {
             session.cycle = Cycle::Idle;
-            session.abandoned = false;
-            session.cycle_counted = None;
             // G3: the next need starts a new cycle; nothing is sent with this token.
             session.bad = Some(Bad::GaveUp);
             self.fail_waiting(&mut session.waiting, FailReason::RefreshUnavailable);
@@ -1340,6 +1377,7 @@ impl Engine {
             .max(retry_after_ms.unwrap_or(0))
             .min(self.config.max_backoff_ms);
         session.cycle = Cycle::Backoff {
+            run,
             retries: retries + 1,
             until: deadline(self.now, delay),
         };

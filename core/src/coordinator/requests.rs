@@ -172,15 +172,17 @@ impl Requests {
 mod tests {
     use super::*;
     use crate::command::Timestamp;
-    use crate::coordinator::{Progress, RequestState};
+    use crate::coordinator::{Progress, RequestState, Ticket};
 
     fn waiting(deadline: Timestamp) -> Request {
         Request {
-            replayable: true,
-            refresh: true,
-            replays: 0,
-            progress: Progress::New,
-            route: None,
+            ticket: Ticket {
+                replayable: true,
+                refresh: true,
+                replays: 0,
+                progress: Progress::New,
+                route: None,
+            },
             state: RequestState::Waiting {
                 deadline,
                 prev: 0,
