@@ -29,15 +29,23 @@
 //! | 7.14 | non-replayable 401 → `Complete`, refresh anyway | [`Coordinator::handle_response`] |
 //! | 7.15 | bounded waiting: `QueueFull`, `WaitTimeout` | [`Engine::wait`], [`Coordinator::handle_timeout`] |
 //! | 7.16 | logged out → `Fail { NotLoggedIn }` | [`Coordinator::submit`] |
+//! | 7.17 | transport error → `Fail { Transport }`, never a refresh | [`Coordinator::handle_transport_error`] |
+//! | 7.18 | restoring: requests wait for the stored credentials | [`Coordinator::begin_restore`], [`Coordinator::restore_failed`], [`Coordinator::submit`], [`Coordinator::install`] |
+//! | 7.19 | refresh opt-out → the refusal is the caller's | [`Coordinator::refused`] |
+//! | 7.20 | a refusing endpoint costs the request, not the session | [`Coordinator::refused`] |
 //!
 //! # The state as types
 //!
-//! [`Phase`] is `LoggedOut` or `LoggedIn(Session)`; everything that exists only during
-//! a session — the tokens, the refresh [`Cycle`], the refresh window, the list of waiting
-//! requests — lives inside [`Session`], so "a refresh while logged out" cannot be written.
-//! A request is waiting exactly when its entry in the request table says
-//! [`RequestState::Waiting`]; the waiting list is threaded through those entries (FIFO,
-//! O(1) unlink on cancel), so there is no second structure to keep in step.
+//! [`Phase`] is `LoggedOut`, `Restoring` or `LoggedIn(Session)`; everything that exists
+//! only during a session — the tokens, the refresh [`Cycle`], the refresh window, the list
+//! of waiting requests — lives inside [`Session`], so "a refresh while logged out" cannot
+//! be written. What only a running cycle knows (its window entry, an abandoned attempt)
+//! lives in the cycle's variants ([`Run`]), so it cannot outlive the cycle. A request is
+//! in the table only with a place: waiting exactly when its entry says
+//! [`RequestState::Waiting`], in flight with the generation it was sent with otherwise
+//! (what it is apart from that is its [`Ticket`]); the waiting list is threaded through
+//! those entries (FIFO, O(1) unlink on cancel), so there is no second structure to keep
+//! in step.
 
 use std::collections::VecDeque;
 use std::hash::Hash;
@@ -265,14 +273,33 @@ enum Cycle {
     },
 }
 
-/// What a running cycle knows besides its stage.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// What a running cycle knows besides its stage (16 bytes: a cycle stays small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 struct Run {
-    /// Its window entry (its start time), if it counted (rule 7).
-    counted: Option<Timestamp>,
+    /// Its window entry — its start time — if `counted`; 0 otherwise, so that equal runs
+    /// compare and hash alike.
+    start: Timestamp,
+    /// It counted in the window (rule 7).
+    counted: bool,
     /// An attempt of it was abandoned at its deadline without an answer: its success may
     /// still arrive (rule 9 holds a rejection for it).
     abandoned: bool,
+}
+
+impl Run {
+    /// A run starting at `now`, counted in the window or not.
+    fn new(now: Timestamp, counted: bool) -> Self {
+        Run {
+            start: if counted { now } else { 0 },
+            counted,
+            abandoned: false,
+        }
+    }
+
+    /// Its window entry, if it counted.
+    fn window_entry(self) -> Option<Timestamp> {
+        self.counted.then_some(self.start)
+    }
 }
 
 impl Cycle {
@@ -860,7 +887,7 @@ impl Coordinator {
             }
         };
         let counted = match &self.phase {
-            Phase::LoggedIn(session) => session.cycle.run().and_then(|run| run.counted),
+            Phase::LoggedIn(session) => session.cycle.run().and_then(Run::window_entry),
             _ => None,
         };
         let generation = self.install(credentials.clone());
@@ -1320,11 +1347,7 @@ impl Engine {
             session.window.push_back(self.now);
         }
         self.stats.refresh_cycles += 1;
-        let run = Run {
-            counted: counts.then_some(self.now),
-            abandoned: false,
-        };
-        self.issue_attempt(session, run, 0)
+        self.issue_attempt(session, Run::new(self.now, counts), 0)
     }
 
     /// Emits one `Refresh` with the newest refresh token (G8).
