@@ -4,6 +4,8 @@ use std::hash::{Hash, Hasher};
 
 use super::*;
 
+// For the model checker (its state space); not part of the documented API.
+#[doc(hidden)]
 impl Hash for Coordinator {
     /// Hashes the behavioural state canonically: the clock, the counters that name future
     /// ids, the session (generations, deadlines, cycle, window, waiting order) and the
@@ -15,8 +17,8 @@ impl Hash for Coordinator {
         let e = &self.engine;
         (e.now, e.next_request, e.next_generation, e.next_attempt).hash(state);
         let hash_waiting = |waiting: &WaitList, state: &mut H| {
-            let mut id = waiting.head;
-            while let Some(r) = e.requests.get(RequestId(id)) {
+            let mut link = waiting.head;
+            while let Some(r) = link.and_then(|l| e.requests.get(l.id())) {
                 let RequestState::Waiting { deadline, next, .. } = r.state else {
                     break;
                 };
@@ -30,7 +32,7 @@ impl Hash for Coordinator {
                     t.route,
                 )
                     .hash(state);
-                id = next;
+                link = next;
             }
         };
         match &self.phase {

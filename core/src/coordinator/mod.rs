@@ -326,12 +326,27 @@ impl Cycle {
     }
 }
 
-/// The ends of the waiting list; `0` is "none" (request ids start at 1).
+/// The ends of the waiting list.
 #[derive(Clone, Copy, Debug, Default)]
 struct WaitList {
-    head: u64,
-    tail: u64,
+    head: Option<Linked>,
+    tail: Option<Linked>,
     len: u32,
+}
+
+/// A waiting request as a link of the waiting list: its id, never 0 (ids start at 1), so
+/// that an absent link costs no space and a request stays 40 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+struct Linked(std::num::NonZeroU64);
+
+impl Linked {
+    fn of(id: RequestId) -> Option<Linked> {
+        std::num::NonZeroU64::new(id.0).map(Linked)
+    }
+
+    fn id(self) -> RequestId {
+        RequestId(self.0.get())
+    }
 }
 
 /// What the core keeps of one open request: what it is and how far it got, and where it
@@ -370,11 +385,11 @@ enum Progress {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum RequestState {
-    /// Waiting for a refresh; `prev`/`next` link the session's waiting list (`0`: none).
+    /// Waiting for a refresh; `prev`/`next` link the session's waiting list.
     Waiting {
         deadline: Timestamp,
-        prev: u64,
-        next: u64,
+        prev: Option<Linked>,
+        next: Option<Linked>,
     },
     /// Sent with `generation`; a response is due.
     InFlight { generation: Generation },
@@ -512,7 +527,8 @@ impl Coordinator {
     }
 
     /// The ids awaiting a response, in increasing order (for tests and diagnostics;
-    /// allocates).
+    /// allocates). For the test kit and the model checker: not part of the documented API.
+    #[doc(hidden)]
     pub fn in_flight_ids(&self) -> Vec<RequestId> {
         self.engine
             .requests
@@ -522,7 +538,9 @@ impl Coordinator {
             .collect()
     }
 
-    /// The next attempt id the core will issue; every smaller non-zero id was issued.
+    /// The next attempt id the core will issue; every smaller non-zero id was issued. For
+    /// the test kit and the model checker: not part of the documented API.
+    #[doc(hidden)]
     pub fn next_attempt(&self) -> AttemptId {
         AttemptId(self.engine.next_attempt)
     }
@@ -1221,44 +1239,50 @@ impl Engine {
         let state = RequestState::Waiting {
             deadline: deadline(self.now, self.config.max_wait_ms),
             prev: tail,
-            next: 0,
+            next: None,
         };
         self.requests.put(id, Request { ticket, state });
-        self.set_link(tail, Link::Next, id.0, &mut waiting.head);
-        waiting.tail = id.0;
+        self.set_link(tail, Side::Next, Linked::of(id), &mut waiting.head);
+        waiting.tail = Linked::of(id);
         waiting.len += 1;
     }
 
-    /// Sets the `link` of waiting request `of` to `to`; `of == 0` stands for the list's
-    /// end, whose `end` field is set instead.
+    /// Sets the `side` link of waiting request `of` to `to`; no `of` stands for the
+    /// list's end, whose `end` field is set instead.
     #[inline(always)]
-    fn set_link(&mut self, of: u64, link: Link, to: u64, end: &mut u64) {
-        if of == 0 {
+    fn set_link(
+        &mut self,
+        of: Option<Linked>,
+        side: Side,
+        to: Option<Linked>,
+        end: &mut Option<Linked>,
+    ) {
+        let Some(of) = of else {
             *end = to;
             return;
-        }
+        };
         if let Some(Request {
             state: RequestState::Waiting { prev, next, .. },
             ..
-        }) = self.requests.get_mut(RequestId(of))
+        }) = self.requests.get_mut(of.id())
         {
-            match link {
-                Link::Prev => *prev = to,
-                Link::Next => *next = to,
+            match side {
+                Side::Prev => *prev = to,
+                Side::Next => *next = to,
             }
         }
     }
 
     /// Takes the entry between `prev` and `next` out of the waiting list.
-    fn unlink(&mut self, waiting: &mut WaitList, prev: u64, next: u64) {
-        self.set_link(prev, Link::Next, next, &mut waiting.head);
-        self.set_link(next, Link::Prev, prev, &mut waiting.tail);
+    fn unlink(&mut self, waiting: &mut WaitList, prev: Option<Linked>, next: Option<Linked>) {
+        self.set_link(prev, Side::Next, next, &mut waiting.head);
+        self.set_link(next, Side::Prev, prev, &mut waiting.tail);
         waiting.len -= 1;
     }
 
     /// Removes the oldest waiting request from the list (it stays in the table).
     fn pop_waiting(&mut self, waiting: &mut WaitList) -> Option<(RequestId, Request)> {
-        let id = RequestId(waiting.head);
+        let id = waiting.head?.id();
         let request = *self.requests.get(id)?;
         let RequestState::Waiting { prev, next, .. } = request.state else {
             return None;
@@ -1268,7 +1292,7 @@ impl Engine {
     }
 
     fn waiting_deadline(&self, waiting: &WaitList) -> Option<Timestamp> {
-        match self.requests.get(RequestId(waiting.head))?.state {
+        match self.requests.get(waiting.head?.id())?.state {
             RequestState::Waiting { deadline, .. } => Some(deadline),
             RequestState::InFlight { .. } => None,
         }
@@ -1279,11 +1303,12 @@ impl Engine {
     fn release_waiting(&mut self, session: &mut Session, fresh: bool) {
         // The whole list goes: walk it once instead of unlinking entry by entry.
         let mut next = std::mem::take(&mut session.waiting).head;
-        while let Some(request) = self.requests.get_mut(RequestId(next)) {
+        while let Some(id) = next.map(Linked::id)
+            && let Some(request) = self.requests.get_mut(id)
+        {
             let RequestState::Waiting { next: after, .. } = request.state else {
                 break;
             };
-            let id = RequestId(next);
             next = after;
             let replay = Self::go_out(&mut request.ticket, fresh);
             request.state = RequestState::InFlight {
@@ -1420,8 +1445,9 @@ impl Engine {
     }
 }
 
+/// Which link of a waiting request [`Engine::set_link`] sets.
 #[derive(Clone, Copy)]
-enum Link {
+enum Side {
     Prev,
     Next,
 }

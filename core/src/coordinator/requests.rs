@@ -185,8 +185,8 @@ mod tests {
             },
             state: RequestState::Waiting {
                 deadline,
-                prev: 0,
-                next: 0,
+                prev: None,
+                next: None,
             },
         }
     }
