@@ -86,6 +86,7 @@ mod coordinator;
 mod credentials;
 mod error;
 mod input;
+pub mod rules;
 mod shared;
 mod stats;
 mod sync;

@@ -5,7 +5,7 @@
 //! returns exactly the batch of [`Command`]s it produced — no callbacks into foreign code,
 //! so no lock is ever held across a foreign call. The host carries the commands out in
 //! order, re-arms its one timer from [`Coordinator::poll_timeout`] and calls
-//! [`Coordinator::handle_timeout`] when it fires (`docs/contract.md` §6).
+//! [`Coordinator::handle_timeout`] when it fires (`docs/contract.md` §5, the call order).
 //!
 //! Tokens never cross as plain fields: a [`Token`] is an object whose `Debug`/`Display`
 //! (Python `repr`/`str`, Kotlin `toString`, Swift `description`) is redacted; call
@@ -277,8 +277,8 @@ impl Credentials {
     }
 }
 
-/// The behaviour's settings (`docs/contract.md` §5). Every field has the contract's
-/// default; `refresh_statuses = None` means `[401]`.
+/// The behaviour's settings (`docs/contract.md`: defaults in §7's rules, ranges in §8).
+/// Every field has the contract's default; `refresh_statuses = None` means `[401]`.
 #[derive(Clone, Debug, PartialEq, Eq, uniffi::Record)]
 pub struct Config {
     /// Statuses that mean "the access token was refused" (None: `[401]`; `[]`: none).
@@ -716,7 +716,7 @@ impl From<reauth::Stats> for Stats {
 
 /// The token-refresh coordinator, safe to call from any thread. Each input returns the
 /// commands it produced; carry them out in order, then re-arm the one timer from
-/// [`poll_timeout`](Self::poll_timeout) (`docs/contract.md` §6).
+/// [`poll_timeout`](Self::poll_timeout) (`docs/contract.md` §5, the call order).
 #[derive(Debug, uniffi::Object)]
 pub struct Coordinator {
     inner: SharedCoordinator,

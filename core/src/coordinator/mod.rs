@@ -9,30 +9,31 @@
 //! # Rules → code
 //!
 //! Rule and guarantee numbers are those of `docs/contract.md` (§7 rules, §9 guarantees);
-//! each rule's code below carries its number.
+//! each rule's code below carries its number. The table is generated from
+//! [`crate::rules::RULES`] (`core/tests/contract.rs` checks it).
 //!
-//! | rule | what | where |
+//! | rule | name | where |
 //! | --- | --- | --- |
-//! | 7.1 | fresh token → `Send` | [`Engine::dispatch`] |
-//! | 7.2 | token inside its skew, or forced → wait, one `Refresh` | [`Engine::dispatch`], [`Engine::start_cycle`] |
-//! | 7.3 | join a running refresh, never a second one | [`Engine::dispatch`] |
-//! | 7.4 | stale 401 → `Replay` with the current token | [`Coordinator::handle_response`] → [`Engine::dispatch`] |
-//! | 7.5 | current 401 → generation known bad, one refresh | [`Coordinator::handle_response`] |
-//! | 7.6 | replay budget per request | [`Coordinator::handle_response`] |
-//! | 7.7 | global refresh window | [`Engine::start_cycle`] |
-//! | 7.8 | success → `StoreCredentials`, release FIFO | [`Coordinator::handle_refresh_succeeded`], [`Engine::release_waiting`] |
-//! | 7.9 | rejected → fail waiting, `Logout`; held while an abandoned attempt may deliver | [`Coordinator::handle_refresh_failed`], [`Coordinator::handle_timeout`], [`Coordinator::end_session`] |
-//! | 7.10 | transient → backoff, retry, give up without logout | [`Engine::retry_or_give_up`], [`Coordinator::handle_timeout`] |
-//! | 7.11 | refresh deadline; stale results; late adoption | [`Coordinator::handle_timeout`], [`Coordinator::handle_refresh_succeeded`], [`Coordinator::handle_refresh_failed`] |
-//! | 7.12 | logout is final for its session | [`Coordinator::end_session`], [`Coordinator::handle_response`] |
-//! | 7.13 | no refresh token → `Logout { NoRefreshToken }` | [`Engine::start_cycle`], [`Engine::issue_attempt`] |
-//! | 7.14 | non-replayable 401 → `Complete`, refresh anyway | [`Coordinator::handle_response`] |
-//! | 7.15 | bounded waiting: `QueueFull`, `WaitTimeout` | [`Engine::wait`], [`Coordinator::handle_timeout`] |
-//! | 7.16 | logged out → `Fail { NotLoggedIn }` | [`Coordinator::submit`] |
-//! | 7.17 | transport error → `Fail { Transport }`, never a refresh | [`Coordinator::handle_transport_error`] |
-//! | 7.18 | restoring: requests wait for the stored credentials | [`Coordinator::begin_restore`], [`Coordinator::restore_failed`], [`Coordinator::submit`], [`Coordinator::install`] |
-//! | 7.19 | refresh opt-out → the refusal is the caller's | [`Coordinator::refused`] |
-//! | 7.20 | a refusing endpoint costs the request, not the session | [`Coordinator::refused`] |
+//! | 7.1 | Fresh token | [`Engine::dispatch`] |
+//! | 7.2 | Proactive refresh | [`Engine::dispatch`], [`Engine::start_cycle`] |
+//! | 7.3 | Join, never duplicate | [`Engine::dispatch`] |
+//! | 7.4 | Stale 401 | [`Coordinator::refused`], [`Engine::dispatch`] |
+//! | 7.5 | Current 401 | [`Coordinator::refused`], [`Engine::dispatch`] |
+//! | 7.6 | Replay budget | [`Coordinator::refused`] |
+//! | 7.7 | Refresh window: loops, not lifetimes | [`Engine::start_cycle`], [`Session::accepted`] |
+//! | 7.8 | Success | [`Coordinator::handle_refresh_succeeded`], [`Engine::release_waiting`] |
+//! | 7.9 | Rejected | [`Coordinator::handle_refresh_failed`], [`Coordinator::handle_timeout`], [`Coordinator::end_session`] |
+//! | 7.10 | Transient | [`Engine::retry_or_give_up`], [`Coordinator::handle_timeout`] |
+//! | 7.11 | Deadline and staleness | [`Coordinator::handle_timeout`], [`Coordinator::handle_refresh_succeeded`], [`Coordinator::handle_refresh_failed`] |
+//! | 7.12 | Logout is final | [`Coordinator::end_session`], [`Coordinator::refused`] |
+//! | 7.13 | No refresh token | [`Engine::start_cycle`], [`Engine::issue_attempt`] |
+//! | 7.14 | One-shot requests | [`Coordinator::refused`] |
+//! | 7.15 | Bounded waiting | [`Engine::wait`], [`Engine::expire_waiting`] |
+//! | 7.16 | Logged out | [`Coordinator::submit`] |
+//! | 7.17 | Transport errors | [`Coordinator::handle_transport_error`] |
+//! | 7.18 | Restoring | [`Coordinator::begin_restore`], [`Coordinator::restore_failed`], [`Coordinator::submit`], [`Coordinator::install`] |
+//! | 7.19 | Refresh opt-out | [`Coordinator::refused`] |
+//! | 7.20 | A refusing endpoint costs the request, not the session | [`Coordinator::refused`] |
 //!
 //! # The state as types
 //!
@@ -892,7 +893,7 @@ impl Coordinator {
         let credentials = match &self.phase {
             // Rule 11: adopted iff issued with the current generation of this session.
             Phase::LoggedIn(session) if attempt.0 >= session.adoptable_from => Credentials {
-                // Rule 8: a success without a refresh token keeps the previous one.
+                // §4.4: a success without a refresh token keeps the previous one.
                 refresh_token: credentials
                     .refresh_token
                     .or_else(|| session.refresh_token.clone()),

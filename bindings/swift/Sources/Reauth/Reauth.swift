@@ -604,7 +604,7 @@ fileprivate struct FfiConverterData: FfiConverterRustBuffer {
 /**
  * The token-refresh coordinator, safe to call from any thread. Each input returns the
  * commands it produced; carry them out in order, then re-arm the one timer from
- * [`poll_timeout`](Self::poll_timeout) (`docs/contract.md` §6).
+ * [`poll_timeout`](Self::poll_timeout) (`docs/contract.md` §5, the call order).
  */
 public protocol CoordinatorProtocol: AnyObject, Sendable {
     
@@ -723,7 +723,7 @@ public protocol CoordinatorProtocol: AnyObject, Sendable {
 /**
  * The token-refresh coordinator, safe to call from any thread. Each input returns the
  * commands it produced; carry them out in order, then re-arm the one timer from
- * [`poll_timeout`](Self::poll_timeout) (`docs/contract.md` §6).
+ * [`poll_timeout`](Self::poll_timeout) (`docs/contract.md` §5, the call order).
  */
 open class Coordinator: CoordinatorProtocol, @unchecked Sendable {
     fileprivate let handle: UInt64
@@ -1673,8 +1673,8 @@ public func FfiConverterTypeTokenEndpoint_lower(_ value: TokenEndpoint) -> UInt6
 
 
 /**
- * The behaviour's settings (`docs/contract.md` §5). Every field has the contract's
- * default; `refresh_statuses = None` means `[401]`.
+ * The behaviour's settings (`docs/contract.md`: defaults in §7's rules, ranges in §8).
+ * Every field has the contract's default; `refresh_statuses = None` means `[401]`.
  */
 public struct Config: Equatable, Hashable {
     /**
