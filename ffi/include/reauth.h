@@ -30,6 +30,14 @@
  * Errors: every fallible function returns `reauth_status` (0 = OK); on error nothing
  * changed, out-parameters were not written and the command list is empty. reauth_status_message describes a status.
  *
+ * Every input (each function that takes `now` and `out_commands`): `coordinator` and
+ * `out_commands` must not be NULL. On success `out_commands` (a list from
+ * reauth_commands_new) is emptied first, then receives this input's commands; on error it
+ * stays empty and nothing changed. Errors common to every input:
+ * REAUTH_STATUS_NULL_ARGUMENT, REAUTH_STATUS_POISONED, REAUTH_STATUS_PANIC,
+ * REAUTH_STATUS_INVALID_TIME (`now` past REAUTH_MAX_TIMESTAMP). Each input's own errors
+ * are listed with it.
+ *
  * Language: C99 or later (the header uses <stdbool.h>, <stdint.h> and // comments); it
  * also compiles as C++. Zero-initialise input structs (`= {0}` or memset) before setting
  * their fields.
@@ -354,12 +362,9 @@ void reauth_coordinator_free(reauth_coordinator *coordinator);
 //
 // Errors: `REAUTH_STATUS_INVALID_UTF8`, `REAUTH_STATUS_INVALID_CREDENTIALS`.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers: `credentials` must not be NULL and is only read during the call; the rest,
+// the command list and the errors common to every input: "Every input" at the top of
+// this header.
 reauth_status reauth_login(const reauth_coordinator *coordinator,
                            uint64_t now,
                            const reauth_credentials *credentials,
@@ -376,12 +381,8 @@ reauth_status reauth_login(const reauth_coordinator *coordinator,
 //
 // Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers: `out_id` must not be NULL; the rest, the command list and the errors common
+// to every input: "Every input" at the top of this header.
 reauth_status reauth_submit(const reauth_coordinator *coordinator,
                             uint64_t now,
                             uint32_t flags,
@@ -394,12 +395,8 @@ reauth_status reauth_submit(const reauth_coordinator *coordinator,
 // Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`,
 // `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599).
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
                                      uint64_t now,
                                      uint64_t id,
@@ -413,12 +410,9 @@ reauth_status reauth_handle_response(const reauth_coordinator *coordinator,
 // Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it),
 // `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_INVALID_UTF8`.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers: `credentials` must not be NULL and is only read during the call; the rest,
+// the command list and the errors common to every input: "Every input" at the top of
+// this header.
 reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordinator,
                                               uint64_t now,
                                               uint64_t attempt,
@@ -435,12 +429,8 @@ reauth_status reauth_handle_refresh_succeeded(const reauth_coordinator *coordina
 //
 // Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinator,
                                              uint64_t now,
                                              uint64_t attempt,
@@ -453,12 +443,8 @@ reauth_status reauth_handle_refresh_rejected(const reauth_coordinator *coordinat
 //
 // Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordinator,
                                               uint64_t now,
                                               uint64_t attempt,
@@ -469,12 +455,8 @@ reauth_status reauth_handle_refresh_transient(const reauth_coordinator *coordina
 // Time passed: fires due deadlines. Call it when the time from `reauth_poll_timeout`
 // arrives; early or extra calls are harmless.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
                                     uint64_t now,
                                     reauth_commands *out_commands);
@@ -486,12 +468,8 @@ reauth_status reauth_handle_timeout(const reauth_coordinator *coordinator,
 //
 // Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_handle_transport_error(const reauth_coordinator *coordinator,
                                             uint64_t now,
                                             uint64_t id,
@@ -502,12 +480,8 @@ reauth_status reauth_handle_transport_error(const reauth_coordinator *coordinato
 //
 // Errors: `REAUTH_STATUS_UNKNOWN_REQUEST` (never issued, already ended or cancelled).
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_cancel(const reauth_coordinator *coordinator,
                             uint64_t now,
                             uint64_t id,
@@ -515,24 +489,16 @@ reauth_status reauth_cancel(const reauth_coordinator *coordinator,
 
 // The host knows the token is bad: the next request waits for a refresh.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_force_refresh(const reauth_coordinator *coordinator,
                                    uint64_t now,
                                    reauth_commands *out_commands);
 
 // The user logs out: waiting requests fail, then a LOGOUT command.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_logout(const reauth_coordinator *coordinator,
                             uint64_t now,
                             reauth_commands *out_commands);
@@ -543,12 +509,8 @@ reauth_status reauth_logout(const reauth_coordinator *coordinator,
 // `REAUTH_FAIL_NOT_LOGGED_IN`. Does nothing while logged in or already restoring. The
 // commands are always empty.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_begin_restore(const reauth_coordinator *coordinator,
                                    uint64_t now,
                                    reauth_commands *out_commands);
@@ -557,12 +519,8 @@ reauth_status reauth_begin_restore(const reauth_coordinator *coordinator,
 // FAIL `REAUTH_FAIL_NOT_LOGGED_IN`, in order, and the coordinator is logged out (no
 // LOGOUT command: there was no session). Does nothing unless restoring.
 //
-// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-// this input's commands; on error it stays empty and nothing changed.
-// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-// `REAUTH_MAX_TIMESTAMP`).
+// Pointers, the command list and the errors common to every input: "Every input" at the
+// top of this header.
 reauth_status reauth_restore_failed(const reauth_coordinator *coordinator,
                                     uint64_t now,
                                     reauth_commands *out_commands);

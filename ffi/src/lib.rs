@@ -658,12 +658,9 @@ pub unsafe extern "C" fn reauth_coordinator_free(coordinator: *mut reauth_coordi
 ///
 /// Errors: `REAUTH_STATUS_INVALID_UTF8`, `REAUTH_STATUS_INVALID_CREDENTIALS`.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers: `credentials` must not be NULL and is only read during the call; the rest,
+/// the command list and the errors common to every input: "Every input" at the top of
+/// this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_login(
     coordinator: *const reauth_coordinator,
@@ -691,12 +688,8 @@ pub unsafe extern "C" fn reauth_login(
 ///
 /// Errors: `REAUTH_STATUS_INVALID_ARGUMENT` (a bit in `flags` that is not one of those).
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL, nor `out_id`. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers: `out_id` must not be NULL; the rest, the command list and the errors common
+/// to every input: "Every input" at the top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_submit(
     coordinator: *const reauth_coordinator,
@@ -734,12 +727,8 @@ pub unsafe extern "C" fn reauth_submit(
 /// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`,
 /// `REAUTH_STATUS_INVALID_STATUS` (outside 100..=599).
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_response(
     coordinator: *const reauth_coordinator,
@@ -765,12 +754,9 @@ pub unsafe extern "C" fn reauth_handle_response(
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it),
 /// `REAUTH_STATUS_INVALID_CREDENTIALS`, `REAUTH_STATUS_INVALID_UTF8`.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL; `credentials` must not be NULL and is only read during the call. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers: `credentials` must not be NULL and is only read during the call; the rest,
+/// the command list and the errors common to every input: "Every input" at the top of
+/// this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
     coordinator: *const reauth_coordinator,
@@ -798,12 +784,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_succeeded(
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_rejected(
     coordinator: *const reauth_coordinator,
@@ -826,12 +808,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_rejected(
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_ATTEMPT` (no REFRESH command ever carried it).
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_refresh_transient(
     coordinator: *const reauth_coordinator,
@@ -855,12 +833,8 @@ pub unsafe extern "C" fn reauth_handle_refresh_transient(
 /// Time passed: fires due deadlines. Call it when the time from `reauth_poll_timeout`
 /// arrives; early or extra calls are harmless.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_timeout(
     coordinator: *const reauth_coordinator,
@@ -882,12 +856,8 @@ pub unsafe extern "C" fn reauth_handle_timeout(
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST`, `REAUTH_STATUS_NOT_IN_FLIGHT`.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_handle_transport_error(
     coordinator: *const reauth_coordinator,
@@ -908,12 +878,8 @@ pub unsafe extern "C" fn reauth_handle_transport_error(
 ///
 /// Errors: `REAUTH_STATUS_UNKNOWN_REQUEST` (never issued, already ended or cancelled).
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_cancel(
     coordinator: *const reauth_coordinator,
@@ -931,12 +897,8 @@ pub unsafe extern "C" fn reauth_cancel(
 
 /// The host knows the token is bad: the next request waits for a refresh.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_force_refresh(
     coordinator: *const reauth_coordinator,
@@ -955,12 +917,8 @@ pub unsafe extern "C" fn reauth_force_refresh(
 
 /// The user logs out: waiting requests fail, then a LOGOUT command.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_logout(
     coordinator: *const reauth_coordinator,
@@ -977,12 +935,8 @@ pub unsafe extern "C" fn reauth_logout(
 /// `REAUTH_FAIL_NOT_LOGGED_IN`. Does nothing while logged in or already restoring. The
 /// commands are always empty.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_begin_restore(
     coordinator: *const reauth_coordinator,
@@ -1003,12 +957,8 @@ pub unsafe extern "C" fn reauth_begin_restore(
 /// FAIL `REAUTH_FAIL_NOT_LOGGED_IN`, in order, and the coordinator is logged out (no
 /// LOGOUT command: there was no session). Does nothing unless restoring.
 ///
-/// Pointers: `coordinator` and `out_commands` must not be NULL. On success
-/// `out_commands` (a list from `reauth_commands_new`) is emptied first, then receives
-/// this input's commands; on error it stays empty and nothing changed.
-/// Errors common to every input: `REAUTH_STATUS_NULL_ARGUMENT`,
-/// `REAUTH_STATUS_POISONED`, `REAUTH_STATUS_PANIC`, `REAUTH_STATUS_INVALID_TIME` (`now` past
-/// `REAUTH_MAX_TIMESTAMP`).
+/// Pointers, the command list and the errors common to every input: "Every input" at the
+/// top of this header.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn reauth_restore_failed(
     coordinator: *const reauth_coordinator,
