@@ -887,14 +887,65 @@ mod tests {
 
     #[test]
     fn the_foreign_defaults_are_the_contracts() {
-        // `Config()` in a foreign language takes the `#[uniffi(default)]` values; with
-        // `refresh_statuses = None` they must build the core's default config.
+        // `Config()` in a foreign language takes the `#[uniffi(default = …)]` literals
+        // written above each field (the attribute takes only literals): read them from
+        // this file and hold them to the core's `Config::default()`.
+        let source = include_str!("lib.rs");
+        let start = source.find("pub struct Config {").expect("the record");
+        let body = &source[start..start + source[start..].find("\n}").expect("its end")];
+        let mut literals = std::collections::BTreeMap::new();
+        let mut pending = None;
+        for line in body.lines().skip(1).map(str::trim) {
+            if let Some(v) = line
+                .strip_prefix("#[uniffi(default = ")
+                .and_then(|v| v.strip_suffix(")]"))
+            {
+                pending = Some(v.to_owned());
+            } else if let Some(field) = line.strip_prefix("pub ").and_then(|l| l.split(':').next())
+            {
+                let value = pending
+                    .take()
+                    .unwrap_or_else(|| panic!("{field} has no default"));
+                literals.insert(field.to_owned(), value);
+            }
+        }
+        let core = default_config();
+        let want = [
+            ("expiry_skew_ms", core.expiry_skew_ms.to_string()),
+            ("min_token_age_ms", core.min_token_age_ms.to_string()),
+            (
+                "max_replays_per_request",
+                core.max_replays_per_request.to_string(),
+            ),
+            (
+                "refresh_window_max_refreshes",
+                core.refresh_window_max_refreshes.to_string(),
+            ),
+            ("refresh_window_ms", core.refresh_window_ms.to_string()),
+            ("initial_backoff_ms", core.initial_backoff_ms.to_string()),
+            ("max_backoff_ms", core.max_backoff_ms.to_string()),
+            ("max_retries", core.max_retries.to_string()),
+            ("refresh_timeout_ms", core.refresh_timeout_ms.to_string()),
+            ("max_pending", core.max_pending.to_string()),
+            ("max_wait_ms", core.max_wait_ms.to_string()),
+            // None stands for the core's `[401]`.
+            ("refresh_statuses", "None".to_owned()),
+        ];
+        assert_eq!(
+            literals.len(),
+            want.len(),
+            "every field is held: {literals:?}"
+        );
+        for (field, value) in want {
+            assert_eq!(literals.get(field), Some(&value), "the default of {field}");
+        }
+        assert_eq!(core.refresh_statuses, Some(vec![401]));
+        // And they build the core's default config.
         let foreign = Config {
             refresh_statuses: None,
-            ..default_config()
+            ..core
         };
         assert_eq!(foreign.to_core().expect("valid"), reauth::Config::default());
-        assert_eq!(default_config().refresh_statuses, Some(vec![401]));
     }
 
     #[test]
