@@ -179,6 +179,19 @@ enum AttemptEnd {
     GiveUp,
 }
 
+/// A verdict that begins with "rule N" names the rule too, from the rules table
+/// (`reauth::rules`): "rule 9 (Rejected): …".
+fn cite(verdict: &str) -> String {
+    let Some(rest) = verdict.strip_prefix("rule ") else {
+        return verdict.to_owned();
+    };
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    match digits.parse().ok().and_then(reauth::rules::rule) {
+        Some(rule) => format!("rule {digits} ({}){}", rule.name, &rest[digits.len()..]),
+        None => verdict.to_owned(),
+    }
+}
+
 /// What the checks of one step share: the input, its result and batch, the books as they
 /// were before it, and what the bookkeeping before the batch concluded.
 #[derive(Clone, Copy)]
@@ -379,6 +392,19 @@ impl Oracle {
     /// whole, each command against the rule that allows it (a method per command), the
     /// books after the batch, and the core's getters against the books.
     pub fn step(
+        &mut self,
+        core: &Coordinator,
+        before: &Snapshot,
+        at: Timestamp,
+        input: &Input,
+        result: &Result<Option<RequestId>, InputError>,
+        batch: &[Command],
+    ) -> Result<(), String> {
+        self.check_step(core, before, at, input, result, batch)
+            .map_err(|e| cite(&e))
+    }
+
+    fn check_step(
         &mut self,
         core: &Coordinator,
         before: &Snapshot,
@@ -1361,5 +1387,24 @@ impl Oracle {
             Some(_) => Err(format!("G10: a token appears in output: {shown}")),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cite;
+
+    #[test]
+    fn a_verdict_names_its_rule_from_the_rules_table() {
+        assert_eq!(
+            cite("rule 9: a rejection did not log out"),
+            "rule 9 (Rejected): a rejection did not log out"
+        );
+        assert_eq!(
+            cite("rule 11 / G8: discarded"),
+            "rule 11 (Deadline and staleness) / G8: discarded"
+        );
+        assert_eq!(cite("rule 99: no such rule"), "rule 99: no such rule");
+        assert_eq!(cite("G3: a known-bad token"), "G3: a known-bad token");
     }
 }
