@@ -856,9 +856,11 @@ pub fn describe(action: &Action) -> String {
 macro_rules! guarantee {
     ($fn_name:ident, $prefix:literal) => {
         fn $fn_name(_: &RefreshModel, s: &State) -> bool {
-            !s.violation
-                .as_deref()
-                .is_some_and(|v| v.starts_with($prefix))
+            // "G1" must not take "G10: …" or "G11: …" for its own.
+            !s.violation.as_deref().is_some_and(|v| {
+                v.strip_prefix($prefix)
+                    .is_some_and(|rest| !rest.starts_with(|c: char| c.is_ascii_digit()))
+            })
         }
     };
 }
