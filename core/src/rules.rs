@@ -196,3 +196,19 @@ pub const RULES: [Rule; 20] = [
         code: &["Coordinator::refused"],
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::{RULES, rule};
+
+    #[test]
+    fn rules_are_found_by_their_number() {
+        for (i, r) in RULES.iter().enumerate() {
+            assert_eq!(usize::from(r.number), i + 1);
+            assert_eq!(rule(r.number), Some(r));
+        }
+        assert_eq!(rule(0), None);
+        assert_eq!(rule(21), None);
+        assert_eq!(rule(9).map(|r| r.name), Some("Rejected"));
+    }
+}

@@ -113,4 +113,22 @@ mod tests {
         // Token texts are not hashed: the same shape with other texts hashes alike.
         assert_eq!(digest(&refreshed([true, false])), digest(&rotated_once));
     }
+
+    /// Rule 7 reads a token's age only below `min_token_age_ms` (500 ms by default): at
+    /// the same time, tokens 400 and 300 ms old give different states; 1,000 and 700 ms
+    /// old, the same.
+    #[test]
+    fn hash_reads_the_age_of_a_young_token_only() {
+        let at = |received: u64, now: u64| {
+            let mut core = Coordinator::new(Config::default()).expect("valid");
+            core.handle_timeout(received).expect("time passes");
+            core.login(received, Credentials::new("at").with_refresh_token("rt"))
+                .expect("login");
+            core.handle_timeout(now).expect("time passes");
+            core.drain_commands().for_each(drop);
+            digest(&core)
+        };
+        assert_ne!(at(200, 600), at(300, 600));
+        assert_eq!(at(0, 1_000), at(300, 1_000));
+    }
 }

@@ -226,4 +226,37 @@ mod tests {
         assert_eq!(t.get(RequestId(1_000_000)), Some(&waiting(2)));
         assert_eq!(t.get(RequestId(500)), None);
     }
+
+    /// The table's thresholds, to the slot: a ring of 32 requests of which four stay open
+    /// (1, 17, 23, 30) while the others end in a scattered order, then a request far
+    /// ahead. Where it stops moving old requests aside, how many it moves, and when a far
+    /// id clears the ring are each visible in the final layout (the sequence was chosen so
+    /// that every change of `tidy`'s or `insert`'s comparisons and arithmetic gives
+    /// another one).
+    #[test]
+    fn the_table_moves_exactly_its_stragglers_aside() {
+        let mut t = Requests::default();
+        for id in 1..=32 {
+            t.put(RequestId(id), waiting(id));
+        }
+        for id in [
+            3, 15, 28, 26, 7, 2, 9, 5, 29, 32, 11, 25, 22, 4, 6, 18, 20, 31, 19, 13, 10, 12, 27,
+            16, 14, 21, 8, 24,
+        ] {
+            t.remove(RequestId(id));
+        }
+        t.put(RequestId(43), waiting(43));
+        assert_eq!(
+            (
+                t.base,
+                t.slots.len(),
+                t.stragglers.keys().copied().collect::<Vec<_>>(),
+                t.occupied
+            ),
+            (23, 21, vec![1, 17], 3)
+        );
+        for id in [1, 17, 23, 30, 43] {
+            assert_eq!(t.get(RequestId(id)), Some(&waiting(id)), "{id}");
+        }
+    }
 }
