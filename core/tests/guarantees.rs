@@ -268,3 +268,103 @@ fn random_hosts_reach_every_outcome() {
         "{timeouts} {ignored} {late_adoptions} {restored} {opted_out}"
     );
 }
+
+/// The checkers have teeth: with a deliberate bug switched on (`--cfg reauth_faults`,
+/// run by `scripts/test`), the property test above and the fuzz target's check each find
+/// it on their own, with the oracle's verdict (not G11's: a replay on a fresh core, which
+/// has no fault, differs from any faulty run).
+#[cfg(reauth_faults)]
+mod teeth {
+    use super::{action, config};
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config as RunnerConfig, TestError, TestRunner};
+    use reauth::Fault;
+    use reauth_testkit::bytes;
+    use reauth_testkit::harness::Harness;
+
+    /// Every fault; the match fails to compile when a fault is added and not listed.
+    const FAULTS: [Fault; 7] = [
+        Fault::NoGenerationCheck,
+        Fault::SecondRefreshWhileRunning,
+        Fault::AcceptAfterLogout,
+        Fault::NoReplayBudget,
+        Fault::WindowCountsExpiry,
+        Fault::LogoutBehindRetry,
+        Fault::HandBackRefusal,
+    ];
+    const _EVERY_FAULT_LISTED: fn(Fault) = |fault| match fault {
+        Fault::NoGenerationCheck
+        | Fault::SecondRefreshWhileRunning
+        | Fault::AcceptAfterLogout
+        | Fault::NoReplayBudget
+        | Fault::WindowCountsExpiry
+        | Fault::LogoutBehindRetry
+        | Fault::HandBackRefusal => {}
+    };
+
+    fn oracle_verdict(fault: Fault, verdict: String) -> String {
+        assert!(
+            !verdict.starts_with("G11"),
+            "{fault:?}: only the fresh-core replay noticed: {verdict}"
+        );
+        verdict
+    }
+
+    #[test]
+    fn the_property_test_finds_each_fault() {
+        for fault in FAULTS {
+            let mut runner = TestRunner::new(RunnerConfig {
+                cases: 1_000,
+                failure_persistence: None,
+                ..RunnerConfig::default()
+            });
+            let strategy = (config(), prop::collection::vec(action(), 1..150));
+            let outcome = runner.run(&strategy, |(config, actions)| {
+                let mut h = Harness::new(config).expect("generated configs are valid");
+                h.core.inject_fault(fault);
+                for action in actions {
+                    h.run(action).map_err(TestCaseError::fail)?;
+                }
+                h.settle().map_err(TestCaseError::fail)?;
+                Ok(())
+            });
+            match outcome {
+                Err(TestError::Fail(verdict, _)) => {
+                    let verdict = oracle_verdict(fault, verdict.to_string());
+                    println!("{fault:?}: {verdict}");
+                }
+                other => panic!("{fault:?}: the property test found nothing: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_fuzz_targets_check_finds_each_fault() {
+        // The fuzzer starts from the transcript seeds; then random bytes, as a fuzzer
+        // without coverage feedback would try them.
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds");
+        let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(dir)
+            .expect("fuzz/seeds")
+            .map(|e| std::fs::read(e.expect("seed").path()).expect("seed"))
+            .collect();
+        assert!(seeds.len() >= 30, "{} seeds", seeds.len());
+        let mut runner = TestRunner::deterministic();
+        let random = prop::collection::vec(any::<u8>(), 0..2_048);
+        for _ in 0..10_000 {
+            seeds.push(random.new_tree(&mut runner).expect("bytes").current());
+        }
+        for fault in FAULTS {
+            let found = seeds.iter().enumerate().find_map(|(i, data)| {
+                bytes::check(data, |h| h.core.inject_fault(fault))
+                    .err()
+                    .map(|v| (i, v))
+            });
+            let Some((i, verdict)) = found else {
+                panic!("{fault:?}: no seed and none of 10 000 random inputs breaks a guarantee");
+            };
+            let verdict = oracle_verdict(fault, verdict);
+            println!("{fault:?}: input {i}: {verdict}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! (running out of bytes reads zeros). [`encode`] is the inverse of
 //! [`decode`] for the values it produces, so transcripts can seed the corpus.
 
-use crate::harness::HostAction;
+use crate::harness::{Harness, HostAction};
 use reauth::{Config, RefreshWindow};
 
 const STATUSES: [u16; 4] = [200, 401, 403, 500];
@@ -36,6 +36,25 @@ impl Reader<'_> {
             _ => Some(u64::from(self.u16())),
         }
     }
+}
+
+/// The most actions the fuzz target decodes from one input.
+pub const MAX_ACTIONS: usize = 2_000;
+
+/// What the fuzz target checks for one input: decodes a config and its actions, drives a
+/// harness with them (`prepare` sees it first: a test of the checker switches a fault on
+/// there), the guarantees after every step, then G7 (settles) and G11 (replays
+/// identically). The first violation, as the oracle words it.
+pub fn check(data: &[u8], prepare: impl FnOnce(&mut Harness)) -> Result<(), String> {
+    let (config, actions) = decode(data, MAX_ACTIONS);
+    let mut harness =
+        Harness::new(config).map_err(|e| format!("decoded an invalid config: {e}"))?;
+    prepare(&mut harness);
+    for action in actions {
+        harness.run(action)?;
+    }
+    harness.settle()?;
+    harness.replay_is_identical()
 }
 
 /// Decodes a config and at most `max_actions` actions. Every decoded config is valid.
