@@ -90,6 +90,7 @@ pub mod rules;
 mod shared;
 mod stats;
 mod sync;
+pub mod trace;
 
 pub use command::{
     AttemptId, Command, FailReason, Generation, LogoutReason, MAX_TIMESTAMP, RefreshFailure,

@@ -58,12 +58,20 @@ use crate::command::{
 use crate::config::Config;
 use crate::credentials::{Credentials, Secret};
 use crate::error::{ConfigError, InputError};
+use crate::input::Input;
 use crate::stats::Stats;
+use crate::trace::{Cause, Recorder};
 
 mod hash;
 mod outbox;
+mod recording;
 mod requests;
+mod start;
 mod status_set;
+
+pub use start::{
+    KnownBad, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun, StartSession,
+};
 
 use outbox::Outbox;
 use requests::{KEPT, Requests};
@@ -419,6 +427,10 @@ struct Engine {
     requests: Requests,
     commands: Outbox,
     stats: Stats,
+    /// The rule the machine is carrying out: what the recorder notes with each command.
+    cause: Cause,
+    /// The flight recorder, when on (`Coordinator::record`).
+    recorder: Option<Box<Recorder>>,
     #[cfg(reauth_faults)]
     fault: Option<Fault>,
 }
@@ -447,6 +459,8 @@ impl Coordinator {
                     ..Outbox::default()
                 },
                 stats: Stats::default(),
+                cause: Cause::Rule(0),
+                recorder: None,
                 #[cfg(reauth_faults)]
                 fault: None,
             },
@@ -600,9 +614,18 @@ impl Coordinator {
     /// they wait on and one `Refresh` starts. Emits no `StoreCredentials`: the host already
     /// holds these credentials.
     pub fn login(&mut self, now: Timestamp, credentials: Credentials) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::Login { credentials }).map(drop);
+        }
         check_time(now)?;
         credentials.validate()?;
         self.engine.advance(now);
+        // Rule 18: requests that waited while restoring go out; otherwise those that
+        // waited for a refresh go out with the credentials logged in.
+        self.engine.because(match self.phase {
+            Phase::Restoring(_) => Cause::Rule(18),
+            _ => Cause::LoggedIn,
+        });
         self.install(credentials);
         if let Phase::LoggedIn(session) = &mut self.phase {
             match session.need(self.engine.now) {
@@ -629,6 +652,11 @@ impl Coordinator {
         now: Timestamp,
         options: RequestOptions,
     ) -> Result<RequestId, InputError> {
+        if self.engine.recording() {
+            return self
+                .recorded(now, Input::Submit { options })
+                .map(|id| id.unwrap_or(RequestId(0)));
+        }
         check_time(now)?;
         let engine = &mut self.engine;
         engine.advance(now);
@@ -650,11 +678,12 @@ impl Coordinator {
                 return Ok(id);
             }
             Phase::LoggedOut => {
-                // Rule 16.
+                engine.because(Cause::Rule(16));
                 engine.fail(id, FailReason::NotLoggedIn);
                 return Ok(id);
             }
         };
+        engine.because(Cause::Rule(1));
         let ending = engine.dispatch(session, id, request);
         self.finish(ending);
         Ok(id)
@@ -664,6 +693,9 @@ impl Coordinator {
     /// flight is forgotten (its late response is `Err(UnknownRequest)`, which the host may
     /// ignore). Never cancels a refresh.
     pub fn cancel(&mut self, now: Timestamp, id: RequestId) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::Cancel { id }).map(drop);
+        }
         check_time(now)?;
         let request = *self
             .engine
@@ -687,6 +719,9 @@ impl Coordinator {
     /// waits for a refresh instead of using it. Does nothing while logged out or while a
     /// refresh already runs (its result replaces the token anyway).
     pub fn force_refresh(&mut self, now: Timestamp) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::ForceRefresh).map(drop);
+        }
         check_time(now)?;
         self.engine.advance(now);
         if let Phase::LoggedIn(session) = &mut self.phase
@@ -702,8 +737,15 @@ impl Coordinator {
     /// for a 401). While restoring, it ends the restoring the same way (the host must not
     /// log in with what it was reading). Does nothing when already logged out.
     pub fn logout(&mut self, now: Timestamp) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::Logout).map(drop);
+        }
         check_time(now)?;
         self.engine.advance(now);
+        self.engine.because(match self.phase {
+            Phase::Restoring(_) => Cause::Rule(18),
+            _ => Cause::Rule(12),
+        });
         self.end_session(Ending {
             reason: LogoutReason::Requested,
             fail: FailReason::LoggedOut,
@@ -717,6 +759,9 @@ impl Coordinator {
     /// `max_pending` of them, each at most `max_wait_ms` (rule 18). Does nothing while a
     /// session exists or a restore is already under way.
     pub fn begin_restore(&mut self, now: Timestamp) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::BeginRestore).map(drop);
+        }
         check_time(now)?;
         self.engine.advance(now);
         if let Phase::LoggedOut = self.phase {
@@ -729,10 +774,14 @@ impl Coordinator {
     /// `Fail { NotLoggedIn }`, FIFO, and the coordinator is logged out (no `Logout`: there
     /// was no session). Does nothing unless restoring.
     pub fn restore_failed(&mut self, now: Timestamp) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::RestoreFailed).map(drop);
+        }
         check_time(now)?;
         self.engine.advance(now);
         if let Phase::Restoring(mut waiting) = self.phase {
             self.phase = Phase::LoggedOut;
+            self.engine.because(Cause::Rule(18));
             self.engine
                 .fail_waiting(&mut waiting, FailReason::NotLoggedIn);
         }
@@ -751,6 +800,9 @@ impl Coordinator {
         now: Timestamp,
         id: RequestId,
     ) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::TransportError { id }).map(drop);
+        }
         check_time(now)?;
         let request = self
             .engine
@@ -761,6 +813,7 @@ impl Coordinator {
             return Err(InputError::NotInFlight(id));
         }
         self.engine.advance(now);
+        self.engine.because(Cause::Rule(17));
         self.engine.fail(id, FailReason::Transport);
         Ok(())
     }
@@ -772,6 +825,9 @@ impl Coordinator {
         id: RequestId,
         status: u16,
     ) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::Response { id, status }).map(drop);
+        }
         check_time(now)?;
         if !(100..=599).contains(&status) {
             return Err(InputError::InvalidStatus(status));
@@ -798,6 +854,7 @@ impl Coordinator {
             // that cycle was no loop.
             session.accepted();
         }
+        engine.because(Cause::Answered);
         engine.complete(id);
         Ok(())
     }
@@ -809,6 +866,7 @@ impl Coordinator {
         engine.stats.unauthorized_responses += 1;
         if !request.ticket.refresh || fault!(engine, HandBackRefusal) {
             // Rule 19: the caller gets the refusal; no refresh, the token stays good.
+            engine.because(Cause::Rule(19));
             engine.complete(id);
             return;
         }
@@ -816,6 +874,7 @@ impl Coordinator {
             Phase::LoggedIn(s) if generation >= s.first_generation => s,
             _ => {
                 // Rule 12: a 401 from a session that has ended is never replayed.
+                engine.because(Cause::Rule(12));
                 engine.fail(id, FailReason::LoggedOut);
                 return;
             }
@@ -839,6 +898,7 @@ impl Coordinator {
                 {
                     session.refusing.push(route);
                 }
+                engine.because(Cause::Rule(20));
                 if request.ticket.replayable {
                     engine.fail(id, FailReason::Unauthorized);
                 } else {
@@ -851,6 +911,7 @@ impl Coordinator {
         }
         if !request.ticket.replayable {
             // Rule 14: the caller gets the 401; a refresh still starts for the others.
+            engine.because(Cause::Rule(14));
             engine.complete(id);
             if current && !session.cycle.is_running() {
                 let ending = engine.start_cycle(session, Trigger::Refused);
@@ -861,6 +922,7 @@ impl Coordinator {
         if exhausted {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
+            engine.because(Cause::Rule(6));
             engine.fail(id, FailReason::Unauthorized);
             return;
         }
@@ -872,6 +934,7 @@ impl Coordinator {
         // Rule 4 (stale: replay now unless a refresh is needed or running) and rule 5
         // (current: the generation is known bad, so dispatch queues it and starts one
         // refresh unless one runs).
+        engine.because(Cause::Rule(if current { 5 } else { 4 }));
         let ending = engine.dispatch(session, id, request.ticket);
         self.finish(ending);
     }
@@ -886,6 +949,17 @@ impl Coordinator {
         attempt: AttemptId,
         credentials: Credentials,
     ) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self
+                .recorded(
+                    now,
+                    Input::RefreshSucceeded {
+                        attempt,
+                        credentials,
+                    },
+                )
+                .map(drop);
+        }
         check_time(now)?;
         self.engine.check_attempt(attempt)?;
         credentials.validate()?;
@@ -909,12 +983,18 @@ impl Coordinator {
             Phase::LoggedIn(session) => session.cycle.run().and_then(Run::window_entry),
             _ => None,
         };
+        // Rule 11 adopts a late success of an abandoned attempt; rule 8 the active one's.
+        let late = match &self.phase {
+            Phase::LoggedIn(_) => self.active_attempt() != Some(attempt),
+            _ => true,
+        };
+        self.engine.because(Cause::Rule(if late { 11 } else { 8 }));
         let generation = self.install(credentials.clone());
         self.engine.stats.refresh_succeeded += 1;
         // `install` always leaves a session.
         if let Phase::LoggedIn(session) = &mut self.phase {
             session.counted_start = counted;
-            self.engine.commands.push_back(Command::StoreCredentials {
+            self.engine.emit(Command::StoreCredentials {
                 credentials,
                 generation,
                 expires_at: session.expires_at,
@@ -936,6 +1016,11 @@ impl Coordinator {
         attempt: AttemptId,
         failure: RefreshFailure,
     ) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self
+                .recorded(now, Input::RefreshFailed { attempt, failure })
+                .map(drop);
+        }
         check_time(now)?;
         self.engine.check_attempt(attempt)?;
         let engine = &mut self.engine;
@@ -972,6 +1057,7 @@ impl Coordinator {
                     };
                 } else {
                     // Rule 9.
+                    engine.because(Cause::Rule(9));
                     self.end_session(Ending {
                         reason: LogoutReason::RefreshRejected,
                         fail: FailReason::RefreshRejected,
@@ -980,6 +1066,7 @@ impl Coordinator {
             }
             RefreshFailure::Transient { retry_after_ms } => {
                 // Rule 10.
+                engine.because(Cause::Rule(10));
                 engine.stats.refresh_transient += 1;
                 engine.retry_or_give_up(session, run, retries, retry_after_ms);
             }
@@ -991,6 +1078,9 @@ impl Coordinator {
     /// refresh deadline (a transient failure) or the end of a backoff (the next
     /// `Refresh`). Early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), InputError> {
+        if self.engine.recording() {
+            return self.recorded(now, Input::Timeout).map(drop);
+        }
         check_time(now)?;
         let engine = &mut self.engine;
         engine.advance(now);
@@ -1017,6 +1107,7 @@ impl Coordinator {
                     abandoned: true,
                     ..run
                 };
+                engine.because(Cause::Rule(10));
                 engine.stats.refresh_timeouts += 1;
                 engine.stats.refresh_transient += 1;
                 engine.retry_or_give_up(session, run, retries, None);
@@ -1027,11 +1118,13 @@ impl Coordinator {
                 until,
             } if until <= engine.now => {
                 // Rule 10: the backoff is over.
+                engine.because(Cause::Rule(10));
                 let ending = engine.issue_attempt(session, run, retries);
                 self.finish(ending);
             }
             Cycle::Held { until, .. } if until <= engine.now => {
                 // Rule 9: no abandoned attempt delivered in time; the rejection stands.
+                self.engine.because(Cause::Rule(9));
                 self.end_session(Ending {
                     reason: LogoutReason::RefreshRejected,
                     fail: FailReason::RefreshRejected,
@@ -1061,6 +1154,14 @@ impl Coordinator {
             deadline(now, lifetime - skew)
         });
         let adoptable_from = engine.next_attempt;
+        if let Some(recorder) = engine.recorder.as_mut() {
+            // §4.4: a success without a refresh token keeps the one in use.
+            let kept = match &self.phase {
+                Phase::LoggedIn(s) => credentials.refresh_token == s.refresh_token,
+                _ => false,
+            };
+            recorder.installed(kept);
+        }
         match &mut self.phase {
             Phase::LoggedIn(session) => {
                 if credentials.refresh_token != session.refresh_token {
@@ -1115,9 +1216,15 @@ impl Coordinator {
             Phase::Restoring(waiting) => waiting,
             Phase::LoggedOut => return,
         };
+        match ending.reason {
+            LogoutReason::NoRefreshToken => self.engine.because(Cause::Rule(13)),
+            LogoutReason::ExcessiveRefresh => self.engine.because(Cause::Rule(7)),
+            // The caller said why: rule 9 or 12 (or 18 while restoring).
+            LogoutReason::Requested | LogoutReason::RefreshRejected => {}
+        }
         self.engine.fail_waiting(&mut waiting, ending.fail);
         self.engine.stats.logouts += 1;
-        self.engine.commands.push_back(Command::Logout {
+        self.engine.emit(Command::Logout {
             reason: ending.reason,
         });
     }
@@ -1212,7 +1319,7 @@ impl Engine {
     #[inline]
     fn send(&mut self, id: RequestId, replay: bool, session: &Session) {
         let (access_token, generation) = (session.access_token.clone(), session.generation);
-        self.commands.push_back(if replay {
+        let command = if replay {
             self.stats.replayed += 1;
             Command::Replay {
                 id,
@@ -1226,13 +1333,15 @@ impl Engine {
                 access_token,
                 generation,
             }
-        });
+        };
+        self.emit(command);
     }
 
     /// Rule 15: appends `id` to the waiting list, or fails it with `QueueFull`.
     #[inline(always)]
     fn wait(&mut self, waiting: &mut WaitList, id: RequestId, ticket: Ticket) {
         if waiting.len >= self.config.max_pending {
+            self.because(Cause::Rule(15));
             self.fail(id, FailReason::QueueFull);
             return;
         }
@@ -1335,6 +1444,7 @@ impl Engine {
             let Some((id, _)) = self.pop_waiting(waiting) else {
                 break;
             };
+            self.because(Cause::Rule(15));
             self.fail(id, FailReason::WaitTimeout);
         }
     }
@@ -1373,6 +1483,11 @@ impl Engine {
             session.window.push_back(self.now);
         }
         self.stats.refresh_cycles += 1;
+        // Rule 5 for a current 401, 14 for a one-shot one's; otherwise the token is known
+        // bad or inside its skew (rule 2).
+        if !matches!(self.cause, Cause::Rule(5 | 14)) {
+            self.because(Cause::Rule(2));
+        }
         self.issue_attempt(session, Run::new(self.now, counts), 0)
     }
 
@@ -1395,7 +1510,7 @@ impl Engine {
             deadline: deadline(self.now, self.config.refresh_timeout_ms),
         };
         self.stats.refresh_attempts += 1;
-        self.commands.push_back(Command::Refresh {
+        self.emit(Command::Refresh {
             attempt,
             refresh_token,
         });
@@ -1415,6 +1530,7 @@ impl Engine {
             session.cycle = Cycle::Idle;
             // G3: the next need starts a new cycle; nothing is sent with this token.
             session.bad = Some(Bad::GaveUp);
+            self.because(Cause::Rule(10));
             self.fail_waiting(&mut session.waiting, FailReason::RefreshUnavailable);
             return;
         }
@@ -1436,13 +1552,13 @@ impl Engine {
     fn complete(&mut self, id: RequestId) {
         self.requests.remove(id);
         self.stats.completed += 1;
-        self.commands.push_back(Command::Complete { id });
+        self.emit(Command::Complete { id });
     }
 
     fn fail(&mut self, id: RequestId, reason: FailReason) {
         self.requests.remove(id);
         self.stats.failed.bump(reason);
-        self.commands.push_back(Command::Fail { id, reason });
+        self.emit(Command::Fail { id, reason });
     }
 }
 

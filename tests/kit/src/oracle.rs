@@ -400,19 +400,6 @@ impl Oracle {
         result: &Result<Option<RequestId>, InputError>,
         batch: &[Command],
     ) -> Result<(), String> {
-        self.check_step(core, before, at, input, result, batch)
-            .map_err(|e| cite(&e))
-    }
-
-    fn check_step(
-        &mut self,
-        core: &Coordinator,
-        before: &Snapshot,
-        at: Timestamp,
-        input: &Input,
-        result: &Result<Option<RequestId>, InputError>,
-        batch: &[Command],
-    ) -> Result<(), String> {
         self.steps += 1;
         self.endpoint_refusal = None;
         let mut cx = Step {
@@ -439,23 +426,41 @@ impl Oracle {
             }
             _ => {}
         }
-        // G9: errors change nothing.
-        if let Err(e) = result {
-            if !batch.is_empty() {
-                return Err(format!("G9: {e} came with commands {batch:?}"));
+        let verdict = match result {
+            Err(e) => self.on_error(core, before, e, batch),
+            Ok(_) => {
+                self.now = self.now.max(at);
+                self.check_batch(core, &mut cx)
             }
-            let after = Snapshot::of(core);
-            if &after != before {
-                return Err(format!("G9: {e} changed state:\n{before:?}\n{after:?}"));
-            }
-            self.check_secret_free(&format!("{e} {e:?}"))?;
-            return Ok(());
+        };
+        verdict.map_err(|e| cite(&e))
+    }
+
+    /// G9: errors change nothing.
+    fn on_error(
+        &self,
+        core: &Coordinator,
+        before: &Snapshot,
+        e: &InputError,
+        batch: &[Command],
+    ) -> Result<(), String> {
+        if !batch.is_empty() {
+            return Err(format!("G9: {e} came with commands {batch:?}"));
         }
-        self.now = self.now.max(at);
-        self.before_batch(core, &mut cx)?;
-        self.expect_from_batch(&mut cx)?;
-        self.check_logout(&cx)?;
-        for (index, command) in batch.iter().enumerate() {
+        let after = Snapshot::of(core);
+        if &after != before {
+            return Err(format!("G9: {e} changed state:\n{before:?}\n{after:?}"));
+        }
+        self.check_secret_free(&format!("{e} {e:?}"))
+    }
+
+    /// A batch the core returned, in the order a reader follows it.
+    fn check_batch(&mut self, core: &Coordinator, cx: &mut Step<'_>) -> Result<(), String> {
+        let cx_batch = cx.batch;
+        self.before_batch(core, cx)?;
+        self.expect_from_batch(cx)?;
+        self.check_logout(cx)?;
+        for (index, command) in cx_batch.iter().enumerate() {
             self.check_secret_free(&format!("{command:?}"))?;
             match command {
                 Command::Send {
@@ -467,23 +472,23 @@ impl Oracle {
                     id,
                     access_token,
                     generation,
-                } => self.on_transmit(&cx, command, *id, access_token, *generation)?,
+                } => self.on_transmit(cx, command, *id, access_token, *generation)?,
                 Command::Refresh {
                     attempt,
                     refresh_token,
-                } => self.on_refresh(&mut cx, command, *attempt, refresh_token)?,
+                } => self.on_refresh(cx, command, *attempt, refresh_token)?,
                 Command::StoreCredentials {
                     credentials,
                     generation,
                     expires_at,
-                } => self.on_store(&cx, index, credentials, *generation, *expires_at)?,
-                Command::Complete { id } => self.on_complete(&cx, command, *id)?,
-                Command::Fail { id, reason } => self.on_fail(&cx, command, *id, *reason)?,
-                Command::Logout { .. } => self.on_logout(&cx, index)?,
+                } => self.on_store(cx, index, credentials, *generation, *expires_at)?,
+                Command::Complete { id } => self.on_complete(cx, command, *id)?,
+                Command::Fail { id, reason } => self.on_fail(cx, command, *id, *reason)?,
+                Command::Logout { .. } => self.on_logout(cx, index)?,
             }
         }
-        self.after_batch(&cx)?;
-        self.after_attempt(&cx)?;
+        self.after_batch(cx)?;
+        self.after_attempt(cx)?;
         self.agrees_with(core)
     }
 

@@ -1,0 +1,557 @@
+//! The state a recording starts from ([`Start`]): the machine's whole behavioural state
+//! as plain data, taken from a coordinator and turned back into one, checked.
+
+use std::collections::{BTreeSet, VecDeque};
+
+use super::*;
+use crate::command::RouteKey;
+use crate::stats::Stats;
+use crate::trace::StartError;
+
+/// The state a recording starts from: everything the machine's behaviour depends on, in
+/// the terms of `docs/contract.md` (generations, attempts, the refresh cycle, the window,
+/// the waiting order). Tokens are the recording's placeholders. It follows the core's
+/// state closely and may change with it; [`Coordinator::resume`] checks it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Start {
+    /// The clock (the largest `now` seen).
+    pub now: Timestamp,
+    /// The id the next `submit` gets.
+    pub next_request: u64,
+    /// The generation the next accepted credentials get.
+    pub next_generation: u64,
+    /// The attempt the next `Refresh` carries.
+    pub next_attempt: u64,
+    /// The counters.
+    pub stats: Stats,
+    /// Logged out, restoring, or a session.
+    pub phase: StartPhase,
+    /// The open requests, by increasing id.
+    pub requests: Vec<OpenRequest>,
+}
+
+/// The phase of a [`Start`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StartPhase {
+    /// No session.
+    LoggedOut,
+    /// Stored credentials are being read (rule 18); `waiting` in order.
+    Restoring {
+        /// The requests waiting for them, oldest first.
+        waiting: Vec<RequestId>,
+    },
+    /// A session.
+    LoggedIn(Box<StartSession>),
+}
+
+/// A session in a [`Start`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartSession {
+    /// The access token (a placeholder).
+    pub access_token: Secret,
+    /// The refresh token (a placeholder), if any.
+    pub refresh_token: Option<Secret>,
+    /// The current generation.
+    pub generation: Generation,
+    /// The generation the session started with (rule 12).
+    pub first_generation: Generation,
+    /// The generation whose credentials brought the refresh token.
+    pub refresh_token_from: Generation,
+    /// When the current credentials arrived.
+    pub received_at: Timestamp,
+    /// When the access token expires.
+    pub expires_at: Option<Timestamp>,
+    /// When it enters its expiry skew.
+    pub refresh_at: Option<Timestamp>,
+    /// Why the token must not be sent again, if it must not (§4.6).
+    pub bad: Option<KnownBad>,
+    /// The refresh cycle.
+    pub cycle: StartCycle,
+    /// Attempts from this number on are adoptable (rule 11).
+    pub adoptable_from: u64,
+    /// Start times of the cycles in the refresh window (rule 7), oldest first.
+    pub window: Vec<Timestamp>,
+    /// The window entry of the cycle that brought the current credentials (rule 7).
+    pub counted_start: Option<Timestamp>,
+    /// Routes that refused the current token (rule 20).
+    pub refusing: Vec<RouteKey>,
+    /// The requests waiting for a refresh, oldest first.
+    pub waiting: Vec<RequestId>,
+}
+
+/// Why a token is known bad (§4.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KnownBad {
+    /// Refused, or the host forced a refresh.
+    Refused,
+    /// The last refresh cycle gave up (rule 10).
+    GaveUp,
+}
+
+/// The refresh cycle of a [`StartSession`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartCycle {
+    /// No refresh runs.
+    Idle,
+    /// `attempt` is out, `retries` transient failures so far, abandoned at `deadline`.
+    InFlight {
+        /// What the cycle knows.
+        run: StartRun,
+        /// The active attempt.
+        attempt: u64,
+        /// Transient failures retried.
+        retries: u32,
+        /// Its deadline.
+        deadline: Timestamp,
+    },
+    /// Backing off until `until` (rule 10).
+    Backoff {
+        /// What the cycle knows.
+        run: StartRun,
+        /// Transient failures retried.
+        retries: u32,
+        /// The end of the backoff.
+        until: Timestamp,
+    },
+    /// A rejection held until `until` (rule 9).
+    Held {
+        /// What the cycle knows.
+        run: StartRun,
+        /// When the rejection stands.
+        until: Timestamp,
+    },
+}
+
+/// What a running cycle knows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StartRun {
+    /// Its window entry, if it counted (rule 7).
+    pub counted_at: Option<Timestamp>,
+    /// An attempt of it was abandoned at its deadline (rule 9).
+    pub abandoned: bool,
+}
+
+/// An open request of a [`Start`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenRequest {
+    /// Its id.
+    pub id: RequestId,
+    /// It may be sent again.
+    pub replayable: bool,
+    /// A refusal of it may start or wait for a refresh (rule 19).
+    pub refresh: bool,
+    /// Replays so far.
+    pub replays: u8,
+    /// It went out at least once.
+    pub sent: bool,
+    /// Its own refusal made it wait for a refresh / it went out with the token that
+    /// refresh brought (rule 20).
+    pub refused: bool,
+    /// See `refused`.
+    pub fresh: bool,
+    /// Its route (rule 20).
+    pub route: Option<RouteKey>,
+    /// Waiting until this deadline, or in flight.
+    pub state: OpenState,
+}
+
+/// Where an [`OpenRequest`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenState {
+    /// Waiting, at most until `deadline`.
+    Waiting {
+        /// When it fails `WaitTimeout`.
+        deadline: Timestamp,
+    },
+    /// In flight with `generation`.
+    InFlight {
+        /// The generation it was sent with.
+        generation: Generation,
+    },
+}
+
+impl Start {
+    pub(crate) fn of(core: &Coordinator) -> Start {
+        let e = &core.engine;
+        let list = |waiting: &WaitList| {
+            let mut ids = Vec::with_capacity(waiting.len as usize);
+            let mut link = waiting.head;
+            while let Some(id) = link.map(Linked::id) {
+                ids.push(id);
+                link = match e.requests.get(id).map(|r| r.state) {
+                    Some(RequestState::Waiting { next, .. }) => next,
+                    _ => None,
+                };
+            }
+            ids
+        };
+        let phase = match &core.phase {
+            Phase::LoggedOut => StartPhase::LoggedOut,
+            Phase::Restoring(waiting) => StartPhase::Restoring {
+                waiting: list(waiting),
+            },
+            Phase::LoggedIn(s) => StartPhase::LoggedIn(Box::new(StartSession {
+                access_token: s.access_token.clone(),
+                refresh_token: s.refresh_token.clone(),
+                generation: s.generation,
+                first_generation: s.first_generation,
+                refresh_token_from: s.refresh_token_from,
+                received_at: s.received_at,
+                expires_at: s.expires_at,
+                refresh_at: s.refresh_at,
+                bad: s.bad.map(|b| match b {
+                    Bad::Refused => KnownBad::Refused,
+                    Bad::GaveUp => KnownBad::GaveUp,
+                }),
+                cycle: match s.cycle {
+                    Cycle::Idle => StartCycle::Idle,
+                    Cycle::InFlight {
+                        run,
+                        attempt,
+                        retries,
+                        deadline,
+                    } => StartCycle::InFlight {
+                        run: run.into(),
+                        attempt: attempt.0,
+                        retries,
+                        deadline,
+                    },
+                    Cycle::Backoff {
+                        run,
+                        retries,
+                        until,
+                    } => StartCycle::Backoff {
+                        run: run.into(),
+                        retries,
+                        until,
+                    },
+                    Cycle::Held { run, until } => StartCycle::Held {
+                        run: run.into(),
+                        until,
+                    },
+                },
+                adoptable_from: s.adoptable_from,
+                window: s.window.iter().copied().collect(),
+                counted_start: s.counted_start,
+                refusing: s.refusing.clone(),
+                waiting: list(&s.waiting),
+            })),
+        };
+        let mut requests: Vec<OpenRequest> = e
+            .requests
+            .iter()
+            .map(|(id, r)| OpenRequest {
+                id,
+                replayable: r.ticket.replayable,
+                refresh: r.ticket.refresh,
+                replays: r.ticket.replays,
+                sent: r.ticket.progress != Progress::New,
+                refused: r.ticket.progress == Progress::Refused,
+                fresh: r.ticket.progress == Progress::Fresh,
+                route: r.ticket.route,
+                state: match r.state {
+                    RequestState::Waiting { deadline, .. } => OpenState::Waiting { deadline },
+                    RequestState::InFlight { generation } => OpenState::InFlight { generation },
+                },
+            })
+            .collect();
+        requests.sort_by_key(|r| r.id);
+        Start {
+            now: e.now,
+            next_request: e.next_request,
+            next_generation: e.next_generation,
+            next_attempt: e.next_attempt,
+            stats: e.stats,
+            phase,
+            requests,
+        }
+    }
+}
+
+impl From<Run> for StartRun {
+    fn from(run: Run) -> Self {
+        StartRun {
+            counted_at: run.window_entry(),
+            abandoned: run.abandoned,
+        }
+    }
+}
+
+impl StartRun {
+    fn run(self) -> Run {
+        Run {
+            start: self.counted_at.unwrap_or(0),
+            counted: self.counted_at.is_some(),
+            abandoned: self.abandoned,
+        }
+    }
+}
+
+impl Coordinator {
+    /// The state the coordinator is in, as plain data (tokens included as they are:
+    /// the recorder takes it from a coordinator that holds only placeholders).
+    pub(crate) fn start(&self) -> Start {
+        Start::of(self)
+    }
+
+    /// A coordinator in the state `start` describes, with `config` — where a recording
+    /// that begins mid-session begins. Checked: a state the machine cannot reach in a way
+    /// that would break it (a waiting list naming a request that does not wait, an id
+    /// not yet issued, a generation from the future, a clock past its end…) is an error,
+    /// and nothing is built.
+    pub fn resume(config: Config, start: &Start) -> Result<Coordinator, StartError> {
+        let mut core = Coordinator::new(config)?;
+        check(&core.engine.config, start)?;
+        let e = &mut core.engine;
+        e.now = start.now;
+        e.next_request = start.next_request;
+        e.next_generation = start.next_generation;
+        e.next_attempt = start.next_attempt;
+        e.stats = start.stats;
+        for r in &start.requests {
+            let progress = match (r.sent, r.refused, r.fresh) {
+                (false, _, _) => Progress::New,
+                (true, true, _) => Progress::Refused,
+                (true, false, true) => Progress::Fresh,
+                (true, false, false) => Progress::Sent,
+            };
+            let ticket = Ticket {
+                replayable: r.replayable,
+                refresh: r.refresh,
+                replays: r.replays,
+                progress,
+                route: r.route,
+            };
+            let state = match r.state {
+                OpenState::InFlight { generation } => RequestState::InFlight { generation },
+                OpenState::Waiting { deadline } => RequestState::Waiting {
+                    deadline,
+                    prev: None,
+                    next: None,
+                },
+            };
+            e.requests.insert(r.id, Request { ticket, state });
+        }
+        core.phase = match &start.phase {
+            StartPhase::LoggedOut => Phase::LoggedOut,
+            StartPhase::Restoring { waiting } => Phase::Restoring(link(e, waiting)),
+            StartPhase::LoggedIn(s) => Phase::LoggedIn(Session {
+                access_token: s.access_token.clone(),
+                refresh_token: s.refresh_token.clone(),
+                generation: s.generation,
+                first_generation: s.first_generation,
+                refresh_token_from: s.refresh_token_from,
+                received_at: s.received_at,
+                expires_at: s.expires_at,
+                refresh_at: s.refresh_at,
+                bad: s.bad.map(|b| match b {
+                    KnownBad::Refused => Bad::Refused,
+                    KnownBad::GaveUp => Bad::GaveUp,
+                }),
+                cycle: match s.cycle {
+                    StartCycle::Idle => Cycle::Idle,
+                    StartCycle::InFlight {
+                        run,
+                        attempt,
+                        retries,
+                        deadline,
+                    } => Cycle::InFlight {
+                        run: run.run(),
+                        attempt: AttemptId(attempt),
+                        retries,
+                        deadline,
+                    },
+                    StartCycle::Backoff {
+                        run,
+                        retries,
+                        until,
+                    } => Cycle::Backoff {
+                        run: run.run(),
+                        retries,
+                        until,
+                    },
+                    StartCycle::Held { run, until } => Cycle::Held {
+                        run: run.run(),
+                        until,
+                    },
+                },
+                adoptable_from: s.adoptable_from,
+                window: s.window.iter().copied().collect::<VecDeque<_>>(),
+                counted_start: s.counted_start,
+                refusing: s.refusing.clone(),
+                waiting: link(e, &s.waiting),
+            }),
+        };
+        Ok(core)
+    }
+}
+
+/// Threads `ids` (checked: each waits, once) into a waiting list.
+fn link(e: &mut Engine, ids: &[RequestId]) -> WaitList {
+    let mut list = WaitList::default();
+    for &id in ids {
+        let tail = list.tail;
+        if let Some(r) = e.requests.get_mut(id) {
+            r.state = match r.state {
+                RequestState::Waiting { deadline, .. } => RequestState::Waiting {
+                    deadline,
+                    prev: tail,
+                    next: None,
+                },
+                other => other,
+            };
+        }
+        if let Some(t) = tail.map(Linked::id)
+            && let Some(r) = e.requests.get_mut(t)
+            && let RequestState::Waiting { next, .. } = &mut r.state
+        {
+            *next = Linked::of(id);
+        }
+        if list.head.is_none() {
+            list.head = Linked::of(id);
+        }
+        list.tail = Linked::of(id);
+        list.len += 1;
+    }
+    list
+}
+
+/// What [`Coordinator::resume`] refuses.
+fn check(config: &Config, s: &Start) -> Result<(), StartError> {
+    let bad = |what: &str| Err(StartError::Inconsistent(what.to_owned()));
+    if s.now > MAX_TIMESTAMP {
+        return bad("now is past the end of the clock");
+    }
+    if s.next_request == 0 || s.next_generation == 0 || s.next_attempt == 0 {
+        return bad("the next request, generation and attempt count from 1");
+    }
+    let mut ids = BTreeSet::new();
+    for r in &s.requests {
+        if r.id.0 == 0 || r.id.0 >= s.next_request || !ids.insert(r.id) {
+            return bad("an open request's id is 0, not yet issued, or repeated");
+        }
+        if r.refused && r.fresh || (r.refused || r.fresh) && !r.sent {
+            return bad("an open request's progress is impossible");
+        }
+        match r.state {
+            OpenState::InFlight { generation } => {
+                if generation.0 == 0 || generation.0 >= s.next_generation || !r.sent {
+                    return bad(
+                        "a request in flight never went out, or has a generation not yet given",
+                    );
+                }
+            }
+            OpenState::Waiting { deadline } => {
+                if deadline > MAX_TIMESTAMP {
+                    return bad("a waiting request's deadline is past the end of the clock");
+                }
+            }
+        }
+    }
+    let waiting: Vec<RequestId> = s
+        .requests
+        .iter()
+        .filter(|r| matches!(r.state, OpenState::Waiting { .. }))
+        .map(|r| r.id)
+        .collect();
+    let listed: &[RequestId] = match &s.phase {
+        StartPhase::LoggedOut => &[],
+        StartPhase::Restoring { waiting } => waiting,
+        StartPhase::LoggedIn(session) => {
+            check_session(config, s, session)?;
+            &session.waiting
+        }
+    };
+    let mut sorted = listed.to_vec();
+    sorted.sort();
+    if sorted != waiting {
+        return bad("the waiting list does not name each waiting request once");
+    }
+    if listed.len() > config.max_pending as usize {
+        return bad("more requests wait than max_pending allows");
+    }
+    let deadline = |id: &RequestId| {
+        s.requests
+            .iter()
+            .find(|r| r.id == *id)
+            .and_then(|r| match r.state {
+                OpenState::Waiting { deadline } => Some(deadline),
+                OpenState::InFlight { .. } => None,
+            })
+    };
+    if listed.windows(2).any(|w| deadline(&w[0]) > deadline(&w[1])) {
+        return bad("the waiting list is not in deadline order");
+    }
+    Ok(())
+}
+
+fn check_session(config: &Config, s: &Start, session: &StartSession) -> Result<(), StartError> {
+    let bad = |what: &str| Err(StartError::Inconsistent(what.to_owned()));
+    Credentials {
+        access_token: session.access_token.clone(),
+        refresh_token: session.refresh_token.clone(),
+        expires_in_ms: None,
+    }
+    .validate()?;
+    let g = |g: Generation| g.0 >= 1 && g.0 < s.next_generation;
+    if !g(session.generation)
+        || !g(session.first_generation)
+        || !g(session.refresh_token_from)
+        || session.first_generation > session.generation
+        || session.refresh_token_from > session.generation
+    {
+        return bad("a session generation is 0, from the future, or out of order");
+    }
+    let times = [session.received_at]
+        .into_iter()
+        .chain(session.window.iter().copied())
+        .chain(session.counted_start);
+    if times.into_iter().any(|t| t > s.now) {
+        return bad("a time of the session is after now");
+    }
+    let later = [session.expires_at, session.refresh_at];
+    if later.into_iter().flatten().any(|t| t > MAX_TIMESTAMP) {
+        return bad("an expiry is past the end of the clock");
+    }
+    if session.window.windows(2).any(|w| w[0] > w[1])
+        || session.window.len() > config.refresh_window.max_refreshes as usize
+    {
+        return bad("the refresh window is out of order or over its bound");
+    }
+    if session.refusing.len() > MAX_REFUSING_ROUTES {
+        return bad("more refusing routes than are remembered");
+    }
+    if session.adoptable_from == 0 || session.adoptable_from > s.next_attempt {
+        return bad("adoptable attempts start at an attempt not yet issued");
+    }
+    let run = match session.cycle {
+        StartCycle::Idle => None,
+        StartCycle::InFlight {
+            run,
+            attempt,
+            deadline,
+            ..
+        } => {
+            if attempt == 0 || attempt >= s.next_attempt || deadline > MAX_TIMESTAMP {
+                return bad("the active attempt is not issued, or its deadline is past the clock");
+            }
+            Some(run)
+        }
+        StartCycle::Backoff { run, until, .. } | StartCycle::Held { run, until } => {
+            if until > MAX_TIMESTAMP {
+                return bad("a deadline is past the end of the clock");
+            }
+            Some(run)
+        }
+    };
+    if run.is_some() && session.refresh_token.is_none() {
+        return bad("a refresh runs without a refresh token");
+    }
+    if run
+        .and_then(|r| r.counted_at)
+        .is_some_and(|t| t > s.now || !session.window.contains(&t))
+    {
+        return bad("a running cycle's window entry is not in the window");
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The flight recorder (`reauth::trace`): a recording replays exactly — from a new
+//! coordinator, or from the state it carries when it starts mid-session — and holds no
+//! token text; every command it notes has a cause whose rule may emit that command.
+//!
+//! Cases: `PROPTEST_CASES` (default 1 000 per property).
+
+use proptest::prelude::*;
+use reauth::rules::RULES;
+use reauth::trace::{Cause, Start, StartPhase, Trace};
+use reauth::{Command, Config, Coordinator, Secret};
+use reauth_testkit::bytes;
+use reauth_testkit::harness::Harness;
+
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000)
+}
+
+fn kind(command: &Command) -> &'static str {
+    match command {
+        Command::Send { .. } => "Send",
+        Command::Replay { .. } => "Replay",
+        Command::Refresh { .. } => "Refresh",
+        Command::StoreCredentials { .. } => "StoreCredentials",
+        Command::Complete { .. } => "Complete",
+        Command::Fail { .. } => "Fail",
+        Command::Logout { .. } => "Logout",
+    }
+}
+
+/// The state of `core` as a recording would start from it, tokens left out.
+fn state(core: &Coordinator) -> Option<Start> {
+    let mut copy = core.clone();
+    copy.record(1);
+    let mut start = copy.trace().start?;
+    if let StartPhase::LoggedIn(session) = &mut start.phase {
+        session.access_token = Secret::new("-");
+        session.refresh_token = session.refresh_token.as_ref().map(|_| Secret::new("-"));
+    }
+    Some(start)
+}
+
+/// Replays `trace` on a coordinator with `config`: every step must return what it
+/// returned live and produce the same commands (placeholders included), and the replay
+/// must end in the state `live` is in.
+fn replays(config: &Config, trace: &Trace, live: &Coordinator) -> Result<(), String> {
+    let mut core = match &trace.start {
+        Some(start) => Coordinator::resume(config.clone(), start)
+            .map_err(|e| format!("the start state is refused: {e}"))?,
+        None => Coordinator::new(config.clone()).map_err(|e| e.to_string())?,
+    };
+    for (i, step) in trace.steps.iter().enumerate() {
+        let result = core.apply(step.at, step.input.clone());
+        if result != step.result {
+            return Err(format!(
+                "step {i} {:?}: {result:?}, recorded {:?}",
+                step.input, step.result
+            ));
+        }
+        let batch: Vec<Command> = core.drain_commands().collect();
+        let recorded: Vec<Command> = step.commands.iter().map(|(c, _)| c.clone()).collect();
+        if batch != recorded {
+            return Err(format!(
+                "step {i} {:?}: {batch:?}\nrecorded {recorded:?}",
+                step.input
+            ));
+        }
+    }
+    if state(&core) != state(live) {
+        return Err(format!(
+            "the replay ends in another state:\n{:?}\nlive:\n{:?}",
+            state(&core),
+            state(live)
+        ));
+    }
+    Ok(())
+}
+
+/// Every command's cause is set and allows that command.
+fn causes_allow(trace: &Trace) -> Result<(), String> {
+    for step in &trace.steps {
+        for (command, cause) in &step.commands {
+            let kind = kind(command);
+            let allowed = match cause {
+                Cause::Rule(n) => RULES
+                    .iter()
+                    .find(|r| r.number == *n)
+                    .is_some_and(|r| r.emits.contains(&kind)),
+                Cause::Answered => kind == "Complete",
+                Cause::LoggedIn => matches!(kind, "Send" | "Replay"),
+            };
+            if !allowed {
+                return Err(format!("{kind} noted with {cause} after {:?}", step.input));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the decoded actions, switching the recorder on after the first `on_after`.
+fn run(data: &[u8], capacity: usize, on_after: usize) -> Result<(Config, Harness), String> {
+    let (config, actions) = bytes::decode(data, 400);
+    let mut h = Harness::new(config.clone()).map_err(|e| e.to_string())?;
+    let on_after = on_after.min(actions.len());
+    let n = actions.len();
+    for (i, action) in actions.into_iter().enumerate() {
+        if i == on_after {
+            h.core.record(capacity);
+        }
+        h.run(action)?;
+    }
+    if on_after == n {
+        h.core.record(capacity);
+    }
+    Ok((config, h))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn a_recording_replays_exactly_and_names_a_rule_for_every_command(
+        data in prop::collection::vec(any::<u8>(), 0..1_500),
+        capacity in 1usize..40,
+        on_after in prop_oneof![Just(0usize), 0usize..60],
+    ) {
+        let (config, h) = run(&data, capacity, on_after).map_err(TestCaseError::fail)?;
+        let trace = h.core.trace();
+        prop_assert!(trace.steps.len() <= capacity);
+        replays(&config, &trace, &h.core).map_err(TestCaseError::fail)?;
+        causes_allow(&trace).map_err(TestCaseError::fail)?;
+    }
+}
+
+#[test]
+fn a_new_coordinators_recording_starts_from_nothing() {
+    let mut core = Coordinator::new(Config::default()).expect("valid");
+    core.record(8);
+    core.login(
+        0,
+        reauth::Credentials::new("at-1").with_refresh_token("rt-1"),
+    )
+    .expect("login");
+    let trace = core.trace();
+    assert!(trace.start.is_none());
+    assert_eq!(trace.steps.len(), 1);
+}
+
+#[test]
+fn an_off_recorder_holds_nothing() {
+    let mut core = Coordinator::new(Config::default()).expect("valid");
+    core.login(0, reauth::Credentials::new("at-1"))
+        .expect("login");
+    let trace = core.trace();
+    assert!(trace.start.is_none() && trace.steps.is_empty());
+    core.record(4);
+    core.record(0);
+    core.submit(1, reauth::RequestOptions::default())
+        .expect("submit");
+    assert!(core.trace().steps.is_empty());
+}
+
+/// Every token text a trace holds: its inputs', its commands' and its start's.
+fn texts(trace: &Trace) -> Vec<String> {
+    fn credentials(out: &mut Vec<String>, c: &reauth::Credentials) {
+        out.push(c.access_token.expose().to_owned());
+        out.extend(c.refresh_token.iter().map(|r| r.expose().to_owned()));
+    }
+    let mut out = Vec::new();
+    for step in &trace.steps {
+        match &step.input {
+            reauth::Input::Login { credentials: c }
+            | reauth::Input::RefreshSucceeded { credentials: c, .. } => credentials(&mut out, c),
+            _ => {}
+        }
+        for (command, _) in &step.commands {
+            match command {
+                Command::Send { access_token, .. } | Command::Replay { access_token, .. } => {
+                    out.push(access_token.expose().to_owned())
+                }
+                Command::Refresh { refresh_token, .. } => {
+                    out.push(refresh_token.expose().to_owned())
+                }
+                Command::StoreCredentials { credentials: c, .. } => credentials(&mut out, c),
+                _ => {}
+            }
+        }
+    }
+    if let Some(Start {
+        phase: StartPhase::LoggedIn(s),
+        ..
+    }) = &trace.start
+    {
+        out.push(s.access_token.expose().to_owned());
+        out.extend(s.refresh_token.iter().map(|r| r.expose().to_owned()));
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// Token texts of every shape — JSON, base64, URLs, the placeholders themselves —
+    /// never reach a recording (a real token equal to a placeholder's text is the one
+    /// exception it cannot tell apart, and the check allows it).
+    #[test]
+    fn a_recording_holds_no_token_text(
+        tokens in prop::collection::vec(
+            prop_oneof![
+                "[A-Za-z0-9._~+/-]{1,40}=*",
+                Just("redacted-1".to_owned()),
+                Just("{\"access_token\":\"x\"}".to_owned()),
+                Just("https://example.com/?t=abc".to_owned()),
+            ],
+            4..12,
+        ),
+        capacity in 1usize..16,
+        on_after in 0usize..6,
+    ) {
+        let mut core = Coordinator::new(Config::default()).expect("valid");
+        let mut t = tokens.iter().cycle();
+        let mut next = || t.next().expect("cycle").clone();
+        for i in 0..tokens.len() {
+            if i == on_after {
+                core.record(capacity);
+            }
+            let now = i as u64 * 1_000;
+            match i % 4 {
+                0 => core
+                    .login(now, reauth::Credentials::new(next()).with_refresh_token(next()))
+                    .expect("login"),
+                1 => {
+                    let id = core.submit(now, reauth::RequestOptions::default()).expect("submit");
+                    let _ = core.handle_response(now, id, 401);
+                }
+                2 => {
+                    if let Some(attempt) = core.active_attempt() {
+                        core.handle_refresh_succeeded(
+                            now,
+                            attempt,
+                            reauth::Credentials::new(next()).with_refresh_token(next()),
+                        )
+                        .expect("success");
+                    }
+                }
+                _ => {
+                    core.submit(now, reauth::RequestOptions::default()).expect("submit");
+                }
+            }
+            core.drain_commands().for_each(drop);
+        }
+        let trace = core.trace();
+        let placeholder = |t: &str| t.strip_prefix("redacted-").is_some_and(|n| n.parse::<u64>().is_ok());
+        for text in texts(&trace) {
+            let leaked = tokens.iter().any(|t| *t == text && !placeholder(t));
+            prop_assert!(!leaked, "a token text is in the recording");
+        }
+        let shown = format!("{trace:?}");
+        prop_assert!(!shown.contains("example.com"), "{}", shown);
+    }
+}
