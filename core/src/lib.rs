@@ -90,6 +90,7 @@ pub mod rules;
 mod shared;
 mod stats;
 mod sync;
+#[cfg(feature = "trace")]
 pub mod trace;
 
 pub use command::{

@@ -2,7 +2,9 @@
 //! coordinator, or from the state it carries when it starts mid-session — and holds no
 //! token text; every command it notes has a cause whose rule may emit that command.
 //!
-//! Cases: `PROPTEST_CASES` (default 1 000 per property).
+//! Cases: `PROPTEST_CASES` (default 1 000 per property). Feature `trace`:
+//! `cargo test -p reauth --features trace --test trace`.
+#![cfg(feature = "trace")]
 
 use proptest::prelude::*;
 use reauth::rules::RULES;

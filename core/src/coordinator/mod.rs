@@ -58,17 +58,22 @@ use crate::command::{
 use crate::config::Config;
 use crate::credentials::{Credentials, Secret};
 use crate::error::{ConfigError, InputError};
+#[cfg(feature = "trace")]
 use crate::input::Input;
 use crate::stats::Stats;
+#[cfg(feature = "trace")]
 use crate::trace::{Cause, Recorder};
 
 mod hash;
 mod outbox;
+#[cfg(feature = "trace")]
 mod recording;
 mod requests;
+#[cfg(feature = "trace")]
 mod start;
 mod status_set;
 
+#[cfg(feature = "trace")]
 pub use start::{
     KnownBad, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun, StartSession,
 };
@@ -90,6 +95,21 @@ macro_rules! fault {
 macro_rules! fault {
     ($engine:expr, $fault:ident) => {
         false
+    };
+}
+
+/// The machine carries out `cause` from here on: what the flight recorder notes with each
+/// command (feature `trace`; nothing without it).
+#[cfg(feature = "trace")]
+macro_rules! because {
+    ($engine:expr, $cause:expr) => {
+        $engine.because($cause)
+    };
+}
+#[cfg(not(feature = "trace"))]
+macro_rules! because {
+    ($engine:expr, $cause:expr) => {
+        ()
     };
 }
 
@@ -428,8 +448,10 @@ struct Engine {
     commands: Outbox,
     stats: Stats,
     /// The rule the machine is carrying out: what the recorder notes with each command.
+    #[cfg(feature = "trace")]
     cause: Cause,
     /// The flight recorder, when on (`Coordinator::record`).
+    #[cfg(feature = "trace")]
     recorder: Option<Box<Recorder>>,
     #[cfg(reauth_faults)]
     fault: Option<Fault>,
@@ -459,7 +481,9 @@ impl Coordinator {
                     ..Outbox::default()
                 },
                 stats: Stats::default(),
+                #[cfg(feature = "trace")]
                 cause: Cause::Rule(0),
+                #[cfg(feature = "trace")]
                 recorder: None,
                 #[cfg(reauth_faults)]
                 fault: None,
@@ -614,6 +638,7 @@ impl Coordinator {
     /// they wait on and one `Refresh` starts. Emits no `StoreCredentials`: the host already
     /// holds these credentials.
     pub fn login(&mut self, now: Timestamp, credentials: Credentials) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::Login { credentials }).map(drop);
         }
@@ -622,10 +647,13 @@ impl Coordinator {
         self.engine.advance(now);
         // Rule 18: requests that waited while restoring go out; otherwise those that
         // waited for a refresh go out with the credentials logged in.
-        self.engine.because(match self.phase {
-            Phase::Restoring(_) => Cause::Rule(18),
-            _ => Cause::LoggedIn,
-        });
+        because!(
+            self.engine,
+            match self.phase {
+                Phase::Restoring(_) => Cause::Rule(18),
+                _ => Cause::LoggedIn,
+            }
+        );
         self.install(credentials);
         if let Phase::LoggedIn(session) = &mut self.phase {
             match session.need(self.engine.now) {
@@ -652,6 +680,7 @@ impl Coordinator {
         now: Timestamp,
         options: RequestOptions,
     ) -> Result<RequestId, InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self
                 .recorded(now, Input::Submit { options })
@@ -678,12 +707,12 @@ impl Coordinator {
                 return Ok(id);
             }
             Phase::LoggedOut => {
-                engine.because(Cause::Rule(16));
+                because!(engine, Cause::Rule(16));
                 engine.fail(id, FailReason::NotLoggedIn);
                 return Ok(id);
             }
         };
-        engine.because(Cause::Rule(1));
+        because!(engine, Cause::Rule(1));
         let ending = engine.dispatch(session, id, request);
         self.finish(ending);
         Ok(id)
@@ -693,6 +722,7 @@ impl Coordinator {
     /// flight is forgotten (its late response is `Err(UnknownRequest)`, which the host may
     /// ignore). Never cancels a refresh.
     pub fn cancel(&mut self, now: Timestamp, id: RequestId) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::Cancel { id }).map(drop);
         }
@@ -719,6 +749,7 @@ impl Coordinator {
     /// waits for a refresh instead of using it. Does nothing while logged out or while a
     /// refresh already runs (its result replaces the token anyway).
     pub fn force_refresh(&mut self, now: Timestamp) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::ForceRefresh).map(drop);
         }
@@ -737,15 +768,19 @@ impl Coordinator {
     /// for a 401). While restoring, it ends the restoring the same way (the host must not
     /// log in with what it was reading). Does nothing when already logged out.
     pub fn logout(&mut self, now: Timestamp) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::Logout).map(drop);
         }
         check_time(now)?;
         self.engine.advance(now);
-        self.engine.because(match self.phase {
-            Phase::Restoring(_) => Cause::Rule(18),
-            _ => Cause::Rule(12),
-        });
+        because!(
+            self.engine,
+            match self.phase {
+                Phase::Restoring(_) => Cause::Rule(18),
+                _ => Cause::Rule(12),
+            }
+        );
         self.end_session(Ending {
             reason: LogoutReason::Requested,
             fail: FailReason::LoggedOut,
@@ -759,6 +794,7 @@ impl Coordinator {
     /// `max_pending` of them, each at most `max_wait_ms` (rule 18). Does nothing while a
     /// session exists or a restore is already under way.
     pub fn begin_restore(&mut self, now: Timestamp) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::BeginRestore).map(drop);
         }
@@ -774,6 +810,7 @@ impl Coordinator {
     /// `Fail { NotLoggedIn }`, FIFO, and the coordinator is logged out (no `Logout`: there
     /// was no session). Does nothing unless restoring.
     pub fn restore_failed(&mut self, now: Timestamp) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::RestoreFailed).map(drop);
         }
@@ -781,7 +818,7 @@ impl Coordinator {
         self.engine.advance(now);
         if let Phase::Restoring(mut waiting) = self.phase {
             self.phase = Phase::LoggedOut;
-            self.engine.because(Cause::Rule(18));
+            because!(self.engine, Cause::Rule(18));
             self.engine
                 .fail_waiting(&mut waiting, FailReason::NotLoggedIn);
         }
@@ -800,6 +837,7 @@ impl Coordinator {
         now: Timestamp,
         id: RequestId,
     ) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::TransportError { id }).map(drop);
         }
@@ -813,7 +851,7 @@ impl Coordinator {
             return Err(InputError::NotInFlight(id));
         }
         self.engine.advance(now);
-        self.engine.because(Cause::Rule(17));
+        because!(self.engine, Cause::Rule(17));
         self.engine.fail(id, FailReason::Transport);
         Ok(())
     }
@@ -825,6 +863,7 @@ impl Coordinator {
         id: RequestId,
         status: u16,
     ) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::Response { id, status }).map(drop);
         }
@@ -854,7 +893,7 @@ impl Coordinator {
             // that cycle was no loop.
             session.accepted();
         }
-        engine.because(Cause::Answered);
+        because!(engine, Cause::Answered);
         engine.complete(id);
         Ok(())
     }
@@ -866,7 +905,7 @@ impl Coordinator {
         engine.stats.unauthorized_responses += 1;
         if !request.ticket.refresh || fault!(engine, HandBackRefusal) {
             // Rule 19: the caller gets the refusal; no refresh, the token stays good.
-            engine.because(Cause::Rule(19));
+            because!(engine, Cause::Rule(19));
             engine.complete(id);
             return;
         }
@@ -874,7 +913,7 @@ impl Coordinator {
             Phase::LoggedIn(s) if generation >= s.first_generation => s,
             _ => {
                 // Rule 12: a 401 from a session that has ended is never replayed.
-                engine.because(Cause::Rule(12));
+                because!(engine, Cause::Rule(12));
                 engine.fail(id, FailReason::LoggedOut);
                 return;
             }
@@ -898,7 +937,7 @@ impl Coordinator {
                 {
                     session.refusing.push(route);
                 }
-                engine.because(Cause::Rule(20));
+                because!(engine, Cause::Rule(20));
                 if request.ticket.replayable {
                     engine.fail(id, FailReason::Unauthorized);
                 } else {
@@ -911,7 +950,7 @@ impl Coordinator {
         }
         if !request.ticket.replayable {
             // Rule 14: the caller gets the 401; a refresh still starts for the others.
-            engine.because(Cause::Rule(14));
+            because!(engine, Cause::Rule(14));
             engine.complete(id);
             if current && !session.cycle.is_running() {
                 let ending = engine.start_cycle(session, Trigger::Refused);
@@ -922,7 +961,7 @@ impl Coordinator {
         if exhausted {
             // Rule 6: rejected even with a fresh token. The generation stays known bad,
             // so the next request refreshes first.
-            engine.because(Cause::Rule(6));
+            because!(engine, Cause::Rule(6));
             engine.fail(id, FailReason::Unauthorized);
             return;
         }
@@ -934,7 +973,7 @@ impl Coordinator {
         // Rule 4 (stale: replay now unless a refresh is needed or running) and rule 5
         // (current: the generation is known bad, so dispatch queues it and starts one
         // refresh unless one runs).
-        engine.because(Cause::Rule(if current { 5 } else { 4 }));
+        because!(engine, Cause::Rule(if current { 5 } else { 4 }));
         let ending = engine.dispatch(session, id, request.ticket);
         self.finish(ending);
     }
@@ -949,6 +988,7 @@ impl Coordinator {
         attempt: AttemptId,
         credentials: Credentials,
     ) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self
                 .recorded(
@@ -984,11 +1024,12 @@ impl Coordinator {
             _ => None,
         };
         // Rule 11 adopts a late success of an abandoned attempt; rule 8 the active one's.
+        #[cfg(feature = "trace")]
         let late = match &self.phase {
             Phase::LoggedIn(_) => self.active_attempt() != Some(attempt),
             _ => true,
         };
-        self.engine.because(Cause::Rule(if late { 11 } else { 8 }));
+        because!(self.engine, Cause::Rule(if late { 11 } else { 8 }));
         let generation = self.install(credentials.clone());
         self.engine.stats.refresh_succeeded += 1;
         // `install` always leaves a session.
@@ -1016,6 +1057,7 @@ impl Coordinator {
         attempt: AttemptId,
         failure: RefreshFailure,
     ) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self
                 .recorded(now, Input::RefreshFailed { attempt, failure })
@@ -1057,7 +1099,7 @@ impl Coordinator {
                     };
                 } else {
                     // Rule 9.
-                    engine.because(Cause::Rule(9));
+                    because!(engine, Cause::Rule(9));
                     self.end_session(Ending {
                         reason: LogoutReason::RefreshRejected,
                         fail: FailReason::RefreshRejected,
@@ -1066,7 +1108,7 @@ impl Coordinator {
             }
             RefreshFailure::Transient { retry_after_ms } => {
                 // Rule 10.
-                engine.because(Cause::Rule(10));
+                because!(engine, Cause::Rule(10));
                 engine.stats.refresh_transient += 1;
                 engine.retry_or_give_up(session, run, retries, retry_after_ms);
             }
@@ -1078,6 +1120,7 @@ impl Coordinator {
     /// refresh deadline (a transient failure) or the end of a backoff (the next
     /// `Refresh`). Early or repeated calls are harmless.
     pub fn handle_timeout(&mut self, now: Timestamp) -> Result<(), InputError> {
+        #[cfg(feature = "trace")]
         if self.engine.recording() {
             return self.recorded(now, Input::Timeout).map(drop);
         }
@@ -1107,7 +1150,7 @@ impl Coordinator {
                     abandoned: true,
                     ..run
                 };
-                engine.because(Cause::Rule(10));
+                because!(engine, Cause::Rule(10));
                 engine.stats.refresh_timeouts += 1;
                 engine.stats.refresh_transient += 1;
                 engine.retry_or_give_up(session, run, retries, None);
@@ -1118,13 +1161,13 @@ impl Coordinator {
                 until,
             } if until <= engine.now => {
                 // Rule 10: the backoff is over.
-                engine.because(Cause::Rule(10));
+                because!(engine, Cause::Rule(10));
                 let ending = engine.issue_attempt(session, run, retries);
                 self.finish(ending);
             }
             Cycle::Held { until, .. } if until <= engine.now => {
                 // Rule 9: no abandoned attempt delivered in time; the rejection stands.
-                self.engine.because(Cause::Rule(9));
+                because!(self.engine, Cause::Rule(9));
                 self.end_session(Ending {
                     reason: LogoutReason::RefreshRejected,
                     fail: FailReason::RefreshRejected,
@@ -1154,6 +1197,7 @@ impl Coordinator {
             deadline(now, lifetime - skew)
         });
         let adoptable_from = engine.next_attempt;
+        #[cfg(feature = "trace")]
         if let Some(recorder) = engine.recorder.as_mut() {
             // §4.4: a success without a refresh token keeps the one in use.
             let kept = match &self.phase {
@@ -1216,10 +1260,11 @@ impl Coordinator {
             Phase::Restoring(waiting) => waiting,
             Phase::LoggedOut => return,
         };
+        // The caller said why for a requested logout or a rejection: rule 9 or 12 (or 18
+        // while restoring).
         match ending.reason {
-            LogoutReason::NoRefreshToken => self.engine.because(Cause::Rule(13)),
-            LogoutReason::ExcessiveRefresh => self.engine.because(Cause::Rule(7)),
-            // The caller said why: rule 9 or 12 (or 18 while restoring).
+            LogoutReason::NoRefreshToken => because!(self.engine, Cause::Rule(13)),
+            LogoutReason::ExcessiveRefresh => because!(self.engine, Cause::Rule(7)),
             LogoutReason::Requested | LogoutReason::RefreshRejected => {}
         }
         self.engine.fail_waiting(&mut waiting, ending.fail);
@@ -1253,6 +1298,13 @@ fn check_time(now: Timestamp) -> Result<(), InputError> {
 }
 
 impl Engine {
+    /// Queues `command`.
+    #[cfg(not(feature = "trace"))]
+    #[inline(always)]
+    fn emit(&mut self, command: Command) {
+        self.commands.push_back(command);
+    }
+
     fn advance(&mut self, now: Timestamp) {
         self.now = self.now.max(now);
     }
@@ -1341,7 +1393,7 @@ impl Engine {
     #[inline(always)]
     fn wait(&mut self, waiting: &mut WaitList, id: RequestId, ticket: Ticket) {
         if waiting.len >= self.config.max_pending {
-            self.because(Cause::Rule(15));
+            because!(self, Cause::Rule(15));
             self.fail(id, FailReason::QueueFull);
             return;
         }
@@ -1444,7 +1496,7 @@ impl Engine {
             let Some((id, _)) = self.pop_waiting(waiting) else {
                 break;
             };
-            self.because(Cause::Rule(15));
+            because!(self, Cause::Rule(15));
             self.fail(id, FailReason::WaitTimeout);
         }
     }
@@ -1485,8 +1537,9 @@ impl Engine {
         self.stats.refresh_cycles += 1;
         // Rule 5 for a current 401, 14 for a one-shot one's; otherwise the token is known
         // bad or inside its skew (rule 2).
+        #[cfg(feature = "trace")]
         if !matches!(self.cause, Cause::Rule(5 | 14)) {
-            self.because(Cause::Rule(2));
+            because!(self, Cause::Rule(2));
         }
         self.issue_attempt(session, Run::new(self.now, counts), 0)
     }
@@ -1530,7 +1583,7 @@ impl Engine {
             session.cycle = Cycle::Idle;
             // G3: the next need starts a new cycle; nothing is sent with this token.
             session.bad = Some(Bad::GaveUp);
-            self.because(Cause::Rule(10));
+            because!(self, Cause::Rule(10));
             self.fail_waiting(&mut session.waiting, FailReason::RefreshUnavailable);
             return;
         }
