@@ -6,7 +6,7 @@ use crate::command::FailReason;
 /// `#[non_exhaustive]`: counters may be added.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Stats {
     /// Requests submitted.
     pub submitted: u64,
@@ -43,7 +43,7 @@ pub struct Stats {
 /// `Fail` commands by reason.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct FailCounts {
     /// [`FailReason::NotLoggedIn`]
     pub not_logged_in: u64,

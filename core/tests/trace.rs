@@ -12,6 +12,7 @@ use reauth::trace::{Cause, Start, StartPhase, Trace};
 use reauth::{Command, Config, Coordinator, Secret};
 use reauth_testkit::bytes;
 use reauth_testkit::harness::Harness;
+use reauth_testkit::transcript::{self, Transcript};
 
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -133,6 +134,14 @@ proptest! {
         prop_assert!(trace.steps.len() <= capacity);
         replays(&config, &trace, &h.core).map_err(TestCaseError::fail)?;
         causes_allow(&trace).map_err(TestCaseError::fail)?;
+        // As a transcript (JSON), it replays in the test kit's replayer too, causes
+        // included.
+        let json = serde_json::to_string(&trace.transcript(&config)).expect("serializes");
+        let transcript: Transcript = serde_json::from_str(&json)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
+        let mismatches = transcript::replay(&transcript)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {json}")))?;
+        prop_assert!(mismatches.is_empty(), "{}\n{}", json, mismatches.iter().map(|m| m.to_string()).collect::<String>());
     }
 }
 

@@ -12,6 +12,11 @@ use crate::trace::StartError;
 /// the terms of `docs/contract.md` (generations, attempts, the refresh cycle, the window,
 /// the waiting order). Tokens are the recording's placeholders. It follows the core's
 /// state closely and may change with it; [`Coordinator::resume`] checks it.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Start {
     /// The clock (the largest `now` seen).
@@ -31,6 +36,11 @@ pub struct Start {
 }
 
 /// The phase of a [`Start`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StartPhase {
     /// No session.
@@ -45,11 +55,24 @@ pub enum StartPhase {
 }
 
 /// A session in a [`Start`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StartSession {
     /// The access token (a placeholder).
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::trace::token_text::serialize")
+    )]
     pub access_token: Secret,
     /// The refresh token (a placeholder), if any.
+    #[cfg_attr(
+        feature = "serde",
+        serde(serialize_with = "crate::trace::token_text::option::serialize")
+    )]
     pub refresh_token: Option<Secret>,
     /// The current generation.
     pub generation: Generation,
@@ -80,6 +103,11 @@ pub struct StartSession {
 }
 
 /// Why a token is known bad (§4.6).
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KnownBad {
     /// Refused, or the host forced a refresh.
@@ -89,6 +117,11 @@ pub enum KnownBad {
 }
 
 /// The refresh cycle of a [`StartSession`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StartCycle {
     /// No refresh runs.
@@ -123,6 +156,11 @@ pub enum StartCycle {
 }
 
 /// What a running cycle knows.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StartRun {
     /// Its window entry, if it counted (rule 7).
@@ -132,6 +170,11 @@ pub struct StartRun {
 }
 
 /// An open request of a [`Start`].
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OpenRequest {
     /// Its id.
@@ -156,6 +199,11 @@ pub struct OpenRequest {
 }
 
 /// Where an [`OpenRequest`] is.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(
+    feature = "serde",
+    serde(rename_all = "snake_case", deny_unknown_fields)
+)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenState {
     /// Waiting, at most until `deadline`.

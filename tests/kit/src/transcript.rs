@@ -10,10 +10,9 @@
 
 use std::fmt;
 
-use reauth::{
-    AttemptId, Command, Config, ConfigError, Coordinator, FailReason, Generation, Input,
-    LogoutReason, RequestId, Timestamp,
-};
+pub use reauth::trace::CommandRecord;
+use reauth::trace::{Cause, Start};
+use reauth::{Config, Coordinator, Input, RequestId, Timestamp};
 
 /// One transcript file.
 #[derive(Clone, Debug, serde::Deserialize)]
@@ -29,6 +28,10 @@ pub struct Transcript {
     /// The configuration; omitted fields take their defaults.
     #[serde(default)]
     pub config: Config,
+    /// Where a flight recording starts when it begins mid-session (its tokens are the
+    /// recording's placeholders); omitted: a new coordinator.
+    #[serde(default)]
+    pub start: Option<Start>,
     /// The inputs and the batches they must produce.
     pub steps: Vec<Step>,
 }
@@ -56,6 +59,10 @@ pub struct Step {
     /// A comment for readers; ignored.
     #[serde(default)]
     pub note: Option<String>,
+    /// The cause of each command of `expect`, in order (a flight recording writes them:
+    /// `"7.15"`, `"answered"`, `"logged_in"`); checked when present.
+    #[serde(default)]
+    pub causes: Vec<Cause>,
 }
 
 fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
@@ -64,150 +71,6 @@ where
     T: serde::Deserialize<'de>,
 {
     T::deserialize(d).map(Some)
-}
-
-/// A command as plain data, tokens included as text (see the module docs).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-#[allow(missing_docs)] // the fields mirror `Command`'s, documented there
-pub enum CommandRecord {
-    Send {
-        id: RequestId,
-        access_token: String,
-        generation: Generation,
-    },
-    Replay {
-        id: RequestId,
-        access_token: String,
-        generation: Generation,
-    },
-    Refresh {
-        attempt: AttemptId,
-        refresh_token: String,
-    },
-    StoreCredentials {
-        generation: Generation,
-        access_token: String,
-        refresh_token: Option<String>,
-        #[serde(default)]
-        expires_in_ms: Option<u64>,
-        #[serde(default)]
-        expires_at: Option<Timestamp>,
-    },
-    Complete {
-        id: RequestId,
-    },
-    Fail {
-        id: RequestId,
-        reason: FailReason,
-    },
-    Logout {
-        reason: LogoutReason,
-    },
-}
-
-impl CommandRecord {
-    /// The record of `command`, with its tokens as text.
-    pub fn exposing_tokens(command: &Command) -> Self {
-        match command {
-            Command::Send {
-                id,
-                access_token,
-                generation,
-            } => CommandRecord::Send {
-                id: *id,
-                access_token: access_token.expose().to_owned(),
-                generation: *generation,
-            },
-            Command::Replay {
-                id,
-                access_token,
-                generation,
-            } => CommandRecord::Replay {
-                id: *id,
-                access_token: access_token.expose().to_owned(),
-                generation: *generation,
-            },
-            Command::Refresh {
-                attempt,
-                refresh_token,
-            } => CommandRecord::Refresh {
-                attempt: *attempt,
-                refresh_token: refresh_token.expose().to_owned(),
-            },
-            Command::StoreCredentials {
-                credentials,
-                generation,
-                expires_at,
-            } => CommandRecord::StoreCredentials {
-                generation: *generation,
-                access_token: credentials.access_token.expose().to_owned(),
-                refresh_token: credentials
-                    .refresh_token
-                    .as_ref()
-                    .map(|t| t.expose().to_owned()),
-                expires_in_ms: credentials.expires_in_ms,
-                expires_at: *expires_at,
-            },
-            Command::Complete { id } => CommandRecord::Complete { id: *id },
-            Command::Fail { id, reason } => CommandRecord::Fail {
-                id: *id,
-                reason: *reason,
-            },
-            Command::Logout { reason } => CommandRecord::Logout { reason: *reason },
-        }
-    }
-}
-
-impl fmt::Display for CommandRecord {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            CommandRecord::Send {
-                id,
-                access_token,
-                generation,
-            } => {
-                write!(
-                    f,
-                    "send {{ id: {id}, access_token: {access_token:?}, generation: {generation} }}"
-                )
-            }
-            CommandRecord::Replay {
-                id,
-                access_token,
-                generation,
-            } => {
-                write!(
-                    f,
-                    "replay {{ id: {id}, access_token: {access_token:?}, generation: {generation} }}"
-                )
-            }
-            CommandRecord::Refresh {
-                attempt,
-                refresh_token,
-            } => {
-                write!(
-                    f,
-                    "refresh {{ attempt: {attempt}, refresh_token: {refresh_token:?} }}"
-                )
-            }
-            CommandRecord::StoreCredentials {
-                generation,
-                access_token,
-                refresh_token,
-                expires_in_ms,
-                expires_at,
-            } => write!(
-                f,
-                "store_credentials {{ generation: {generation}, access_token: {access_token:?}, refresh_token: {refresh_token:?}, expires_in_ms: {expires_in_ms:?}, expires_at: {expires_at:?} }}"
-            ),
-            CommandRecord::Complete { id } => write!(f, "complete {{ id: {id} }}"),
-            CommandRecord::Fail { id, reason } => {
-                write!(f, "fail {{ id: {id}, reason: {reason} }}")
-            }
-            CommandRecord::Logout { reason } => write!(f, "logout {{ reason: {reason} }}"),
-        }
-    }
 }
 
 /// What one step did, or was expected to do.
@@ -221,6 +84,8 @@ pub struct Outcome {
     pub id: Option<RequestId>,
     /// `poll_timeout()` after the step (only compared when the transcript gives one).
     pub timeout: Option<Option<Timestamp>>,
+    /// The causes of the commands (only compared when the transcript gives them).
+    pub causes: Vec<Cause>,
 }
 
 impl fmt::Display for Outcome {
@@ -240,8 +105,11 @@ impl fmt::Display for Outcome {
         if self.commands.is_empty() {
             writeln!(f, "      (no commands)")?;
         }
-        for c in &self.commands {
-            writeln!(f, "      {c}")?;
+        for (i, c) in self.commands.iter().enumerate() {
+            match self.causes.get(i) {
+                Some(cause) => writeln!(f, "      {c}   ({cause})")?,
+                None => writeln!(f, "      {c}")?,
+            }
         }
         Ok(())
     }
@@ -272,14 +140,30 @@ impl fmt::Display for Mismatch {
     }
 }
 
-/// Replays `transcript` on a fresh coordinator; returns every step that differs.
-/// Later steps still run after a mismatch (with the core's real state), so one report
-/// shows everything.
-pub fn replay(transcript: &Transcript) -> Result<Vec<Mismatch>, ConfigError> {
-    let mut core = Coordinator::new(transcript.config.clone())?;
+/// Replays `transcript` on a fresh coordinator, or on one in its `start` state; returns
+/// every step that differs. Later steps still run after a mismatch (with the core's real
+/// state), so one report shows everything. Causes are checked where the transcript gives
+/// them (the core's flight recorder notes them during the replay).
+pub fn replay(transcript: &Transcript) -> Result<Vec<Mismatch>, reauth::trace::StartError> {
+    let mut core = match &transcript.start {
+        Some(start) => Coordinator::resume(transcript.config.clone(), start)?,
+        None => Coordinator::new(transcript.config.clone())?,
+    };
+    let with_causes = transcript.steps.iter().any(|s| !s.causes.is_empty());
     let mut mismatches = Vec::new();
     for (index, step) in transcript.steps.iter().enumerate() {
+        if with_causes {
+            core.record(1);
+        }
         let result = core.apply(step.at, step.input.clone());
+        let causes = match (with_causes, core.trace().steps.pop()) {
+            (true, Some(recorded)) if !step.causes.is_empty() => recorded
+                .commands
+                .into_iter()
+                .map(|(_, cause)| cause)
+                .collect(),
+            _ => Vec::new(),
+        };
         let commands: Vec<CommandRecord> = core
             .drain_commands()
             .map(|c| CommandRecord::exposing_tokens(&c))
@@ -293,12 +177,14 @@ pub fn replay(transcript: &Transcript) -> Result<Vec<Mismatch>, ConfigError> {
             error,
             id: step.id.and(id),
             timeout: step.timeout.map(|_| core.poll_timeout()),
+            causes,
         };
         let expected = Outcome {
             commands: step.expect.clone(),
             error: step.error.clone(),
             id: step.id,
             timeout: step.timeout,
+            causes: step.causes.clone(),
         };
         if actual != expected {
             mismatches.push(Mismatch {

@@ -35,7 +35,7 @@ fn main() -> ExitCode {
         };
         match replay(&transcript) {
             Err(e) => {
-                eprintln!("{path}: invalid config: {e}");
+                eprintln!("{path}: invalid config or start state: {e}");
                 return ExitCode::from(2);
             }
             Ok(mismatches) if mismatches.is_empty() => {

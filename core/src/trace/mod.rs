@@ -16,6 +16,14 @@
 
 use std::collections::VecDeque;
 
+mod explain;
+#[cfg(feature = "serde")]
+mod json;
+#[cfg(feature = "serde")]
+pub(crate) use json::token_text;
+#[cfg(feature = "serde")]
+pub use json::{CommandRecord, TraceTranscript};
+
 use crate::command::{Command, RequestId, Timestamp};
 use crate::coordinator::Coordinator;
 pub use crate::coordinator::{
