@@ -215,8 +215,34 @@ fn count(what: &str, n: u64) {
                 storm_in_flight(&mut core, n, &ids);
             }
         }
+        #[cfg(feature = "trace")]
+        "recording" => {
+            let mut core = logged_in(Config::default());
+            core.record(RECORDED);
+            (0..n).for_each(|_| core_cycle(&mut core));
+        }
         other => panic!("unknown workload {other}"),
     }
+}
+
+/// The recorder's capacity in the `recording` workload.
+#[cfg(feature = "trace")]
+const RECORDED: usize = 64;
+
+/// `budget recorder` (built with the feature `trace`): what the flight recorder costs per
+/// request cycle, compiled in and off, and on — for information, no budget.
+#[cfg(feature = "trace")]
+fn recorder_table() -> ExitCode {
+    let off = instructions("core", 20_000);
+    let on = instructions("recording", 20_000);
+    println!("| flight recorder (feature trace) | instr per request cycle | vs compiled in, off |");
+    println!("| --- | ---: | ---: |");
+    println!("| compiled in, off | {off:.0} | 1.00x |");
+    println!(
+        "| on, the last {RECORDED} inputs | {on:.0} | {:.2}x |",
+        on / off
+    );
+    ExitCode::SUCCESS
 }
 
 /// Instructions per iteration of `what`, from two callgrind runs (N and 0).
@@ -563,6 +589,8 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("--check") => table(true),
+        #[cfg(feature = "trace")]
+        Some("recorder") => recorder_table(),
         None => table(false),
         Some(_) => {
             eprintln!(

@@ -1368,7 +1368,7 @@ impl Engine {
     }
 
     /// Emits the `Send` (or, for a `replay`, the `Replay`) of `id` with the session's token.
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, id: RequestId, replay: bool, session: &Session) {
         let (access_token, generation) = (session.access_token.clone(), session.generation);
         let command = if replay {

@@ -101,6 +101,7 @@ impl Coordinator {
     /// One input with the recorder on: its redacted copy, its result and its commands go
     /// into the recording.
     #[cold]
+    #[inline(never)]
     pub(super) fn recorded(
         &mut self,
         now: Timestamp,
@@ -143,9 +144,18 @@ impl Engine {
     /// Queues `command`, noting it (and its cause) in the recording if one is on.
     #[inline(always)]
     pub(super) fn emit(&mut self, command: Command) {
-        if let Some(recorder) = self.recorder.as_mut() {
-            recorder.command(&command, self.cause);
+        if self.recorder.is_some() {
+            self.note(&command);
         }
         self.commands.push_back(command);
+    }
+
+    /// The recorder notes `command` with the current cause.
+    #[cold]
+    #[inline(never)]
+    fn note(&mut self, command: &Command) {
+        if let Some(recorder) = self.recorder.as_mut() {
+            recorder.command(command, self.cause);
+        }
     }
 }

@@ -28,8 +28,11 @@ fn rejected_session() -> (Config, Coordinator) {
     let config = Config::default();
     let mut core = Coordinator::new(config.clone()).expect("valid");
     core.record(6);
-    core.login(0, Credentials::new("at-secret-1").with_refresh_token("rt-secret-1"))
-        .expect("login");
+    core.login(
+        0,
+        Credentials::new("at-secret-1").with_refresh_token("rt-secret-1"),
+    )
+    .expect("login");
     let mut ids = Vec::new();
     for t in 1..5 {
         ids.push(core.submit(t, RequestOptions::default()).expect("submit"));
@@ -50,11 +53,21 @@ fn a_mid_session_recording_is_explained_down_to_the_logout() {
     let trace = core.trace();
     assert!(trace.start.is_some(), "the ring let inputs go");
     let json = serde_json::to_string_pretty(&trace.transcript(&config)).expect("json");
-    assert!(!json.contains("secret"), "no token text in the dump:\n{json}");
+    assert!(
+        !json.contains("secret"),
+        "no token text in the dump:\n{json}"
+    );
     let out = explain(&write("rejected.json", &json));
     let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("starting from a session at generation 1"), "{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("starting from a session at generation 1"),
+        "{text}"
+    );
     assert!(text.contains("fail request 2: refresh_rejected"), "{text}");
     assert!(
         text.contains("Why the session ended: at t=20")
@@ -71,7 +84,12 @@ fn a_recording_with_an_edited_cause_is_not_explained() {
     assert!(json.contains("\"7.9\""));
     let edited = json.replacen("\"7.9\"", "\"7.10\"", 1);
     let out = explain(&write("edited.json", &edited));
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not replay"));
     let out = explain(&write("garbage.json", "{\"name\": 1}"));
     assert_eq!(out.status.code(), Some(2));
