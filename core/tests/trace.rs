@@ -103,21 +103,25 @@ fn causes_allow(trace: &Trace) -> Result<(), String> {
 }
 
 /// Runs the decoded actions, switching the recorder on after the first `on_after`.
-fn run(data: &[u8], capacity: usize, on_after: usize) -> Result<(Config, Harness), String> {
+fn run(data: &[u8], capacity: usize, on_after: usize) -> Result<(Config, Harness, usize), String> {
     let (config, actions) = bytes::decode(data, 400);
     let mut h = Harness::new(config.clone()).map_err(|e| e.to_string())?;
     let on_after = on_after.min(actions.len());
     let n = actions.len();
+    let mut from = 0;
     for (i, action) in actions.into_iter().enumerate() {
         if i == on_after {
             h.core.record(capacity);
+            from = h.log.len();
         }
         h.run(action)?;
     }
     if on_after == n {
         h.core.record(capacity);
+        from = h.log.len();
     }
-    Ok((config, h))
+    let recorded = h.log.len() - from;
+    Ok((config, h, recorded))
 }
 
 proptest! {
@@ -129,9 +133,11 @@ proptest! {
         capacity in 1usize..40,
         on_after in prop_oneof![Just(0usize), 0usize..60],
     ) {
-        let (config, h) = run(&data, capacity, on_after).map_err(TestCaseError::fail)?;
+        let (config, h, recorded) = run(&data, capacity, on_after).map_err(TestCaseError::fail)?;
         let trace = h.core.trace();
-        prop_assert!(trace.steps.len() <= capacity);
+        // At least the last `capacity` inputs, fewer than twice as many.
+        prop_assert!(trace.steps.len() >= recorded.min(capacity));
+        prop_assert!(trace.steps.len() < 2 * capacity);
         replays(&config, &trace, &h.core).map_err(TestCaseError::fail)?;
         causes_allow(&trace).map_err(TestCaseError::fail)?;
         // As a transcript (JSON), it replays in the test kit's replayer too, causes

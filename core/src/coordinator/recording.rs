@@ -5,35 +5,42 @@ use super::*;
 use crate::trace::Trace;
 
 impl Coordinator {
-    /// Starts the flight recorder: from now on the last `capacity` inputs are kept with
-    /// the commands each produced and the rule that produced each one, tokens replaced by
-    /// placeholders ([`crate::trace`]); [`Coordinator::trace`] returns them. 0 stops it
-    /// and frees what it kept. Calling it again starts a new recording.
+    /// Starts the flight recorder: from now on at least the last `capacity` inputs (and
+    /// fewer than twice as many) are kept with the commands each produced and the rule
+    /// that produced each one, tokens replaced by placeholders ([`crate::trace`]);
+    /// [`Coordinator::trace`] returns them. 0 stops it and frees what it kept. Calling it
+    /// again starts a new recording.
     pub fn record(&mut self, capacity: usize) {
         self.engine.recorder = None;
         if capacity == 0 {
             return;
         }
-        let mut recorder = Recorder::new(capacity, Coordinator::blank(&self.engine.config));
-        // The state now, its tokens replaced: where the recording starts.
-        let mut lag = self.clone_unrecorded();
-        if let Phase::LoggedIn(session) = &mut lag.phase {
+        let mut recorder = Recorder::new(capacity);
+        // The session's tokens get their placeholders.
+        if let Phase::LoggedIn(session) = &self.phase {
             let held = (Some(&session.access_token), session.refresh_token.as_ref());
             let credentials = Credentials {
                 access_token: session.access_token.clone(),
                 refresh_token: session.refresh_token.clone(),
                 expires_in_ms: None,
             };
-            if let Input::Login { credentials } =
-                recorder.redact(&Input::Login { credentials }, held)
-            {
-                session.access_token = credentials.access_token;
-                session.refresh_token = credentials.refresh_token;
-            }
+            recorder.redact(&Input::Login { credentials }, held);
             recorder.installed(false);
         }
-        let lagging = lag.start() != Coordinator::blank(&self.engine.config).start();
-        self.engine.recorder = Some(Box::new(recorder.starting_from(lag, lagging)));
+        let state = self.redacted_start(&recorder);
+        let fresh = state == Coordinator::blank(&self.engine.config).start();
+        self.engine.recorder = Some(Box::new(recorder.starting_from((!fresh).then_some(state))));
+    }
+
+    /// The state now, its tokens replaced by the recording's placeholders.
+    fn redacted_start(&self, recorder: &Recorder) -> Start {
+        let mut state = self.start();
+        if let StartPhase::LoggedIn(session) = &mut state.phase {
+            let (access, refresh) = recorder.session_tokens();
+            session.access_token = access.unwrap_or_else(|| Secret::new("redacted"));
+            session.refresh_token = session.refresh_token.as_ref().and(refresh);
+        }
+        state
     }
 
     /// What the flight recorder holds (empty when it is off).
@@ -69,35 +76,6 @@ impl Coordinator {
         }
     }
 
-    /// A copy without the recorder and without undrained commands.
-    fn clone_unrecorded(&self) -> Coordinator {
-        let recorder = None;
-        Coordinator {
-            phase: self.phase.clone(),
-            engine: Engine {
-                refresh_statuses: self.engine.refresh_statuses,
-                config: self.engine.config.clone(),
-                now: self.engine.now,
-                next_request: self.engine.next_request,
-                next_generation: self.engine.next_generation,
-                next_attempt: self.engine.next_attempt,
-                requests: self.engine.requests.clone(),
-                commands: Outbox::default(),
-                stats: self.engine.stats,
-                cause: Cause::Rule(0),
-                recorder,
-                #[cfg(reauth_faults)]
-                fault: self.engine.fault,
-            },
-        }
-    }
-
-    /// Throws away the commands not yet taken (the recorder's lagging copy).
-    pub(crate) fn discard_commands(&mut self) {
-        self.engine.commands.buffer.clear();
-        self.engine.commands.reversed = false;
-    }
-
     /// One input with the recorder on: its redacted copy, its result and its commands go
     /// into the recording.
     #[cold]
@@ -114,14 +92,18 @@ impl Coordinator {
             Phase::LoggedIn(s) => (Some(&s.access_token), s.refresh_token.as_ref()),
             _ => (None, None),
         };
-        let redacted = recorder.redact(&input, held);
+        let kept = recorder.begin(&input, held);
         recorder.busy = true;
         self.engine.recorder = Some(recorder);
         self.engine.cause = Cause::Rule(0);
         let result = self.apply(now, input);
-        if let Some(recorder) = self.engine.recorder.as_mut() {
+        if let Some(mut recorder) = self.engine.recorder.take() {
             recorder.busy = false;
-            recorder.finish(now, redacted, result);
+            if recorder.finish(now, kept, result) {
+                let state = self.redacted_start(&recorder);
+                recorder.checkpoint(state);
+            }
+            self.engine.recorder = Some(recorder);
         }
         result
     }

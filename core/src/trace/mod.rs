@@ -3,16 +3,20 @@
 //! incident ("why was I logged out?") can be replayed exactly and explained afterwards.
 //!
 //! Switch it on with [`Coordinator::record`]; read it with [`Coordinator::trace`]. Each
-//! distinct token becomes a placeholder (`redacted-1`, `redacted-2`, …: valid tokens, so the recording replays): the same token
-//! always the same placeholder, so the replay is faithful (the core compares refresh
-//! tokens, rule 11's rotation bookkeeping). A recording that no longer reaches back to
-//! the coordinator's creation carries the state it starts from ([`Start`]), with the
-//! same placeholders.
+//! distinct token becomes a placeholder (`redacted-1`, `redacted-2`, …: valid tokens, so
+//! the recording replays): the same token always the same placeholder, so the replay is
+//! faithful (the core compares refresh tokens to tell a rotation, §4.4). A recording
+//! that no longer reaches back to the coordinator's creation carries the state it starts
+//! from ([`Start`]), with the same placeholders.
 //!
-//! Memory is bounded by the capacity: a ring of inputs, a ring of their commands, and a
-//! second coordinator that lags behind the ring (it takes each input the ring lets go
-//! of, so it always holds the state the recording starts from). Once both rings are
-//! full, recording allocates only for a new token's placeholder.
+//! [`Coordinator::record`]: crate::Coordinator::record
+//! [`Coordinator::trace`]: crate::Coordinator::trace
+//!
+//! Memory is bounded by the capacity: the recording holds between `capacity` and
+//! `2 × capacity − 1` inputs (at least the last `capacity`), their commands, and the
+//! state before the oldest of them. Inputs and commands are kept as plain numbers (a
+//! token as the number of its placeholder), in rings allocated when recording starts;
+//! once per `capacity` inputs the state is copied as the next starting point.
 
 use std::collections::VecDeque;
 
@@ -24,8 +28,10 @@ pub(crate) use json::token_text;
 #[cfg(feature = "serde")]
 pub use json::{CommandRecord, TraceTranscript};
 
-use crate::command::{Command, RequestId, Timestamp};
-use crate::coordinator::Coordinator;
+use crate::command::{
+    AttemptId, Command, FailReason, Generation, LogoutReason, RefreshFailure, RequestId,
+    RequestOptions, Timestamp,
+};
 pub use crate::coordinator::{
     KnownBad, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun, StartSession,
 };
@@ -71,7 +77,7 @@ impl std::fmt::Display for Cause {
     }
 }
 
-/// What [`Coordinator::resume`] refuses: nothing is built.
+/// What [`Coordinator::resume`](crate::Coordinator::resume) refuses: nothing is built.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StartError {
     /// The config is outside its ranges.
@@ -100,7 +106,7 @@ pub struct Step {
     pub commands: Vec<(Command, Cause)>,
 }
 
-/// What [`Coordinator::trace`] returns: the recorded steps, oldest first, and the state
+/// What [`Coordinator::trace`](crate::Coordinator::trace) returns: the recorded steps, oldest first, and the state
 /// the first of them met.
 #[derive(Clone, Debug)]
 pub struct Trace {
@@ -111,130 +117,287 @@ pub struct Trace {
     pub steps: Vec<Step>,
 }
 
+/// A token as the recorder keeps it: the number of its placeholder, or which way the
+/// core refused it (so that the recorded error replays).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Token {
+    Named(u32),
+    Empty,
+    TooLong,
+    Invalid,
+}
+
+impl Token {
+    /// The placeholder (or a token the core refuses for the same reason).
+    fn secret(self) -> Secret {
+        match self {
+            Token::Named(n) => Secret::new(format!("redacted-{n}")),
+            Token::Empty => Secret::new(""),
+            Token::TooLong => Secret::new("x".repeat(MAX_TOKEN_LEN + 1)),
+            Token::Invalid => Secret::new("redacted invalid"),
+        }
+    }
+}
+
+/// Credentials as the recorder keeps them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Tokens {
+    access: Token,
+    refresh: Option<Token>,
+    expires_in_ms: Option<u64>,
+}
+
+impl Tokens {
+    fn credentials(self) -> Credentials {
+        Credentials {
+            access_token: self.access.secret(),
+            refresh_token: self.refresh.map(Token::secret),
+            expires_in_ms: self.expires_in_ms,
+        }
+    }
+}
+
+/// An input as the recorder keeps it: no token text, nothing to free.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Kept {
+    Login(Tokens),
+    Succeeded(AttemptId, Tokens),
+    /// Any other input (none carries a token).
+    Plain(PlainInput),
+}
+
+/// The inputs without tokens.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum PlainInput {
+    Submit(RequestOptions),
+    Response(RequestId, u16),
+    Failed(AttemptId, RefreshFailure),
+    TransportError(RequestId),
+    Timeout,
+    Cancel(RequestId),
+    ForceRefresh,
+    Logout,
+    BeginRestore,
+    RestoreFailed,
+}
+
+impl Kept {
+    fn input(self) -> Input {
+        match self {
+            Kept::Login(t) => Input::Login {
+                credentials: t.credentials(),
+            },
+            Kept::Succeeded(attempt, t) => Input::RefreshSucceeded {
+                attempt,
+                credentials: t.credentials(),
+            },
+            Kept::Plain(p) => match p {
+                PlainInput::Submit(options) => Input::Submit { options },
+                PlainInput::Response(id, status) => Input::Response { id, status },
+                PlainInput::Failed(attempt, failure) => Input::RefreshFailed { attempt, failure },
+                PlainInput::TransportError(id) => Input::TransportError { id },
+                PlainInput::Timeout => Input::Timeout,
+                PlainInput::Cancel(id) => Input::Cancel { id },
+                PlainInput::ForceRefresh => Input::ForceRefresh,
+                PlainInput::Logout => Input::Logout,
+                PlainInput::BeginRestore => Input::BeginRestore,
+                PlainInput::RestoreFailed => Input::RestoreFailed,
+            },
+        }
+    }
+}
+
+/// A command as the recorder keeps it, with its cause.
+#[derive(Clone, Copy, Debug)]
+struct Noted {
+    command: NotedCommand,
+    cause: Cause,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum NotedCommand {
+    Send(RequestId, Token, Generation),
+    Replay(RequestId, Token, Generation),
+    Refresh(AttemptId, Token),
+    Store {
+        generation: Generation,
+        tokens: Tokens,
+        expires_at: Option<Timestamp>,
+    },
+    Complete(RequestId),
+    Fail(RequestId, FailReason),
+    Logout(LogoutReason),
+}
+
+impl NotedCommand {
+    fn command(self) -> Command {
+        match self {
+            NotedCommand::Send(id, t, generation) => Command::Send {
+                id,
+                access_token: t.secret(),
+                generation,
+            },
+            NotedCommand::Replay(id, t, generation) => Command::Replay {
+                id,
+                access_token: t.secret(),
+                generation,
+            },
+            NotedCommand::Refresh(attempt, t) => Command::Refresh {
+                attempt,
+                refresh_token: t.secret(),
+            },
+            NotedCommand::Store {
+                generation,
+                tokens,
+                expires_at,
+            } => Command::StoreCredentials {
+                credentials: tokens.credentials(),
+                generation,
+                expires_at,
+            },
+            NotedCommand::Complete(id) => Command::Complete { id },
+            NotedCommand::Fail(id, reason) => Command::Fail { id, reason },
+            NotedCommand::Logout(reason) => Command::Logout { reason },
+        }
+    }
+}
+
 /// One input in the ring; its commands are the next `commands` entries of the command
 /// ring.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 struct Entry {
     at: Timestamp,
-    input: Input,
+    input: Kept,
     result: Result<Option<RequestId>, InputError>,
-    commands: usize,
+    commands: u32,
 }
 
 /// The recorder inside a coordinator.
+///
+/// It keeps between `capacity` and `2 × capacity` inputs after a checkpoint: the state
+/// (tokens replaced) before the oldest of them. Every `capacity` inputs it copies the
+/// coordinator's state as the next checkpoint; once `2 × capacity` inputs are kept, the
+/// older checkpoint and the inputs before the newer one go. The rings are allocated
+/// once; a checkpoint copies the state (its requests and window), once per `capacity`
+/// inputs.
 #[derive(Clone, Debug)]
 pub(crate) struct Recorder {
     /// An input is being recorded (its own method calls are not recorded again).
     pub(crate) busy: bool,
     capacity: usize,
     entries: VecDeque<Entry>,
-    commands: VecDeque<(Command, Cause)>,
+    commands: VecDeque<Noted>,
     /// Commands of the input being recorded.
-    pending: usize,
-    /// Where the recording starts: a coordinator that took every input the ring let go
-    /// of (placeholders for tokens), or none while nothing was let go of.
-    lag: Box<Coordinator>,
-    lagging: bool,
+    pending: u32,
+    /// The state before the oldest entry, or `None` for a new coordinator's.
+    base: Option<Box<Start>>,
+    /// The state after the first `capacity` entries, once they are in: the next base.
+    next: Option<(usize, Box<Start>)>,
     /// The placeholders of the session's current access and refresh tokens.
-    access: Option<Secret>,
-    refresh: Option<Secret>,
+    access: Option<Token>,
+    refresh: Option<Token>,
     /// Those of the credentials of the input being recorded, if it brings any; they
     /// become the session's when the core installs the credentials.
-    incoming: Option<(Secret, Option<Secret>)>,
+    incoming: Option<(Token, Option<Token>)>,
     /// Placeholders given so far.
-    given: u64,
-    /// The placeholder of a token that is too long (made once).
-    too_long: Option<Secret>,
+    given: u32,
 }
 
 impl Recorder {
-    /// A recorder for the last `capacity` inputs; [`Recorder::starting_from`] says where
-    /// it starts.
-    pub(crate) fn new(capacity: usize, blank: Coordinator) -> Self {
+    /// A recorder for the last `capacity` inputs (at least 1).
+    pub(crate) fn new(capacity: usize) -> Self {
+        let capacity = capacity.max(1);
         Recorder {
             busy: false,
             capacity,
-            entries: VecDeque::with_capacity(capacity),
-            commands: VecDeque::with_capacity(capacity.saturating_mul(2)),
+            // Bounded by what a caller may ask for reasonably; the rings grow to
+            // `2 × capacity` entries at most.
+            entries: VecDeque::with_capacity(capacity.saturating_mul(2).min(4_096)),
+            commands: VecDeque::with_capacity(capacity.saturating_mul(2).min(4_096)),
             pending: 0,
-            lag: Box::new(blank),
-            lagging: false,
+            base: None,
+            next: None,
             access: None,
             refresh: None,
             incoming: None,
             given: 0,
-            too_long: None,
         }
     }
 
-    fn placeholder(&mut self) -> Secret {
-        self.given += 1;
-        Secret::new(format!("redacted-{}", self.given))
-    }
-
-    /// The placeholder for `token`, which arrives while the session holds `access` and
-    /// `refresh` (the same token keeps its placeholder). A token the core refuses gets
-    /// one it refuses for the same reason, so the recorded error replays.
+    /// The placeholder for `token`, which arrives while the session holds `held` (the
+    /// same token keeps its placeholder; a refused one is kept as its reason).
     fn name(
         &mut self,
         token: &Secret,
         kind: TokenKind,
         held: (Option<&Secret>, Option<&Secret>),
-    ) -> Secret {
+    ) -> Token {
         match token.validate(kind) {
             Ok(()) => {}
-            Err(CredentialsError::EmptyToken(_)) => return Secret::new(""),
-            Err(CredentialsError::InvalidTokenCharacter(_)) => {
-                return Secret::new("redacted invalid");
-            }
-            Err(CredentialsError::TokenTooLong(_)) => {
-                return self
-                    .too_long
-                    .get_or_insert_with(|| Secret::new("x".repeat(MAX_TOKEN_LEN + 1)))
-                    .clone();
-            }
+            Err(CredentialsError::EmptyToken(_)) => return Token::Empty,
+            Err(CredentialsError::InvalidTokenCharacter(_)) => return Token::Invalid,
+            Err(CredentialsError::TokenTooLong(_)) => return Token::TooLong,
         }
         match held {
-            (Some(a), _) if a == token => self.access.clone(),
-            (_, Some(r)) if r == token => self.refresh.clone(),
+            (Some(a), _) if a == token => self.access,
+            (_, Some(r)) if r == token => self.refresh,
             _ => None,
         }
-        .unwrap_or_else(|| self.placeholder())
+        .unwrap_or_else(|| {
+            self.given += 1;
+            Token::Named(self.given)
+        })
     }
 
-    /// The input with its tokens replaced; `held` are the session's tokens. Its
-    /// credentials' placeholders wait for [`Recorder::installed`].
+    fn tokens(
+        &mut self,
+        credentials: &Credentials,
+        held: (Option<&Secret>, Option<&Secret>),
+    ) -> Tokens {
+        let access = self.name(&credentials.access_token, TokenKind::Access, held);
+        let refresh = credentials
+            .refresh_token
+            .as_ref()
+            .map(|r| self.name(r, TokenKind::Refresh, held));
+        self.incoming = Some((access, refresh));
+        Tokens {
+            access,
+            refresh,
+            expires_in_ms: credentials.expires_in_ms,
+        }
+    }
+
+    /// The input as kept; `held` are the session's tokens. Its credentials'
+    /// placeholders wait for [`Recorder::installed`].
+    fn keep(&mut self, input: &Input, held: (Option<&Secret>, Option<&Secret>)) -> Kept {
+        match input {
+            Input::Login { credentials } => Kept::Login(self.tokens(credentials, held)),
+            Input::RefreshSucceeded {
+                attempt,
+                credentials,
+            } => Kept::Succeeded(*attempt, self.tokens(credentials, held)),
+            Input::Submit { options } => Kept::Plain(PlainInput::Submit(*options)),
+            Input::Response { id, status } => Kept::Plain(PlainInput::Response(*id, *status)),
+            Input::RefreshFailed { attempt, failure } => {
+                Kept::Plain(PlainInput::Failed(*attempt, *failure))
+            }
+            Input::TransportError { id } => Kept::Plain(PlainInput::TransportError(*id)),
+            Input::Timeout => Kept::Plain(PlainInput::Timeout),
+            Input::Cancel { id } => Kept::Plain(PlainInput::Cancel(*id)),
+            Input::ForceRefresh => Kept::Plain(PlainInput::ForceRefresh),
+            Input::Logout => Kept::Plain(PlainInput::Logout),
+            Input::BeginRestore => Kept::Plain(PlainInput::BeginRestore),
+            Input::RestoreFailed => Kept::Plain(PlainInput::RestoreFailed),
+        }
+    }
+
+    /// The input with its tokens replaced (for a state copied when recording starts).
     pub(crate) fn redact(
         &mut self,
         input: &Input,
         held: (Option<&Secret>, Option<&Secret>),
     ) -> Input {
-        let mut redact = |credentials: &Credentials| {
-            let access = self.name(&credentials.access_token, TokenKind::Access, held);
-            let refresh = credentials
-                .refresh_token
-                .as_ref()
-                .map(|r| self.name(r, TokenKind::Refresh, held));
-            self.incoming = Some((access.clone(), refresh.clone()));
-            Credentials {
-                access_token: access,
-                refresh_token: refresh,
-                expires_in_ms: credentials.expires_in_ms,
-            }
-        };
-        match input {
-            Input::Login { credentials } => Input::Login {
-                credentials: redact(credentials),
-            },
-            Input::RefreshSucceeded {
-                attempt,
-                credentials,
-            } => Input::RefreshSucceeded {
-                attempt: *attempt,
-                credentials: redact(credentials),
-            },
-            other => other.clone(),
-        }
+        self.keep(input, held).input()
     }
 
     /// The core installs the credentials of the input being recorded: their placeholders
@@ -251,52 +414,54 @@ impl Recorder {
 
     /// A command of the input being recorded, emitted for `cause`.
     pub(crate) fn command(&mut self, command: &Command, cause: Cause) {
-        let hidden = |p: &Option<Secret>| p.clone().unwrap_or_else(|| Secret::new("redacted"));
+        let access = self.access.unwrap_or(Token::Invalid);
+        let refresh = self.refresh.unwrap_or(Token::Invalid);
         let command = match command {
-            Command::Send { id, generation, .. } => Command::Send {
-                id: *id,
-                access_token: hidden(&self.access),
-                generation: *generation,
-            },
-            Command::Replay { id, generation, .. } => Command::Replay {
-                id: *id,
-                access_token: hidden(&self.access),
-                generation: *generation,
-            },
-            Command::Refresh { attempt, .. } => Command::Refresh {
-                attempt: *attempt,
-                refresh_token: hidden(&self.refresh),
-            },
+            Command::Send { id, generation, .. } => NotedCommand::Send(*id, access, *generation),
+            Command::Replay { id, generation, .. } => {
+                NotedCommand::Replay(*id, access, *generation)
+            }
+            Command::Refresh { attempt, .. } => NotedCommand::Refresh(*attempt, refresh),
             Command::StoreCredentials {
                 credentials,
                 generation,
                 expires_at,
-            } => Command::StoreCredentials {
-                credentials: Credentials {
-                    access_token: hidden(&self.access),
-                    refresh_token: credentials
-                        .refresh_token
-                        .as_ref()
-                        .map(|_| hidden(&self.refresh)),
+            } => NotedCommand::Store {
+                generation: *generation,
+                tokens: Tokens {
+                    access,
+                    refresh: credentials.refresh_token.as_ref().map(|_| refresh),
                     expires_in_ms: credentials.expires_in_ms,
                 },
-                generation: *generation,
                 expires_at: *expires_at,
             },
-            other => other.clone(),
+            Command::Complete { id } => NotedCommand::Complete(*id),
+            Command::Fail { id, reason } => NotedCommand::Fail(*id, *reason),
+            Command::Logout { reason } => NotedCommand::Logout(*reason),
         };
-        self.commands.push_back((command, cause));
+        self.commands.push_back(Noted { command, cause });
         self.pending += 1;
     }
 
-    /// The input is done: it goes into the ring; the oldest goes to the lagging
-    /// coordinator when the ring is full.
+    /// Starts recording `input` (before the core applies it).
+    pub(crate) fn begin(
+        &mut self,
+        input: &Input,
+        held: (Option<&Secret>, Option<&Secret>),
+    ) -> Kept {
+        self.pending = 0;
+        self.keep(input, held)
+    }
+
+    /// The input is done: it goes into the ring (and the older half goes once the newer
+    /// one is full). Returns whether the recorder wants a checkpoint of the state now
+    /// ([`Recorder::checkpoint`]).
     pub(crate) fn finish(
         &mut self,
         at: Timestamp,
-        input: Input,
+        input: Kept,
         result: Result<Option<RequestId>, InputError>,
-    ) {
+    ) -> bool {
         self.incoming = None;
         self.entries.push_back(Entry {
             at,
@@ -304,22 +469,39 @@ impl Recorder {
             result,
             commands: std::mem::take(&mut self.pending),
         });
-        // Commands are bounded too: twice the capacity, or the last batch if larger.
-        while self.entries.len() > self.capacity
-            || (self.entries.len() > 1 && self.commands.len() > self.capacity.saturating_mul(2))
-        {
-            let Some(oldest) = self.entries.pop_front() else {
-                break;
-            };
-            self.commands
-                .drain(..oldest.commands.min(self.commands.len()));
-            if oldest.result.is_ok() {
-                // Deterministic: the same input gives the same result here.
-                let _ = self.lag.apply(oldest.at, oldest.input);
-                self.lag.discard_commands();
-            }
-            self.lagging = true;
+        self.roll();
+        self.next.is_none() && self.entries.len() == self.capacity
+    }
+
+    /// The state after the newest entry (tokens replaced): the next base; once the
+    /// entries after it fill the capacity, the entries before it go.
+    pub(crate) fn checkpoint(&mut self, state: Start) {
+        self.next = Some((self.entries.len(), Box::new(state)));
+    }
+
+    /// Drops the older half once the newer one is full.
+    fn roll(&mut self) {
+        let Some((at, _)) = &self.next else {
+            return;
+        };
+        if self.entries.len() < *at + self.capacity {
+            return;
         }
+        let Some((at, state)) = self.next.take() else {
+            return;
+        };
+        let gone: usize = self.entries.range(..at).map(|e| e.commands as usize).sum();
+        self.entries.drain(..at);
+        self.commands.drain(..gone.min(self.commands.len()));
+        self.base = Some(state);
+    }
+
+    /// The placeholders of the session's tokens (to replace them in a copied state).
+    pub(crate) fn session_tokens(&self) -> (Option<Secret>, Option<Secret>) {
+        (
+            self.access.map(Token::secret),
+            self.refresh.map(Token::secret),
+        )
     }
 
     /// The recording so far.
@@ -330,22 +512,25 @@ impl Recorder {
             .iter()
             .map(|e| Step {
                 at: e.at,
-                input: e.input.clone(),
+                input: e.input.input(),
                 result: e.result,
-                commands: commands.by_ref().take(e.commands).cloned().collect(),
+                commands: commands
+                    .by_ref()
+                    .take(e.commands as usize)
+                    .map(|n| (n.command.command(), n.cause))
+                    .collect(),
             })
             .collect();
         Trace {
-            start: self.lagging.then(|| self.lag.start()),
+            start: self.base.as_deref().cloned(),
             steps,
         }
     }
 
-    /// Starts the recording from `lag`, the coordinator's state now with its tokens
-    /// replaced; `lagging`: that state is not a new coordinator's.
-    pub(crate) fn starting_from(mut self, lag: Coordinator, lagging: bool) -> Self {
-        self.lag = Box::new(lag);
-        self.lagging = lagging;
+    /// Starts the recording from `state` (the coordinator's now, tokens replaced), or
+    /// from a new coordinator's.
+    pub(crate) fn starting_from(mut self, state: Option<Start>) -> Self {
+        self.base = state.map(Box::new);
         self
     }
 }
