@@ -140,6 +140,10 @@ proptest! {
         prop_assert!(trace.steps.len() < 2 * capacity);
         replays(&config, &trace, &h.core).map_err(TestCaseError::fail)?;
         causes_allow(&trace).map_err(TestCaseError::fail)?;
+        // The explanation ends (no token of any kind makes it loop) with its verdict.
+        let explained = trace.explain(&config);
+        prop_assert!(explained.contains(" inputs, t = "));
+        prop_assert!(explained.contains("Why the session ended") || explained.contains("did not end"));
         // As a transcript (JSON), it replays in the test kit's replayer too, causes
         // included.
         let json = serde_json::to_string(&trace.transcript(&config)).expect("serializes");

@@ -37,6 +37,8 @@ pub struct ReauthClient {
     store: Arc<MemoryStore>,
     /// `Logout` commands seen, with their reasons.
     pub logouts: Arc<Mutex<Vec<LogoutReason>>>,
+    /// Each logout's flight recording: its explanation and its transcript (JSON).
+    pub recordings: Arc<Mutex<Vec<(String, String)>>>,
 }
 
 impl ReauthClient {
@@ -46,11 +48,21 @@ impl ReauthClient {
         let base = base.trim_end_matches('/').to_owned();
         let logouts = Arc::new(Mutex::new(Vec::new()));
         let seen = Arc::clone(&logouts);
+        let recordings = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&recordings);
         let store = Arc::new(MemoryStore::new());
         let reauth = Reauth::builder(format!("{base}/oauth/token"), "demo")
             .config(config)
             .store(Arc::clone(&store))
-            .on_logout(move |reason| seen.lock().unwrap_or_else(|p| p.into_inner()).push(reason))
+            .on_logout(move |ended| {
+                seen.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(ended.reason);
+                recorded
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((ended.explain(), ended.transcript_json()));
+            })
             .build()
             .expect("a valid reauth config inside a tokio runtime");
         let api = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
@@ -63,6 +75,7 @@ impl ReauthClient {
             base,
             store,
             logouts,
+            recordings,
         })
     }
 

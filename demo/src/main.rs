@@ -50,6 +50,11 @@ struct Args {
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
+    /// Write the flight recording of each logout reauth meets to DIR/logout-N.json (a
+    /// transcript: replay it, or explain it with
+    /// `cargo run -p reauth-testkit --bin explain -- FILE`).
+    #[arg(long, value_name = "DIR")]
+    save_recordings: Option<std::path::PathBuf>,
 }
 
 fn row(label: &str, values: &[String]) {
@@ -206,6 +211,32 @@ fn verdict(r: &Report, load: &Load) -> bool {
     pass
 }
 
+/// Prints why each logout happened, from the adapter's flight recorder, and saves the
+/// recordings when asked.
+fn recordings(r: &Report, dir: Option<&std::path::Path>) -> bool {
+    for (i, (explanation, transcript)) in r.recordings.iter().enumerate() {
+        println!(
+            "\nlogout {} of {}, from reauth's flight recorder:\n",
+            i + 1,
+            r.recordings.len()
+        );
+        print!("{explanation}");
+        if let Some(dir) = dir {
+            let path = dir.join(format!("logout-{}.json", i + 1));
+            let saved =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, transcript));
+            match saved {
+                Ok(()) => println!("(recording saved to {})", path.display()),
+                Err(e) => {
+                    eprintln!("could not save {}: {e}", path.display());
+                    return false;
+                }
+            }
+        }
+    }
+    true
+}
+
 fn naive_verdict(r: &Report) {
     let duplicates = r.server.refresh_calls.saturating_sub(r.server.rotations);
     println!(
@@ -256,6 +287,7 @@ async fn main() -> ExitCode {
     let mut ok = true;
     for r in &reports {
         if r.strategy == "reauth" {
+            ok &= recordings(r, a.save_recordings.as_deref());
             ok &= verdict(r, &load);
         } else {
             naive_verdict(r);

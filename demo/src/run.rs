@@ -55,6 +55,8 @@ pub struct Report {
     pub replays: u64,
     /// Logouts.
     pub logouts: u64,
+    /// Each logout's flight recording (reauth only): its explanation and its transcript.
+    pub recordings: Vec<(String, String)>,
     /// 401 storms forced during the run.
     pub storms: u64,
     /// The server's counters.
@@ -258,6 +260,7 @@ pub async fn run_reauth(load: &Load) -> Report {
         transient_retries: s.refresh_attempts - s.refresh_cycles,
         replays: s.replayed,
         logouts: client.logouts.lock().expect("logouts lock").len() as u64,
+        recordings: client.recordings.lock().expect("recordings lock").clone(),
         storms: counts.storms,
         server: server.stats(),
         elapsed: counts.elapsed,
@@ -306,6 +309,7 @@ pub async fn run_naive(load: &Load) -> Report {
         transient_retries: 0,
         replays: s.replays.load(Ordering::Relaxed),
         logouts: s.logouts.load(Ordering::Relaxed),
+        recordings: Vec::new(),
         storms: counts.storms,
         server: server.stats(),
         elapsed: counts.elapsed,

@@ -376,6 +376,28 @@ impl Driver {
         Ok(f(&self.lock()?.core))
     }
 
+    /// Starts the core's flight recorder for the last `capacity` inputs (0 stops it;
+    /// [`Coordinator::record`]).
+    ///
+    /// # Errors
+    ///
+    /// Only [`DriverError::Poisoned`].
+    #[cfg(feature = "trace")]
+    pub fn record(&self, capacity: usize) -> Result<(), DriverError> {
+        self.lock()?.core.record(capacity);
+        Ok(())
+    }
+
+    /// What the flight recorder holds ([`Coordinator::trace`]).
+    ///
+    /// # Errors
+    ///
+    /// Only [`DriverError::Poisoned`].
+    #[cfg(feature = "trace")]
+    pub fn trace(&self) -> Result<reauth::trace::Trace, DriverError> {
+        self.with(Coordinator::trace)
+    }
+
     fn input(
         &self,
         f: impl FnOnce(&mut Coordinator) -> Result<(), InputError>,

@@ -43,6 +43,12 @@
 //! - Tokens are held only in [`Secret`]s (wiped on drop, redacted in `Debug`);
 //!   [`tracing`] events never contain token text.
 //! - Needs a tokio runtime: [`Builder::build`] spawns the timer task.
+//! - **A flight recorder** keeps the coordinator's last inputs (64 by default,
+//!   [`Builder::flight_recorder`]) with the rule behind each command and no token text:
+//!   the logout hook gets it ([`LoggedOut::explain`] answers "why was I logged out?",
+//!   [`LoggedOut::transcript_json`] replays the incident anywhere), and a session that
+//!   ends for any reason but the app's own logout writes it to [`tracing`] at debug
+//!   level.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -103,7 +109,41 @@ pub struct RequestFailed {
     pub reason: FailReason,
 }
 
-type LogoutHook = Arc<dyn Fn(LogoutReason) + Send + Sync>;
+type LogoutHook = Arc<dyn Fn(&LoggedOut) + Send + Sync>;
+
+/// The flight recorder's default capacity: the last 64 inputs (at least; fewer than 128).
+pub const DEFAULT_FLIGHT_RECORDER: usize = 64;
+
+/// What the logout hook gets: why the session ended, and the flight recording that
+/// shows how (empty when the recorder is off). `Display` prints the reason.
+#[derive(Clone, Debug)]
+pub struct LoggedOut {
+    /// Why the session ended.
+    pub reason: LogoutReason,
+    /// The coordinator's last inputs, commands and causes, tokens replaced.
+    pub trace: reauth::trace::Trace,
+    config: Config,
+}
+
+impl LoggedOut {
+    /// The recording as a timeline: each input, each command and the contract rule that
+    /// produced it, then why the session ended.
+    pub fn explain(&self) -> String {
+        self.trace.explain(&self.config)
+    }
+
+    /// The recording as a transcript (`tests/vectors` format): it replays the incident
+    /// exactly in every reauth replayer, and `explain` reads it.
+    pub fn transcript_json(&self) -> String {
+        serde_json::to_string(&self.trace.transcript(&self.config)).unwrap_or_default()
+    }
+}
+
+impl std::fmt::Display for LoggedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.reason, f)
+    }
+}
 
 /// Configures a [`Reauth`]. See the crate documentation for an example.
 pub struct Builder {
@@ -116,6 +156,7 @@ pub struct Builder {
     config: Config,
     on_logout: Option<LogoutHook>,
     token_client: Option<reqwest::Client>,
+    flight_recorder: usize,
 }
 
 impl Builder {
@@ -153,9 +194,18 @@ impl Builder {
         self
     }
 
-    /// Called once per session end, after the store is cleared. It must not block.
-    pub fn on_logout(mut self, hook: impl Fn(LogoutReason) + Send + Sync + 'static) -> Self {
+    /// Called once per session end, after the store is cleared, with the reason and the
+    /// flight recording. It must not block.
+    pub fn on_logout(mut self, hook: impl Fn(&LoggedOut) + Send + Sync + 'static) -> Self {
         self.on_logout = Some(Arc::new(hook));
+        self
+    }
+
+    /// How many of the coordinator's last inputs the flight recorder keeps (at least
+    /// that many, fewer than twice as many; default [`DEFAULT_FLIGHT_RECORDER`]); 0 turns
+    /// it off.
+    pub fn flight_recorder(mut self, capacity: usize) -> Self {
+        self.flight_recorder = capacity;
         self
     }
 
@@ -181,7 +231,9 @@ impl Builder {
                 .map_err(std::io::Error::other)?,
         };
         let deadline = Duration::from_millis(self.config.refresh_timeout_ms);
+        let config = self.config.clone();
         let driver = Driver::new(self.config)?;
+        driver.record(self.flight_recorder)?;
         let mut token =
             TokenEndpoint::new(self.token_url, self.client_id).with_auth(self.client_auth);
         if let Some(secret) = self.client_secret {
@@ -201,6 +253,7 @@ impl Builder {
             store: self.store,
             on_logout: self.on_logout,
             timer: Arc::new(Notify::new()),
+            config,
         });
         match self.credentials {
             Some(c) => inner.login(c)?,
@@ -246,6 +299,7 @@ impl Reauth {
             config: Config::default(),
             on_logout: None,
             token_client: None,
+            flight_recorder: DEFAULT_FLIGHT_RECORDER,
         }
     }
 
@@ -290,6 +344,11 @@ impl Reauth {
             .unwrap_or_default()
     }
 
+    /// What the flight recorder holds now (empty when it is off).
+    pub fn trace(&self) -> reauth::trace::Trace {
+        self.inner.driver.trace().unwrap_or_default()
+    }
+
     /// Whether a session exists.
     pub fn is_logged_in(&self) -> bool {
         self.inner
@@ -327,6 +386,8 @@ struct Inner {
     store: Arc<dyn CredentialStore>,
     on_logout: Option<LogoutHook>,
     timer: Arc<Notify>,
+    /// The coordinator's configuration (to explain a recording).
+    config: Config,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -351,10 +412,22 @@ impl Inner {
                 tracing::error!(error = %e, "reauth: could not clear the credential store");
             }
             tracing::info!(reason = reason.as_str(), "reauth: logged out");
+            let ended = LoggedOut {
+                reason,
+                trace: self.driver.trace().unwrap_or_default(),
+                config: self.config.clone(),
+            };
+            if reason != LogoutReason::Requested && !ended.trace.steps.is_empty() {
+                tracing::debug!(
+                    reason = reason.as_str(),
+                    transcript = %ended.transcript_json(),
+                    "reauth: the session ended; its flight recording (explain it with reauth's explain tool)"
+                );
+            }
             if let Some(hook) = &self.on_logout {
                 // A panicking hook must not cost the wakes below (those requests ended).
                 let called =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(reason)));
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| hook(&ended)));
                 if called.is_err() {
                     tracing::error!("reauth: the on_logout hook panicked");
                 }

@@ -55,7 +55,7 @@ async fn session(server_config: ServerConfig, config: Config) -> Session {
     let reauth = Reauth::builder(format!("{url}/oauth/token"), "e2e")
         .credentials(common::login(&url).await)
         .config(config)
-        .on_logout(move |reason| seen.lock().expect("lock").push(reason))
+        .on_logout(move |ended| seen.lock().expect("lock").push(ended.reason))
         .build()
         .expect("reauth");
     let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
@@ -371,5 +371,71 @@ async fn a_rejected_refresh_fails_with_its_reason_and_logs_out_once() {
         vec![LogoutReason::RefreshRejected]
     );
     assert!(!reauth.is_logged_in());
+    server.shutdown().await;
+}
+
+/// The logout hook gets the flight recording: it explains the rejection rule by rule,
+/// and its transcript carries no token text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logout_hook_gets_the_flight_recording() {
+    let server = Server::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        ServerConfig::default(),
+    )
+    .await
+    .expect("server");
+    let url = server.url();
+    let credentials = common::login(&url).await;
+    let tokens = [
+        credentials.access_token.expose().to_owned(),
+        credentials
+            .refresh_token
+            .as_ref()
+            .map(|r| r.expose().to_owned())
+            .expect("a refresh token"),
+    ];
+    let ended = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&ended);
+    let reauth = Reauth::builder(format!("{url}/oauth/token"), "e2e")
+        .credentials(credentials)
+        .flight_recorder(16)
+        .on_logout(move |e| seen.lock().expect("lock").push(e.clone()))
+        .build()
+        .expect("reauth");
+    let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+        .with(reauth.clone())
+        .build();
+    for _ in 0..40 {
+        let r = client
+            .get(format!("{url}/api/ok"))
+            .send()
+            .await
+            .expect("ok");
+        assert_eq!(r.status(), 200);
+    }
+    server.revoke_access_tokens();
+    server.revoke_families();
+    let r = client.get(format!("{url}/api/z")).send().await;
+    assert!(r.is_err(), "the refresh was refused");
+    let ended = ended.lock().expect("lock").clone();
+    let [ended] = ended.as_slice() else {
+        panic!("one logout: {ended:?}");
+    };
+    assert_eq!(ended.reason, LogoutReason::RefreshRejected);
+    assert!(
+        ended.trace.start.is_some(),
+        "16 of 80-odd inputs: a mid-session start"
+    );
+    let explained = ended.explain();
+    assert!(
+        explained.contains("rule 7.9 (Rejected) logged out"),
+        "{explained}"
+    );
+    let json = ended.transcript_json();
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("a transcript");
+    assert!(parsed["steps"].as_array().is_some_and(|s| s.len() >= 16));
+    for token in &tokens {
+        assert!(!json.contains(token.as_str()) && !explained.contains(token.as_str()));
+    }
     server.shutdown().await;
 }

@@ -514,7 +514,7 @@ async fn a_refusing_endpoint_costs_one_refresh_per_token_and_no_logout() {
     let reauth = Reauth::builder(format!("{url}/oauth/token"), "app")
         .credentials(credentials)
         .config(Config::default().with_refresh_statuses([401, 403]))
-        .on_logout(move |r| seen.lock().expect("lock").push(r))
+        .on_logout(move |ended| seen.lock().expect("lock").push(ended.reason))
         .build()
         .expect("reauth");
     let http = client(&reauth);

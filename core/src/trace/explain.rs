@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Start, StartCycle, StartPhase, Step, Trace};
+use super::{Cause, Start, StartCycle, StartPhase, Step, Trace};
 use crate::command::{Command, FailReason, LogoutReason, RefreshFailure};
 use crate::config::Config;
 use crate::credentials::Credentials;
@@ -22,23 +22,139 @@ impl Trace {
         };
         let _ = writeln!(
             out,
-            "{} inputs, t = {first} to {last} ms, starting from {}.",
+            "{} inputs, t = {first} to {last} ms, starting from {}.\n",
             self.steps.len(),
             start(self.start.as_ref())
         );
-        for step in &self.steps {
-            let _ = writeln!(out, "\nt={:<8} {}", step.at, input(step));
-            if let Err(e) = &step.result {
-                let _ = writeln!(out, "           refused, nothing changed: {e}");
-            } else if step.commands.is_empty() {
-                let _ = writeln!(out, "           (no commands)");
+        let mut i = 0;
+        while i < self.steps.len() {
+            // A run of routine inputs (requests sent with a fresh token, answers handed
+            // back, requests waiting) reads as one line.
+            let run = self.steps[i..].iter().take_while(|s| routine(s)).count();
+            if run >= ROUTINE_RUN {
+                let steps = &self.steps[i..i + run];
+                let _ = writeln!(out, "{}", summary(steps));
+                i += run;
+                continue;
             }
-            for (command, cause) in &step.commands {
-                let _ = writeln!(out, "           -> {:<44} {cause}", self::command(command));
+            let step = &self.steps[i];
+            i += 1;
+            let _ = write!(out, "t={:<8} {}", step.at, input(step));
+            if let Err(e) = &step.result {
+                let _ = writeln!(out, "\n           refused, nothing changed: {e}");
+                continue;
+            }
+            if step.commands.is_empty() {
+                let _ = writeln!(out, " (no commands)");
+                continue;
+            }
+            let _ = writeln!(out);
+            for (text, cause) in grouped(&step.commands) {
+                let _ = writeln!(out, "           -> {text:<44} {cause}");
             }
         }
         let _ = writeln!(out, "\n{}", why(self, config));
         out
+    }
+}
+
+/// Runs of at least this many routine inputs are summed up in one line.
+const ROUTINE_RUN: usize = 4;
+
+/// A step that tells nothing about the session: a submit sent with a fresh token or
+/// waiting, an answer handed back.
+fn routine(step: &Step) -> bool {
+    match (&step.input, step.result, step.commands.as_slice()) {
+        (_, Err(_), _) => false,
+        (Input::Submit { .. }, _, []) => true,
+        (Input::Submit { .. }, _, [(Command::Send { .. }, Cause::Rule(1))]) => true,
+        (Input::Response { .. }, _, [(Command::Complete { .. }, Cause::Answered)]) => true,
+        _ => false,
+    }
+}
+
+fn summary(steps: &[Step]) -> String {
+    let (mut sent, mut waiting, mut answered) = (0, 0, 0);
+    for step in steps {
+        match (&step.input, step.commands.is_empty()) {
+            (Input::Submit { .. }, false) => sent += 1,
+            (Input::Submit { .. }, true) => waiting += 1,
+            _ => answered += 1,
+        }
+    }
+    let (first, last) = (steps[0].at, steps[steps.len() - 1].at);
+    let when = if first == last {
+        format!("t={first:<8}")
+    } else {
+        format!("t={first}..{last}")
+    };
+    let parts: Vec<String> = [
+        (sent, "sent with a fresh token (rule 7.1)"),
+        (waiting, "waiting for a refresh (rule 7.3)"),
+        (answered, "answers handed back (§6)"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    format!(
+        "{when} {} routine inputs: {}",
+        steps.len(),
+        parts.join(", ")
+    )
+}
+
+/// The commands of a batch, runs of alike ones (the same kind, reason and cause) as one
+/// line each.
+fn grouped(commands: &[(Command, Cause)]) -> Vec<(String, Cause)> {
+    let mut lines = Vec::new();
+    let mut i = 0;
+    while i < commands.len() {
+        let (first, cause) = &commands[i];
+        let alike = 1 + commands[i + 1..]
+            .iter()
+            .take_while(|(c, k)| k == cause && same_kind(c, first))
+            .count();
+        if alike >= 3 {
+            let id = |c: &Command| match c {
+                Command::Send { id, .. }
+                | Command::Replay { id, .. }
+                | Command::Complete { id }
+                | Command::Fail { id, .. } => id.0,
+                _ => 0,
+            };
+            let (a, b) = (id(first), id(&commands[i + alike - 1].0));
+            let what = match first {
+                Command::Send { generation, .. } => {
+                    format!("send {alike} requests (generation {generation})")
+                }
+                Command::Replay { generation, .. } => {
+                    format!("replay {alike} requests (generation {generation})")
+                }
+                Command::Complete { .. } => format!("hand {alike} requests their responses"),
+                Command::Fail { reason, .. } => {
+                    format!("fail {alike} requests: {}", reason.as_str())
+                }
+                other => command(other),
+            };
+            lines.push((format!("{what}, {a} .. {b}"), *cause));
+        } else {
+            for (c, k) in &commands[i..i + alike] {
+                lines.push((command(c), *k));
+            }
+        }
+        i += alike;
+    }
+    lines
+}
+
+fn same_kind(a: &Command, b: &Command) -> bool {
+    match (a, b) {
+        (Command::Send { generation: x, .. }, Command::Send { generation: y, .. })
+        | (Command::Replay { generation: x, .. }, Command::Replay { generation: y, .. }) => x == y,
+        (Command::Complete { .. }, Command::Complete { .. }) => true,
+        (Command::Fail { reason: x, .. }, Command::Fail { reason: y, .. }) => x == y,
+        _ => false,
     }
 }
 
@@ -166,6 +282,43 @@ fn command(command: &Command) -> String {
     }
 }
 
+/// What a rejection after a transient failure of the same cycle may mean.
+fn retried_before(trace: &Trace, ended: &Step) -> String {
+    let Input::RefreshFailed { attempt, .. } = ended.input else {
+        return String::new();
+    };
+    let earlier = trace
+        .steps
+        .iter()
+        .take_while(|s| !std::ptr::eq(*s, ended))
+        .filter(|s| {
+            matches!(
+                s.input,
+                Input::RefreshFailed {
+                    attempt: a,
+                    failure: RefreshFailure::Transient { .. },
+                } if a < attempt
+            ) || matches!(s.input, Input::Timeout) && s.commands.is_empty()
+        });
+    let transient: Vec<String> = earlier
+        .filter_map(|s| match s.input {
+            Input::RefreshFailed { attempt: a, .. } => Some(a.to_string()),
+            _ => None,
+        })
+        .collect();
+    if transient.is_empty() {
+        return String::new();
+    }
+    let earlier = match transient.as_slice() {
+        [one] => format!("attempt {one} had"),
+        [rest @ .., last] => format!("attempts {} and {last} had", rest.join(", ")),
+        [] => String::new(),
+    };
+    format!(
+        ". The rejected attempt {attempt} was a retry: {earlier} failed transiently before. If the server had rotated the refresh token for it and its answer was lost, the retry presented the old one, which a server with reuse detection (RFC 9700) answers by revoking the grant"
+    )
+}
+
 /// Why the session ended, from the last `Logout` in the recording.
 fn why(trace: &Trace, config: &Config) -> String {
     let ended = trace.steps.iter().rev().find_map(|step| {
@@ -196,8 +349,9 @@ fn why(trace: &Trace, config: &Config) -> String {
             } else {
                 String::new()
             };
+            let retried = retried_before(trace, step);
             format!(
-                "the token endpoint rejected the refresh token (invalid_grant or an equivalent refusal): it has expired, was revoked, or was already used by another client that rotated it{held}; only a new login helps"
+                "the token endpoint rejected the refresh token (invalid_grant or an equivalent refusal): it has expired, was revoked, or was already used by another client that rotated it{held}; only a new login helps{retried}"
             )
         }
         LogoutReason::NoRefreshToken => {

@@ -108,7 +108,7 @@ pub struct Step {
 
 /// What [`Coordinator::trace`](crate::Coordinator::trace) returns: the recorded steps, oldest first, and the state
 /// the first of them met.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Trace {
     /// The state before the first step; `None` when the recording reaches back to the
     /// coordinator's creation (a new coordinator with the same config).
