@@ -24,6 +24,8 @@ mod explain;
 #[cfg(feature = "serde")]
 mod json;
 #[cfg(feature = "serde")]
+pub mod transcript;
+#[cfg(feature = "serde")]
 pub(crate) use json::token_text;
 #[cfg(feature = "serde")]
 pub use json::{CommandRecord, TraceTranscript};

@@ -15,9 +15,7 @@
 
 use std::process::ExitCode;
 
-use reauth::Coordinator;
-use reauth::trace::{Step, Trace};
-use reauth_testkit::transcript::{Transcript, replay};
+use reauth_testkit::transcript::{ExplainError, Transcript, explain};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -43,12 +41,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match replay(&transcript) {
-        Err(e) => {
-            eprintln!("{path}: invalid config or start state: {e}");
-            return ExitCode::from(2);
+    match explain(&transcript) {
+        Ok(timeline) => {
+            print!("{timeline}");
+            ExitCode::SUCCESS
         }
-        Ok(mismatches) if !mismatches.is_empty() => {
+        Err(ExplainError::Start(e)) => {
+            eprintln!("{path}: invalid config or start state: {e}");
+            ExitCode::from(2)
+        }
+        Err(ExplainError::DoesNotReplay(mismatches)) => {
             eprintln!(
                 "{path}: does not replay ({} of {} steps differ); not explained:",
                 mismatches.len(),
@@ -57,74 +59,7 @@ fn main() -> ExitCode {
             for m in mismatches {
                 eprint!("{m}");
             }
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
-        Ok(_) => {}
     }
-    let trace = match recorded(&transcript).transpose() {
-        Some(trace) => trace,
-        None => rerecorded(&transcript),
-    };
-    let trace = match trace {
-        Ok(trace) => trace,
-        Err(e) => {
-            eprintln!("{path}: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    print!("{}", trace.explain(&transcript.config));
-    ExitCode::SUCCESS
-}
-
-/// The recording the file holds, if it gives a cause for every command (a flight
-/// recording; the replay above checked them against the core's), with the results the
-/// core returns for its inputs.
-fn recorded(transcript: &Transcript) -> Result<Option<Trace>, reauth::trace::StartError> {
-    let complete = transcript.steps.iter().any(|s| !s.causes.is_empty())
-        && transcript
-            .steps
-            .iter()
-            .all(|s| s.causes.len() == s.expect.len());
-    if !complete {
-        return Ok(None);
-    }
-    let mut core = start(transcript)?;
-    let mut steps = Vec::with_capacity(transcript.steps.len());
-    for s in &transcript.steps {
-        let result = core.apply(s.at, s.input.clone());
-        core.drain_commands().for_each(drop);
-        steps.push(Step {
-            at: s.at,
-            input: s.input.clone(),
-            result,
-            commands: s
-                .expect
-                .iter()
-                .zip(&s.causes)
-                .map(|(c, cause)| (c.to_command(), *cause))
-                .collect(),
-        });
-    }
-    Ok(Some(Trace {
-        start: transcript.start.clone(),
-        steps,
-    }))
-}
-
-fn start(transcript: &Transcript) -> Result<Coordinator, reauth::trace::StartError> {
-    match &transcript.start {
-        Some(start) => Coordinator::resume(transcript.config.clone(), start),
-        None => Ok(Coordinator::new(transcript.config.clone())?),
-    }
-}
-
-/// A transcript without causes, replayed with the recorder on.
-fn rerecorded(transcript: &Transcript) -> Result<Trace, reauth::trace::StartError> {
-    let mut core = start(transcript)?;
-    core.record(transcript.steps.len().max(1));
-    for s in &transcript.steps {
-        let _ = core.apply(s.at, s.input.clone());
-        core.drain_commands().for_each(drop);
-    }
-    Ok(core.trace())
 }
