@@ -258,6 +258,11 @@ void uniffi_reauth_uniffi_fn_free_coordinator(uint64_t handle, RustCallStatus *_
 uint64_t uniffi_reauth_uniffi_fn_constructor_coordinator_new(RustBuffer config, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CONSTRUCTOR_COORDINATOR_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_CONSTRUCTOR_COORDINATOR_RESUME
+uint64_t uniffi_reauth_uniffi_fn_constructor_coordinator_resume(RustBuffer config, RustBuffer start_json, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_BEGIN_RESTORE
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_BEGIN_RESTORE
 RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_begin_restore(uint64_t ptr, int64_t now, RustCallStatus *_Nonnull out_status
@@ -271,6 +276,11 @@ RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_cancel(uint64_t ptr, int64
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_CONFIG
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_CONFIG
 RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_config(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_EXPLAIN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_EXPLAIN
+RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_explain(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_FORCE_REFRESH
@@ -348,6 +358,11 @@ int64_t uniffi_reauth_uniffi_fn_method_coordinator_open_requests(uint64_t ptr, R
 RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_poll_timeout(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_RECORD
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_RECORD
+void uniffi_reauth_uniffi_fn_method_coordinator_record(uint64_t ptr, uint32_t capacity, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_RESTORE_FAILED
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_RESTORE_FAILED
 RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_restore_failed(uint64_t ptr, int64_t now, RustCallStatus *_Nonnull out_status
@@ -361,6 +376,11 @@ RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_stats(uint64_t ptr, RustCa
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_SUBMIT
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_SUBMIT
 RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_submit(uint64_t ptr, int64_t now, RustBuffer options, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_TRACE_JSON
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_TRACE_JSON
+RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_trace_json(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_WAITING
@@ -477,6 +497,11 @@ RustBuffer uniffi_reauth_uniffi_fn_method_tokenendpoint_refresh_request(uint64_t
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DEFAULT_CONFIG
 RustBuffer uniffi_reauth_uniffi_fn_func_default_config(RustCallStatus *_Nonnull out_status
     
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_EXPLAIN_TRANSCRIPT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_EXPLAIN_TRANSCRIPT
+RustBuffer uniffi_reauth_uniffi_fn_func_explain_transcript(RustBuffer json, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_MAX_TIMESTAMP
@@ -915,6 +940,12 @@ uint16_t uniffi_reauth_uniffi_checksum_func_default_config(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_EXPLAIN_TRANSCRIPT
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_EXPLAIN_TRANSCRIPT
+uint16_t uniffi_reauth_uniffi_checksum_func_explain_transcript(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_MAX_TIMESTAMP
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_MAX_TIMESTAMP
 uint16_t uniffi_reauth_uniffi_checksum_func_max_timestamp(void
@@ -1131,6 +1162,12 @@ uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_config(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_EXPLAIN
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_EXPLAIN
+uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_explain(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_FORCE_REFRESH
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_FORCE_REFRESH
 uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_force_refresh(void
@@ -1221,6 +1258,12 @@ uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_poll_timeout(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_RECORD
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_RECORD
+uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_record(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_RESTORE_FAILED
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_RESTORE_FAILED
 uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_restore_failed(void
@@ -1236,6 +1279,12 @@ uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_stats(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_SUBMIT
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_SUBMIT
 uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_submit(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_TRACE_JSON
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_TRACE_JSON
+uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_trace_json(void
     
 );
 #endif
@@ -1284,6 +1333,12 @@ uint16_t uniffi_reauth_uniffi_checksum_method_tokenendpoint_refresh_request(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_COORDINATOR_NEW
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_COORDINATOR_NEW
 uint16_t uniffi_reauth_uniffi_checksum_constructor_coordinator_new(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_COORDINATOR_RESUME
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_CONSTRUCTOR_COORDINATOR_RESUME
+uint16_t uniffi_reauth_uniffi_checksum_constructor_coordinator_resume(void
     
 );
 #endif

@@ -34,7 +34,10 @@ fn code(e: &ReauthError) -> i64 {
         ReauthError::UnknownAttempt(_)
         | ReauthError::InvalidCredentials(_)
         | ReauthError::InvalidConfig(_)
-        | ReauthError::InvalidArgument(_) => -9,
+        | ReauthError::InvalidArgument(_)
+        // Not returned by the driver's hot path (transcripts are read through UniFFI).
+        | ReauthError::InvalidTranscript(_)
+        | ReauthError::TranscriptMismatch(_) => -9,
     }
 }
 

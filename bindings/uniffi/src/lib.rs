@@ -70,6 +70,14 @@ pub enum ReauthError {
     /// A driver handle that was never issued, or was freed.
     #[error("unknown driver handle {0}")]
     UnknownDriver(u64),
+    /// Not a transcript, or a start state the core refuses (`resume`,
+    /// `explain_transcript`).
+    #[error("invalid transcript: {0}")]
+    InvalidTranscript(String),
+    /// The transcript does not replay: an explanation would rest on something the core
+    /// does not do.
+    #[error("{0}")]
+    TranscriptMismatch(String),
 }
 
 // The conversions from the core's enums in this file list every variant, with no wildcard
@@ -155,6 +163,8 @@ impl ReauthError {
             ReauthError::Poisoned => "poisoned",
             ReauthError::Closed => "closed",
             ReauthError::UnknownDriver(_) => "unknown_driver",
+            ReauthError::InvalidTranscript(_) => "invalid_transcript",
+            ReauthError::TranscriptMismatch(_) => "transcript_mismatch",
         }
     }
 }
@@ -381,6 +391,29 @@ impl Config {
 #[uniffi::export]
 pub fn default_config() -> Config {
     Config::from_core(&reauth::Config::default())
+}
+
+/// Replays a transcript (JSON: a flight recording, or any `tests/vectors` file) and
+/// explains it as a timeline with the contract rule behind each command and why the
+/// session ended. `InvalidTranscript` for a file that is not one, `TranscriptMismatch`
+/// (with every differing step) for one that does not replay.
+#[uniffi::export]
+pub fn explain_transcript(json: String) -> Result<String, ReauthError> {
+    use reauth::trace::transcript::{ExplainError, Transcript, explain};
+    let transcript: Transcript =
+        serde_json::from_str(&json).map_err(|e| ReauthError::InvalidTranscript(e.to_string()))?;
+    explain(&transcript).map_err(|e| match e {
+        ExplainError::Start(e) => ReauthError::InvalidTranscript(e.to_string()),
+        ExplainError::DoesNotReplay(mismatches) => ReauthError::TranscriptMismatch(format!(
+            "the transcript does not replay ({} of {} steps differ):\n{}",
+            mismatches.len(),
+            transcript.steps.len(),
+            mismatches
+                .iter()
+                .map(ToString::to_string)
+                .collect::<String>()
+        )),
+    })
 }
 
 /// The largest `now` an input may carry (2^53 − 1 ms).
@@ -736,6 +769,46 @@ impl Coordinator {
         Ok(Arc::new(Coordinator {
             inner: SharedCoordinator::new(config.to_core()?)?,
         }))
+    }
+
+    /// A coordinator in the state a flight recording starts from (its `start`, as JSON),
+    /// to replay the recording; `InvalidTranscript` if the core refuses that state.
+    #[uniffi::constructor]
+    pub fn resume(config: Config, start_json: String) -> Result<Arc<Self>, ReauthError> {
+        let start: reauth::trace::Start = serde_json::from_str(&start_json)
+            .map_err(|e| ReauthError::InvalidTranscript(e.to_string()))?;
+        let core = reauth::Coordinator::resume(config.to_core()?, &start)
+            .map_err(|e| ReauthError::InvalidTranscript(e.to_string()))?;
+        Ok(Arc::new(Coordinator {
+            inner: SharedCoordinator::from_coordinator(core),
+        }))
+    }
+
+    /// Starts the flight recorder: at least the last `capacity` inputs (fewer than twice
+    /// as many) are kept with their commands and the rule behind each, tokens replaced by
+    /// placeholders; 0 stops it.
+    pub fn record(&self, capacity: u32) -> Result<(), ReauthError> {
+        self.inner.with(|core| core.record(capacity as usize))?;
+        Ok(())
+    }
+
+    /// The flight recording as a transcript (JSON, the `tests/vectors` format): it
+    /// replays the incident in every reauth replayer. Empty steps when the recorder is
+    /// off.
+    pub fn trace_json(&self) -> Result<String, ReauthError> {
+        let (json, _) = self.inner.with(|core| {
+            serde_json::to_string(&core.trace().transcript(core.config())).unwrap_or_default()
+        })?;
+        Ok(json)
+    }
+
+    /// The flight recording as a timeline: each input, each command and the contract
+    /// rule behind it, then why the session ended.
+    pub fn explain(&self) -> Result<String, ReauthError> {
+        let (text, _) = self
+            .inner
+            .with(|core| core.trace().explain(core.config()))?;
+        Ok(text)
     }
 
     /// Starts a session (or replaces its credentials from outside). Emits no

@@ -44,7 +44,7 @@ pub struct Step {
     /// The exact batch of commands, in order. Empty when omitted.
     #[serde(default)]
     pub expect: Vec<CommandRecord>,
-    /// For a step that must be refused: the [`InputError::kind`](reauth::InputError::kind).
+    /// For a step that must be refused: the [`InputError::kind`](crate::InputError::kind).
     #[serde(default)]
     pub error: Option<String>,
     /// For `submit`: the id it must return.

@@ -182,7 +182,7 @@ class Mismatch:
 
     def __str__(self) -> str:
         lines = [f"  step {self.step} (at {self.at}, {self.input}):"]
-        for key in ("commands", "error", "id", "timeout"):
+        for key in ("commands", "error", "id", "timeout", "causes"):
             if self.expected.get(key) != self.actual.get(key):
                 lines.append(f"    {key}: expected {json.dumps(self.expected.get(key))}")
                 lines.append(f"    {' ' * len(key)}  actual   {json.dumps(self.actual.get(key))}")
@@ -196,14 +196,27 @@ def _with_defaults(record: Dict[str, Any]) -> Dict[str, Any]:
     return record
 
 
+def _causes(core: Coordinator) -> List[str]:
+    """The causes the core noted for the last input (its flight recorder holds one)."""
+    steps = json.loads(core.trace_json())["steps"]
+    return steps[-1].get("causes", []) if steps else []
+
+
 def replay(transcript: Dict[str, Any]) -> List[Mismatch]:
-    """Replays one parsed transcript from a new coordinator; returns the mismatches."""
+    """Replays one parsed transcript from a new coordinator — or, for a flight recording
+    that starts mid-session, from its ``start`` state — and returns the mismatches. The
+    causes a recording gives for its commands are checked against the core's."""
     try:
-        core = Coordinator(_config(transcript.get("config") or {}))
+        config = _config(transcript.get("config") or {})
+        start = transcript.get("start")
+        core = Coordinator(config) if start is None else Coordinator.resume(config, json.dumps(start))
     except ReauthError as e:
         raise TranscriptError(str(e)) from e
+    with_causes = any(step.get("causes") for step in transcript["steps"])
     mismatches = []
     for index, step in enumerate(transcript["steps"], start=1):
+        if with_causes:
+            core.record(1)
         raw = step["input"]
         try:
             # Times cross as signed 64-bit integers: a transcript's `at` beyond that
@@ -221,6 +234,8 @@ def replay(transcript: Dict[str, Any]) -> List[Mismatch]:
             expected["id"], actual["id"] = step["id"], request_id
         if "timeout" in step:
             expected["timeout"], actual["timeout"] = step["timeout"], core.poll_timeout()
+        if step.get("causes"):
+            expected["causes"], actual["causes"] = step["causes"], _causes(core)
         if actual != expected:
             mismatches.append(Mismatch(index, step["at"], raw.get("type", "?"), expected, actual))
     return mismatches

@@ -465,6 +465,22 @@ fileprivate final class UniffiHandleMap<T>: @unchecked Sendable {
 #if swift(>=5.8)
 @_documentation(visibility: private)
 #endif
+fileprivate struct FfiConverterUInt32: FfiConverterPrimitive {
+    typealias FfiType = UInt32
+    typealias SwiftType = UInt32
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> UInt32 {
+        return try lift(readInt(&buf))
+    }
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        writeInt(&buf, lower(value))
+    }
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
 fileprivate struct FfiConverterInt32: FfiConverterPrimitive {
     typealias FfiType = Int32
     typealias SwiftType = Int32
@@ -624,6 +640,12 @@ public protocol CoordinatorProtocol: AnyObject, Sendable {
     func config() throws  -> Config
     
     /**
+     * The flight recording as a timeline: each input, each command and the contract
+     * rule behind it, then why the session ended.
+     */
+    func explain() throws  -> String
+    
+    /**
      * The host knows the token is bad: the next request waits for a refresh.
      */
     func forceRefresh(now: Int64) throws  -> [Command]
@@ -700,6 +722,13 @@ public protocol CoordinatorProtocol: AnyObject, Sendable {
     func pollTimeout() throws  -> Int64?
     
     /**
+     * Starts the flight recorder: at least the last `capacity` inputs (fewer than twice
+     * as many) are kept with their commands and the rule behind each, tokens replaced by
+     * placeholders; 0 stops it.
+     */
+    func record(capacity: UInt32) throws 
+    
+    /**
      * Nothing was stored: the requests that waited fail `NotLoggedIn`.
      */
     func restoreFailed(now: Int64) throws  -> [Command]
@@ -713,6 +742,13 @@ public protocol CoordinatorProtocol: AnyObject, Sendable {
      * A request wants to go out: its id and `Send`, nothing (it waits) or `Fail`.
      */
     func submit(now: Int64, options: RequestOptions) throws  -> Submitted
+    
+    /**
+     * The flight recording as a transcript (JSON, the `tests/vectors` format): it
+     * replays the incident in every reauth replayer. Empty steps when the recorder is
+     * off.
+     */
+    func traceJson() throws  -> String
     
     /**
      * Requests waiting for a refresh (or for stored credentials).
@@ -788,6 +824,20 @@ public convenience init(config: Config = Config())throws  {
     }
 
     
+    /**
+     * A coordinator in the state a flight recording starts from (its `start`, as JSON),
+     * to replay the recording; `InvalidTranscript` if the core refuses that state.
+     */
+public static func resume(config: Config, startJson: String)throws  -> Coordinator  {
+    return try  FfiConverterTypeCoordinator_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_constructor_coordinator_resume(
+        FfiConverterTypeConfig_lower(config),
+        FfiConverterString.lower(startJson),uniffiCallStatus
+    )
+})
+}
+    
 
     
     /**
@@ -824,6 +874,19 @@ open func config()throws  -> Config  {
     return try  FfiConverterTypeConfig_lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
         uniffiCallStatus in
     uniffi_reauth_uniffi_fn_method_coordinator_config(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The flight recording as a timeline: each input, each command and the contract
+     * rule behind it, then why the session ended.
+     */
+open func explain()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_method_coordinator_explain(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -1028,6 +1091,20 @@ open func pollTimeout()throws  -> Int64?  {
 }
     
     /**
+     * Starts the flight recorder: at least the last `capacity` inputs (fewer than twice
+     * as many) are kept with their commands and the rule behind each, tokens replaced by
+     * placeholders; 0 stops it.
+     */
+open func record(capacity: UInt32)throws   {try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_method_coordinator_record(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt32.lower(capacity),uniffiCallStatus
+    )
+}
+}
+    
+    /**
      * Nothing was stored: the requests that waited fail `NotLoggedIn`.
      */
 open func restoreFailed(now: Int64)throws  -> [Command]  {
@@ -1062,6 +1139,20 @@ open func submit(now: Int64, options: RequestOptions = RequestOptions())throws  
             self.uniffiCloneHandle(),
         FfiConverterInt64.lower(now),
         FfiConverterTypeRequestOptions_lower(options),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The flight recording as a transcript (JSON, the `tests/vectors` format): it
+     * replays the incident in every reauth replayer. Empty steps when the recorder is
+     * off.
+     */
+open func traceJson()throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_method_coordinator_trace_json(
+            self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
 }
@@ -3031,6 +3122,18 @@ enum ReauthError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
      */
     case UnknownDriver(message: String)
     
+    /**
+     * Not a transcript, or a start state the core refuses (`resume`,
+     * `explain_transcript`).
+     */
+    case InvalidTranscript(message: String)
+    
+    /**
+     * The transcript does not replay: an explanation would rest on something the core
+     * does not do.
+     */
+    case TranscriptMismatch(message: String)
+    
 
     
 
@@ -3108,6 +3211,14 @@ public struct FfiConverterTypeReauthError: FfiConverterRustBuffer {
             message: try FfiConverterString.read(from: &buf)
         )
         
+        case 13: return .InvalidTranscript(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 14: return .TranscriptMismatch(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
         default: throw UniffiInternalError.unexpectedEnumCase
         }
@@ -3143,6 +3254,10 @@ public struct FfiConverterTypeReauthError: FfiConverterRustBuffer {
             writeInt(&buf, Int32(11))
         case .UnknownDriver(_ /* message is ignored*/):
             writeInt(&buf, Int32(12))
+        case .InvalidTranscript(_ /* message is ignored*/):
+            writeInt(&buf, Int32(13))
+        case .TranscriptMismatch(_ /* message is ignored*/):
+            writeInt(&buf, Int32(14))
 
         
         }
@@ -3802,6 +3917,20 @@ public func defaultConfig() -> Config  {
 })
 }
 /**
+ * Replays a transcript (JSON: a flight recording, or any `tests/vectors` file) and
+ * explains it as a timeline with the contract rule behind each command and why the
+ * session ended. `InvalidTranscript` for a file that is not one, `TranscriptMismatch`
+ * (with every differing step) for one that does not replay.
+ */
+public func explainTranscript(json: String)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_explain_transcript(
+        FfiConverterString.lower(json),uniffiCallStatus
+    )
+})
+}
+/**
  * The largest `now` an input may carry (2^53 − 1 ms).
  */
 public func maxTimestamp() -> Int64  {
@@ -4242,6 +4371,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reauth_uniffi_checksum_func_default_config() != 18251) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reauth_uniffi_checksum_func_explain_transcript() != 53491) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reauth_uniffi_checksum_func_max_timestamp() != 40304) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4350,6 +4482,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reauth_uniffi_checksum_method_coordinator_config() != 27768) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reauth_uniffi_checksum_method_coordinator_explain() != 35687) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_force_refresh() != 62295) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4395,6 +4530,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reauth_uniffi_checksum_method_coordinator_poll_timeout() != 28288) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reauth_uniffi_checksum_method_coordinator_record() != 36478) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_restore_failed() != 32595) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4402,6 +4540,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_submit() != 21785) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_method_coordinator_trace_json() != 36497) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_waiting() != 59147) {
@@ -4426,6 +4567,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_constructor_coordinator_new() != 31995) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_constructor_coordinator_resume() != 38799) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_constructor_credentials_new() != 16060) {
