@@ -21,7 +21,7 @@ object Replay {
     data class Mismatch(val step: Int, val at: Long, val input: String, val expected: JSONObject, val actual: JSONObject) {
         override fun toString(): String = buildString {
             append("  step $step (at $at, $input):\n")
-            for (key in listOf("commands", "error", "id", "timeout")) {
+            for (key in listOf("commands", "error", "id", "timeout", "causes")) {
                 val e = expected.opt(key)?.toString()
                 val a = actual.opt(key)?.toString()
                 if (e != a) {
@@ -143,17 +143,31 @@ object Replay {
         else -> a == b
     }
 
+    /** The causes the core noted for the last input (its flight recorder holds one). */
+    private fun causes(core: Coordinator): JSONArray {
+        val steps = JSONObject(core.traceJson()).getJSONArray("steps")
+        if (steps.length() == 0) return JSONArray()
+        return steps.getJSONObject(steps.length() - 1).optJSONArray("causes") ?: JSONArray()
+    }
+
+    /** Replays one transcript from a new coordinator — or, for a flight recording that
+     *  starts mid-session, from its `start` state — and returns the mismatches. The
+     *  causes a recording gives for its commands are checked against the core's. */
     fun replay(transcript: JSONObject): List<Mismatch> {
         val core = try {
-            Coordinator(config(transcript.optJSONObject("config")))
+            val config = config(transcript.optJSONObject("config"))
+            val start = transcript.optJSONObject("start")
+            if (start == null) Coordinator(config) else Coordinator.resume(config, start.toString())
         } catch (e: ReauthException) {
             throw TranscriptException(e.message ?: "invalid config")
         }
         core.use {
             val mismatches = mutableListOf<Mismatch>()
             val steps = transcript.getJSONArray("steps")
+            val withCauses = (0 until steps.length()).any { steps.getJSONObject(it).has("causes") }
             for (i in 0 until steps.length()) {
                 val step = steps.getJSONObject(i)
+                if (withCauses) core.record(1u)
                 val input = step.getJSONObject("input")
                 val at = long(step, "at")
                 val (id, commands, error) = try {
@@ -173,6 +187,10 @@ object Replay {
                 if (step.has("timeout")) {
                     expected.put("timeout", step.get("timeout"))
                     actual.put("timeout", core.pollTimeout() ?: JSONObject.NULL)
+                }
+                if (step.has("causes")) {
+                    expected.put("causes", step.getJSONArray("causes"))
+                    actual.put("causes", causes(core))
                 }
                 val differ = expected.keySet().any { !same(expected.opt(it), actual.opt(it)) }
                 if (differ) mismatches += Mismatch(i + 1, at, input.optString("type", "?"), expected, actual)
