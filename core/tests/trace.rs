@@ -282,3 +282,105 @@ proptest! {
         prop_assert!(!shown.contains("example.com"), "{}", shown);
     }
 }
+
+/// A start state changed at random (as a hostile or corrupted file would): `resume`
+/// refuses it or gives a coordinator that takes any further input without a panic or a
+/// hang, and settles.
+fn perturb(start: &mut Start, picks: &[u64]) {
+    let mut p = picks.iter().copied().cycle();
+    let mut next = || p.next().unwrap_or(0);
+    match next() % 12 {
+        0 => start.now = next(),
+        1 => start.next_request = next() % 64,
+        2 => start.next_generation = next() % 8,
+        3 => start.next_attempt = next() % 8,
+        4 => {
+            if let Some(r) = start.requests.first_mut() {
+                r.id = reauth::RequestId(next() % 64);
+            }
+        }
+        5 => {
+            if let Some(r) = start.requests.last_mut() {
+                r.state = match next() % 2 {
+                    0 => reauth::trace::OpenState::Waiting { deadline: next() },
+                    _ => reauth::trace::OpenState::InFlight {
+                        generation: reauth::Generation(next() % 8),
+                    },
+                };
+            }
+        }
+        6 => start.requests.truncate((next() % 4) as usize),
+        _ => {
+            if let StartPhase::LoggedIn(s) = &mut start.phase {
+                match next() % 8 {
+                    0 => s.generation = reauth::Generation(next() % 8),
+                    1 => s.first_generation = reauth::Generation(next() % 8),
+                    2 => s.window.push(next()),
+                    3 => s.waiting.push(reauth::RequestId(next() % 64)),
+                    4 => s.waiting.clear(),
+                    5 => s.adoptable_from = next() % 8,
+                    6 => s.counted_start = Some(next()),
+                    _ => {
+                        s.cycle = reauth::trace::StartCycle::InFlight {
+                            run: reauth::trace::StartRun {
+                                counted_at: Some(next() % 4_000),
+                                abandoned: next() % 2 == 0,
+                            },
+                            attempt: next() % 8,
+                            retries: (next() % 4) as u32,
+                            deadline: next(),
+                        }
+                    }
+                }
+            } else {
+                start.phase = StartPhase::Restoring {
+                    waiting: vec![reauth::RequestId(next() % 64)],
+                };
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    #[test]
+    fn a_corrupted_start_is_refused_or_harmless(
+        data in prop::collection::vec(any::<u8>(), 0..800),
+        picks in prop::collection::vec(any::<u64>(), 1..12),
+        more in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        let (config, h, _) = run(&data, 2, 0).map_err(TestCaseError::fail)?;
+        let Some(mut start) = h.core.trace().start else {
+            return Ok(());
+        };
+        perturb(&mut start, &picks);
+        let Ok(core) = Coordinator::resume(config, &start) else {
+            return Ok(());
+        };
+        // Whatever was accepted takes hostile inputs (the harness's oracle is not
+        // consulted: a made-up state need not satisfy its books) without a panic.
+        let (_, actions) = bytes::decode(&more, 200);
+        let mut h = Harness::new(core.config().clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        h.core = core;
+        for action in actions {
+            let _ = h.run(action);
+        }
+        let _ = h.core.trace();
+        for _ in 0..1_000 {
+            if h.core.open_requests() == 0 {
+                break;
+            }
+            let now = h.core.now();
+            let _ = h.core.handle_timeout(now.saturating_add(120_000).min(reauth::MAX_TIMESTAMP));
+            h.core.drain_commands().for_each(drop);
+            if let Some(attempt) = h.core.active_attempt() {
+                let _ = h.core.handle_refresh_failed(now, attempt, reauth::RefreshFailure::Rejected);
+            }
+            for id in h.core.in_flight_ids() {
+                let _ = h.core.handle_response(now, id, 200);
+            }
+            h.core.drain_commands().for_each(drop);
+        }
+    }
+}
