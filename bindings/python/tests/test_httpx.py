@@ -5,6 +5,7 @@ tasks and 8 threads, quiet and under chaos."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 
@@ -85,6 +86,45 @@ def test_a_rejected_refresh_fails_the_request_and_logs_out_once():
     assert caught.value.reason == reauth.FailReason.NOT_LOGGED_IN
     assert logouts == [reauth.LogoutReason.REFRESH_REJECTED]
     auth.close()
+
+
+def test_a_two_argument_logout_hook_gets_the_flight_recording(caplog):
+    """The hook gets why and how: the recording explains the rejection rule by rule, it
+    is logged at debug level, and no token text is in either."""
+    fake = FakeApi(token_status=400, token_body={"error": "invalid_grant"})
+    ended = []
+    auth = ReauthAuth(
+        "https://auth.test/token",
+        "app",
+        credentials=reauth.Credentials("at-old", refresh_token="rt-1"),
+        token_client=httpx.Client(transport=httpx.MockTransport(fake.token)),
+        on_logout=lambda reason, recording: ended.append((reason, recording)),
+        flight_recorder=8,
+    )
+    client = httpx.Client(auth=auth, transport=httpx.MockTransport(fake.api), base_url="https://api.test")
+    with caplog.at_level(logging.DEBUG, logger="reauth"):
+        with pytest.raises(RequestFailed):
+            client.get("/me")
+    [(reason, recording)] = ended
+    assert reason == reauth.LogoutReason.REFRESH_REJECTED
+    explained = recording.explain()
+    assert "rule 7.9 (Rejected) logged out" in explained, explained
+    logged = [r.getMessage() for r in caplog.records if "flight recording" in r.getMessage()]
+    assert len(logged) == 1 and '"causes"' in logged[0]
+    for text in (recording.json, explained, logged[0]):
+        assert "at-old" not in text and "rt-1" not in text
+    assert len(auth.recording()) >= 1
+    auth.close()
+
+
+def test_the_flight_recorder_can_be_off_and_refuses_a_bad_capacity():
+    fake = FakeApi()
+    auth, client, _ = make(fake, flight_recorder=0)
+    client.get("/me")
+    assert len(auth.recording()) == 0
+    auth.close()
+    with pytest.raises(ValueError, match="flight_recorder"):
+        make(fake, flight_recorder=-1)
 
 
 @pytest.mark.parametrize("status, body", [(503, {}), (429, {"error": "slow_down"}), (500, {"error": "server_error"}), (200, {"token_type": "bearer"})])

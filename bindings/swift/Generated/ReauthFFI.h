@@ -565,6 +565,11 @@ int64_t uniffi_reauth_uniffi_fn_func_driver_logout(uint64_t handle, int64_t now,
 uint64_t uniffi_reauth_uniffi_fn_func_driver_new(RustBuffer config, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_RECORD
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_RECORD
+void uniffi_reauth_uniffi_fn_func_driver_record(uint64_t handle, uint32_t capacity, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_REFRESH_FAILED
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_REFRESH_FAILED
 int64_t uniffi_reauth_uniffi_fn_func_driver_refresh_failed(uint64_t handle, int64_t now, int64_t attempt, RustBuffer failure, RustCallStatus *_Nonnull out_status
@@ -604,6 +609,11 @@ RustBuffer uniffi_reauth_uniffi_fn_func_driver_take_more(RustCallStatus *_Nonnul
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TIMEOUT
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TIMEOUT
 int64_t uniffi_reauth_uniffi_fn_func_driver_timeout(uint64_t handle, int64_t now, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TRACE_JSON
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_DRIVER_TRACE_JSON
+RustBuffer uniffi_reauth_uniffi_fn_func_driver_trace_json(uint64_t handle, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_FUNC_WIRE_FAIL_REASONS
@@ -1018,6 +1028,12 @@ uint16_t uniffi_reauth_uniffi_checksum_func_driver_new(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_RECORD
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_RECORD
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_record(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_REFRESH_FAILED
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_REFRESH_FAILED
 uint16_t uniffi_reauth_uniffi_checksum_func_driver_refresh_failed(void
@@ -1063,6 +1079,12 @@ uint16_t uniffi_reauth_uniffi_checksum_func_driver_take_more(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TIMEOUT
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TIMEOUT
 uint16_t uniffi_reauth_uniffi_checksum_func_driver_timeout(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TRACE_JSON
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_FUNC_DRIVER_TRACE_JSON
+uint16_t uniffi_reauth_uniffi_checksum_func_driver_trace_json(void
     
 );
 #endif

@@ -78,6 +78,24 @@ pub fn driver_new(config: Config) -> Result<u64, ReauthError> {
     Ok(handle)
 }
 
+/// Starts the driver's flight recorder for at least the last `capacity` inputs (fewer
+/// than twice as many); 0 stops it.
+#[uniffi::export]
+pub fn driver_record(handle: u64, capacity: u32) -> Result<(), ReauthError> {
+    Ok(driver(handle)?.record(capacity as usize)?)
+}
+
+/// The driver's flight recording as a transcript (JSON): it replays the incident in
+/// every reauth replayer, and `explain_transcript` explains it. Empty steps when the
+/// recorder is off.
+#[uniffi::export]
+pub fn driver_trace_json(handle: u64) -> Result<String, ReauthError> {
+    let driver = driver(handle)?;
+    let config = driver.with(|core| core.config().clone())?;
+    let trace = driver.trace()?;
+    Ok(serde_json::to_string(&trace.transcript(&config)).unwrap_or_default())
+}
+
 /// Frees the driver (after [`driver_close`]); an unknown handle is ignored.
 #[uniffi::export]
 pub fn driver_free(handle: u64) {

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import inspect
+import json
 import logging
 import struct
 import threading
@@ -53,8 +55,11 @@ from ._native import (
     driver_refresh_succeeded,
     driver_response,
     driver_response_challenged,
+    driver_record,
     driver_stats,
     driver_submit,
+    driver_trace_json,
+    explain_transcript,
     driver_take_more,
     driver_timeout,
     keep_rotation,
@@ -67,6 +72,42 @@ from ._native import (
 from .store import CredentialStore, MemoryStore, StoredCredentials
 
 log = logging.getLogger("reauth")
+
+#: The flight recorder's default capacity: the last 64 inputs (at least; fewer than 128).
+DEFAULT_FLIGHT_RECORDER = 64
+
+
+class Recording:
+    """A flight recording: the coordinator's last inputs, the commands each produced and
+    the contract rule behind each command, every token replaced by a placeholder.
+    ``json`` is a transcript (``tests/vectors`` format) that replays the incident in every
+    reauth replayer; :meth:`explain` prints it as a timeline that ends with why the
+    session ended."""
+
+    def __init__(self, transcript_json: str) -> None:
+        self.json = transcript_json
+
+    def explain(self) -> str:
+        """The timeline (the core's explanation, as ``python -m reauth.explain``)."""
+        return explain_transcript(self.json)
+
+    def __len__(self) -> int:
+        return len(json.loads(self.json)["steps"])
+
+    def __repr__(self) -> str:
+        return f"Recording({len(self)} inputs)"
+
+
+def _takes_recording(hook: Optional[Callable[..., None]]) -> bool:
+    """Whether the logout hook takes a second argument (the recording)."""
+    if hook is None:
+        return False
+    try:
+        parameters = inspect.signature(hook).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
 class Closed(Exception):
@@ -211,9 +252,16 @@ class Driver:
         config: Optional[Config] = None,
         credentials: Optional[Credentials] = None,
         store: Optional[CredentialStore] = None,
-        on_logout: Optional[Callable[[LogoutReason], None]] = None,
+        on_logout: Optional[Callable[..., None]] = None,
+        flight_recorder: int = DEFAULT_FLIGHT_RECORDER,
     ) -> None:
+        if not isinstance(flight_recorder, int) or flight_recorder < 0 or flight_recorder > 2**32 - 1:
+            raise ValueError(f"flight_recorder must be an int in 0..=4294967295, not {flight_recorder!r}")
         self._handle = driver_new(config if config is not None else Config())
+        if flight_recorder:
+            driver_record(self._handle, flight_recorder)
+        self._recording = flight_recorder > 0
+        self._hook_takes_recording = _takes_recording(on_logout)
         self._finalizer = weakref.finalize(self, driver_free, self._handle)
         self._call_endpoint = call_endpoint
         self._store: CredentialStore = store if store is not None else MemoryStore()
@@ -408,15 +456,29 @@ class Driver:
                 return
         waiter.put(event)
 
+    def recording(self) -> Recording:
+        """What the flight recorder holds now (no steps when it is off)."""
+        return Recording(driver_trace_json(self._handle))
+
     def _logged_out(self, reason: LogoutReason) -> None:
         log.info("reauth: logged out (%s)", reason.name.lower())
         try:
             self._store.clear()
         except Exception:
             log.exception("reauth: could not clear the credential store")
+        recording = self.recording() if self._recording else None
+        if recording is not None and reason != LogoutReason.REQUESTED:
+            log.debug(
+                "reauth: the session ended (%s); its flight recording (python -m reauth.explain FILE explains it): %s",
+                reason.name.lower(),
+                recording.json,
+            )
         if self._on_logout is not None:
             try:
-                self._on_logout(reason)
+                if self._hook_takes_recording:
+                    self._on_logout(reason, recording or Recording(driver_trace_json(self._handle)))
+                else:
+                    self._on_logout(reason)
             except Exception:
                 log.exception("reauth: the on_logout callback raised")
 

@@ -46,7 +46,7 @@ from typing import AsyncGenerator, Callable, Generator, List, Optional, Tuple
 
 import httpx
 
-from ._driver import Closed, Driver, Event
+from ._driver import DEFAULT_FLIGHT_RECORDER, Closed, Driver, Event, Recording
 from ._native import (
     Config,
     Credentials,
@@ -63,7 +63,7 @@ from ._native import (
 )
 from .store import CredentialStore
 
-__all__ = ["ReauthAuth", "ReauthClosed", "RequestFailed"]
+__all__ = ["DEFAULT_FLIGHT_RECORDER", "ReauthAuth", "ReauthClosed", "Recording", "RequestFailed"]
 
 log = logging.getLogger("reauth")
 
@@ -101,17 +101,22 @@ class ReauthAuth(httpx.Auth):
         credentials: Optional[Credentials] = None,
         store: Optional[CredentialStore] = None,
         config: Optional[Config] = None,
-        on_logout: Optional[Callable[[LogoutReason], None]] = None,
+        on_logout: Optional[Callable[..., None]] = None,
         token_client: Optional[httpx.Client] = None,
         token_timeout: float = 30.0,
         basic_auth: bool = False,
+        flight_recorder: int = DEFAULT_FLIGHT_RECORDER,
     ) -> None:
         """``credentials`` start a session now (and are written to ``store`` once the
         coordinator accepted them: invalid ones raise and store nothing); without them
         the session is restored from ``store``, if it holds any. ``token_client`` is the
         client the refresh runs on (default: a new ``httpx.Client``; never pass the
         authenticated one). ``basic_auth`` sends the client secret with HTTP Basic
-        instead of in the form (RFC 6749 §2.3.1)."""
+        instead of in the form (RFC 6749 §2.3.1). ``on_logout(reason)`` runs once per
+        session end; a hook that takes two arguments gets ``(reason, recording)``, the
+        flight recording of the coordinator's last ``flight_recorder`` inputs (0 turns
+        the recorder off): ``recording.explain()`` says why the session ended. A session
+        that ends for any reason but :meth:`logout` logs its recording at debug level."""
         self._endpoint = TokenEndpoint(token_url, client_id, client_secret, basic_auth)
         self._token_client = token_client or httpx.Client(timeout=token_timeout)
         deadline_ms = (config if config is not None else Config()).refresh_timeout_ms
@@ -124,6 +129,7 @@ class ReauthAuth(httpx.Auth):
             credentials=credentials,
             store=store,
             on_logout=on_logout,
+            flight_recorder=flight_recorder,
         )
 
     # ----- the app's controls ---------------------------------------------------------
@@ -133,6 +139,11 @@ class ReauthAuth(httpx.Auth):
         credentials raise ``ReauthError.InvalidCredentials`` and change nothing, in the
         session or in the store."""
         self._driver.login(credentials)
+
+    def recording(self) -> Recording:
+        """The flight recording now: the coordinator's last inputs, the commands each
+        produced and the rule behind each, tokens replaced."""
+        return self._driver.recording()
 
     def logout(self) -> None:
         """Ends the session: waiting requests fail ``LoggedOut``, the store is cleared and

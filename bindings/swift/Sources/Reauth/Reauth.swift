@@ -4072,6 +4072,18 @@ public func driverNew(config: Config = Config())throws  -> UInt64  {
 })
 }
 /**
+ * Starts the driver's flight recorder for at least the last `capacity` inputs (fewer
+ * than twice as many); 0 stops it.
+ */
+public func driverRecord(handle: UInt64, capacity: UInt32)throws   {try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_record(
+        FfiConverterUInt64.lower(handle),
+        FfiConverterUInt32.lower(capacity),uniffiCallStatus
+    )
+}
+}
+/**
  * Refresh `attempt` failed.
  */
 public func driverRefreshFailed(handle: UInt64, now: Int64, attempt: Int64, failure: RefreshFailure)throws  -> Int64  {
@@ -4179,6 +4191,19 @@ public func driverTimeout(handle: UInt64, now: Int64)throws  -> Int64  {
     uniffi_reauth_uniffi_fn_func_driver_timeout(
         FfiConverterUInt64.lower(handle),
         FfiConverterInt64.lower(now),uniffiCallStatus
+    )
+})
+}
+/**
+ * The driver's flight recording as a transcript (JSON): it replays the incident in
+ * every reauth replayer, and `explain_transcript` explains it. Empty steps when the
+ * recorder is off.
+ */
+public func driverTraceJson(handle: UInt64)throws  -> String  {
+    return try  FfiConverterString.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_func_driver_trace_json(
+        FfiConverterUInt64.lower(handle),uniffiCallStatus
     )
 })
 }
@@ -4410,6 +4435,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_reauth_uniffi_checksum_func_driver_new() != 53460) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_reauth_uniffi_checksum_func_driver_record() != 25390) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_reauth_uniffi_checksum_func_driver_refresh_failed() != 26693) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -4432,6 +4460,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_func_driver_timeout() != 28387) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_func_driver_trace_json() != 17865) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_func_wire_fail_reasons() != 15315) {
