@@ -23,7 +23,11 @@ import dev.reauth.driverFree
 import dev.reauth.driverIsLoggedIn
 import dev.reauth.driverLogin
 import dev.reauth.driverLogout
+import dev.reauth.DEFAULT_FLIGHT_RECORDER
+import dev.reauth.Recording
 import dev.reauth.driverNew
+import dev.reauth.driverRecord
+import dev.reauth.driverTraceJson
 import dev.reauth.driverRefreshFailed
 import dev.reauth.driverRefreshSucceeded
 import dev.reauth.driverResponseChallenged
@@ -126,9 +130,21 @@ class Reauth(
     /** Send [clientSecret] with HTTP Basic authentication instead of in the form body
      *  (RFC 6749 §2.3.1). */
     basicAuth: Boolean = false,
+    /** How many of the coordinator's last inputs the flight recorder keeps (at least that
+     *  many, fewer than twice as many; 0 turns it off). A session that ends for any reason
+     *  but [logout] logs its recording at `FINE`. */
+    flightRecorder: Int = DEFAULT_FLIGHT_RECORDER,
+    /** Called once per session end with the reason and the flight recording
+     *  ([Recording.explain] says why the session ended), after [onLogout]. */
+    private val onLogoutRecorded: ((LogoutReason, Recording) -> Unit)? = null,
 ) : AutoCloseable {
+    init {
+        require(flightRecorder >= 0) { "flightRecorder must be 0 (off) or more, not $flightRecorder" }
+    }
+
     /** The native host driver (the coordinator and the routing of its commands). */
-    private val handle: ULong = driverNew(config)
+    private val handle: ULong = driverNew(config).also { if (flightRecorder > 0) driverRecord(it, flightRecorder.toUInt()) }
+    private val recording = flightRecorder > 0
     private val endpoint = TokenEndpoint(tokenUrl, clientId, clientSecret, basicAuth)
     private val refreshStatuses: Set<Int>
     private val endpointClient: OkHttpClient
@@ -469,6 +485,10 @@ class Reauth(
         }
     }
 
+    /** The flight recording now: the coordinator's last inputs, the commands each
+     *  produced and the rule behind each, tokens replaced (no steps when it is off). */
+    fun recording(): Recording = Recording(driverTraceJson(handle))
+
     private fun loggedOut(reason: LogoutReason) {
         log.info("reauth: logged out (${reason.name.lowercase()})")
         try {
@@ -476,8 +496,13 @@ class Reauth(
         } catch (e: Exception) {
             log.log(Level.SEVERE, "reauth: could not clear the credential store (${e.javaClass.simpleName})")
         }
+        val recorded = if (recording) recording() else null
+        if (recorded != null && reason != LogoutReason.REQUESTED && log.isLoggable(Level.FINE)) {
+            log.fine("reauth: the session ended (${reason.name.lowercase()}); its flight recording (dev.reauth.Explain explains it): ${recorded.json}")
+        }
         try {
             onLogout?.invoke(reason)
+            onLogoutRecorded?.invoke(reason, recorded ?: recording())
         } catch (e: Throwable) {
             // Whatever it throws, the wakes of the calls the logout failed still go out.
             log.log(Level.WARNING, "reauth: the onLogout listener threw", e)

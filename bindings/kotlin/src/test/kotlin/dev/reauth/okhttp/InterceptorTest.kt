@@ -16,6 +16,7 @@ import okhttp3.mockwebserver.RecordedRequest
 import okio.BufferedSink
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
@@ -167,6 +168,32 @@ class InterceptorTest {
                 client.newCall(Request.Builder().url(server.url("/api/after")).build()).execute()
             }
             assertEquals(FailReason.NOT_LOGGED_IN, e.reason)
+        }
+    }
+
+    @Test
+    fun `the recorded logout listener gets the flight recording`() {
+        tokenResponse = { MockResponse().setResponseCode(400).setBody("""{"error":"invalid_grant"}""") }
+        val ended = CopyOnWriteArrayList<Pair<LogoutReason, dev.reauth.Recording>>()
+        Reauth(
+            tokenUrl = server.url("/token").toString(),
+            clientId = "app",
+            credentials = Credentials("at-1", "rt-1", 3_600_000),
+            flightRecorder = 8,
+            onLogoutRecorded = { reason, recording -> ended += reason to recording },
+        ).use { reauth ->
+            assertEquals(List(2) { FailReason.REFRESH_REJECTED }, concurrentFailures(client(reauth), 2))
+            val (reason, recording) = ended.single()
+            assertEquals(LogoutReason.REFRESH_REJECTED, reason)
+            val explained = recording.explain()
+            assertTrue("rule 7.9 (Rejected) logged out" in explained, explained)
+            for (text in listOf(recording.json, explained)) {
+                assertFalse("at-1" in text || "rt-1" in text, text)
+            }
+            assertTrue(reauth.recording().size >= 1)
+        }
+        assertThrows(IllegalArgumentException::class.java) {
+            Reauth(tokenUrl = server.url("/token").toString(), clientId = "app", flightRecorder = -1)
         }
     }
 
