@@ -75,7 +75,8 @@ mod status_set;
 
 #[cfg(feature = "trace")]
 pub use start::{
-    KnownBad, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun, StartSession,
+    KnownBad, OpenProgress, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun,
+    StartSession,
 };
 
 use outbox::Outbox;

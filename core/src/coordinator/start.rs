@@ -185,17 +185,27 @@ pub struct OpenRequest {
     pub refresh: bool,
     /// Replays so far.
     pub replays: u8,
-    /// It went out at least once.
-    pub sent: bool,
-    /// Its own refusal made it wait for a refresh / it went out with the token that
-    /// refresh brought (rule 20).
-    pub refused: bool,
-    /// See `refused`.
-    pub fresh: bool,
+    /// How far it got.
+    pub progress: OpenProgress,
     /// Its route (rule 20).
     pub route: Option<RouteKey>,
     /// Waiting until this deadline, or in flight.
     pub state: OpenState,
+}
+
+/// How far an [`OpenRequest`] got.
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenProgress {
+    /// Never went out (its first transmission is a `Send`).
+    New,
+    /// Went out (any further one is a `Replay`).
+    Sent,
+    /// Its own refusal of the current generation made it wait for a refresh (rule 20).
+    Refused,
+    /// Went out again with the token that refresh brought (rule 20).
+    Fresh,
 }
 
 /// Where an [`OpenRequest`] is.
@@ -293,9 +303,12 @@ impl Start {
                 replayable: r.ticket.replayable,
                 refresh: r.ticket.refresh,
                 replays: r.ticket.replays,
-                sent: r.ticket.progress != Progress::New,
-                refused: r.ticket.progress == Progress::Refused,
-                fresh: r.ticket.progress == Progress::Fresh,
+                progress: match r.ticket.progress {
+                    Progress::New => OpenProgress::New,
+                    Progress::Sent => OpenProgress::Sent,
+                    Progress::Refused => OpenProgress::Refused,
+                    Progress::Fresh => OpenProgress::Fresh,
+                },
                 route: r.ticket.route,
                 state: match r.state {
                     RequestState::Waiting { deadline, .. } => OpenState::Waiting { deadline },
@@ -357,11 +370,11 @@ impl Coordinator {
         e.next_attempt = start.next_attempt;
         e.stats = start.stats;
         for r in &start.requests {
-            let progress = match (r.sent, r.refused, r.fresh) {
-                (false, _, _) => Progress::New,
-                (true, true, _) => Progress::Refused,
-                (true, false, true) => Progress::Fresh,
-                (true, false, false) => Progress::Sent,
+            let progress = match r.progress {
+                OpenProgress::New => Progress::New,
+                OpenProgress::Sent => Progress::Sent,
+                OpenProgress::Refused => Progress::Refused,
+                OpenProgress::Fresh => Progress::Fresh,
             };
             let ticket = Ticket {
                 replayable: r.replayable,
@@ -478,12 +491,12 @@ fn check(config: &Config, s: &Start) -> Result<(), StartError> {
         if r.id.0 == 0 || r.id.0 >= s.next_request || !ids.insert(r.id) {
             return bad("an open request's id is 0, not yet issued, or repeated");
         }
-        if r.refused && r.fresh || (r.refused || r.fresh) && !r.sent {
-            return bad("an open request's progress is impossible");
-        }
         match r.state {
             OpenState::InFlight { generation } => {
-                if generation.0 == 0 || generation.0 >= s.next_generation || !r.sent {
+                if generation.0 == 0
+                    || generation.0 >= s.next_generation
+                    || r.progress == OpenProgress::New
+                {
                     return bad(
                         "a request in flight never went out, or has a generation not yet given",
                     );

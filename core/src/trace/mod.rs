@@ -35,7 +35,8 @@ use crate::command::{
     RequestOptions, Timestamp,
 };
 pub use crate::coordinator::{
-    KnownBad, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun, StartSession,
+    KnownBad, OpenProgress, OpenRequest, OpenState, Start, StartCycle, StartPhase, StartRun,
+    StartSession,
 };
 use crate::credentials::{Credentials, CredentialsError, MAX_TOKEN_LEN, Secret, TokenKind};
 use crate::error::InputError;

@@ -15,7 +15,7 @@
 
 use std::process::ExitCode;
 
-use reauth_testkit::transcript::{ExplainError, Transcript, explain};
+use reauth_testkit::transcript::{ExplainError, explain, load};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -27,17 +27,10 @@ fn main() -> ExitCode {
         eprintln!("usage: explain TRACE.json");
         return ExitCode::from(2);
     }
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) => {
-            eprintln!("{path}: cannot read: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let transcript: Transcript = match serde_json::from_str(&text) {
+    let transcript = match load(path) {
         Ok(t) => t,
-        Err(e) => {
-            eprintln!("{path}: not a valid transcript: {e}");
+        Err(message) => {
+            eprintln!("{message}");
             return ExitCode::from(2);
         }
     };

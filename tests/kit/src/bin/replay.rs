@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use reauth_testkit::transcript::{Transcript, replay};
+use reauth_testkit::transcript::{load, replay};
 
 fn main() -> ExitCode {
     let paths: Vec<String> = std::env::args().skip(1).collect();
@@ -19,17 +19,10 @@ fn main() -> ExitCode {
     }
     let mut mismatched = false;
     for path in &paths {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) => {
-                eprintln!("{path}: cannot read: {e}");
-                return ExitCode::from(2);
-            }
-        };
-        let transcript: Transcript = match serde_json::from_str(&text) {
+        let transcript = match load(path) {
             Ok(t) => t,
-            Err(e) => {
-                eprintln!("{path}: not a valid transcript: {e}");
+            Err(message) => {
+                eprintln!("{message}");
                 return ExitCode::from(2);
             }
         };
