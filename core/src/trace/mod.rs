@@ -334,6 +334,7 @@ impl Recorder {
         token: &Secret,
         kind: TokenKind,
         held: (Option<&Secret>, Option<&Secret>),
+        beside: Option<(&Secret, Token)>,
     ) -> Token {
         match token.validate(kind) {
             Ok(()) => {}
@@ -341,15 +342,17 @@ impl Recorder {
             Err(CredentialsError::InvalidTokenCharacter(_)) => return Token::Invalid,
             Err(CredentialsError::TokenTooLong(_)) => return Token::TooLong,
         }
-        match held {
-            (Some(a), _) if a == token => self.access,
-            (_, Some(r)) if r == token => self.refresh,
-            _ => None,
-        }
-        .unwrap_or_else(|| {
-            self.given += 1;
-            Token::Named(self.given)
-        })
+        // The same text, the same placeholder: as a token the session holds (in either
+        // role), or as the access token arriving with it.
+        let known = [held.0.zip(self.access), held.1.zip(self.refresh), beside];
+        known
+            .into_iter()
+            .flatten()
+            .find_map(|(text, placeholder)| (text == token).then_some(placeholder))
+            .unwrap_or_else(|| {
+                self.given += 1;
+                Token::Named(self.given)
+            })
     }
 
     fn tokens(
@@ -357,11 +360,12 @@ impl Recorder {
         credentials: &Credentials,
         held: (Option<&Secret>, Option<&Secret>),
     ) -> Tokens {
-        let access = self.name(&credentials.access_token, TokenKind::Access, held);
+        let access = self.name(&credentials.access_token, TokenKind::Access, held, None);
+        let beside = Some((&credentials.access_token, access));
         let refresh = credentials
             .refresh_token
             .as_ref()
-            .map(|r| self.name(r, TokenKind::Refresh, held));
+            .map(|r| self.name(r, TokenKind::Refresh, held, beside));
         self.incoming = Some((access, refresh));
         Tokens {
             access,
