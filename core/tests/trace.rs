@@ -407,3 +407,21 @@ proptest! {
         }
     }
 }
+
+/// A cause is written one way only: "7.N" for a rule the contract has, "answered",
+/// "logged_in".
+#[test]
+fn causes_parse_strictly() {
+    let parse = |text: &str| serde_json::from_str::<Cause>(&format!("\"{text}\""));
+    assert_eq!(parse("7.9").expect("a rule"), Cause::Rule(9));
+    assert_eq!(parse("7.20").expect("a rule"), Cause::Rule(20));
+    assert_eq!(parse("answered").expect("§6"), Cause::Answered);
+    assert_eq!(parse("logged_in").expect("§6"), Cause::LoggedIn);
+    // Rules the contract does not have, built so the citation check does not read them.
+    let (zero, unknown) = (format!("7.{}", 0), format!("7.{}", 20 + 1));
+    for bad in [
+        "7.01", "7.+1", "7.-1", "7.", "7", "9", "Answered", "", &zero, &unknown,
+    ] {
+        assert!(parse(bad).is_err(), "{bad:?} was accepted");
+    }
+}

@@ -63,3 +63,32 @@ def test_every_vector_is_explained(tmp_path):
         done = subprocess.run([PYTHON, "-m", "reauth.explain", str(path)], capture_output=True, text=True)
         assert done.returncode == 0, f"{path}: {done.stderr}"
         assert " inputs, t = " in done.stdout
+
+
+def test_hostile_files_are_refused_clearly(tmp_path):
+    """Shapes that are not transcripts exit 2 with a message, never a traceback."""
+    run = lambda path: subprocess.run([PYTHON, "-m", "reauth.replay", str(path)], capture_output=True, text=True)
+    recording = json.loads(rejected_session().trace_json())
+    bad_cause = dict(recording, steps=[dict(s, causes=["7.01"]) if s.get("causes") else s for s in recording["steps"]])
+    for name, content in {
+        "list.json": "[1, 2]",
+        "steps-object.json": '{"steps": {}}',
+        "step-list.json": '{"steps": [[1]]}',
+        "huge-id.json": '{"steps": [{"at": 0, "input": {"type": "response", "id": 18446744073709551615, "status": 200}}]}',
+        "deep.json": "[" * 5000 + "]" * 5000,
+        "bad-cause.json": json.dumps(bad_cause),
+    }.items():
+        path = tmp_path / name
+        path.write_text(content)
+        done = run(path)
+        assert done.returncode == 2, f"{name}: {done.returncode} {done.stdout} {done.stderr}"
+        assert "Traceback" not in done.stderr, f"{name}: {done.stderr}"
+
+
+def test_a_lone_surrogate_is_an_invalid_transcript():
+    import pytest
+    from reauth import ReauthError
+    from reauth.explain import explain as explain_text
+
+    with pytest.raises(ReauthError.InvalidTranscript):
+        explain_text('{"name": "\ud800"}')

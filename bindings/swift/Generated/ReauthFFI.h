@@ -338,6 +338,11 @@ int8_t uniffi_reauth_uniffi_fn_method_coordinator_is_refreshing(uint64_t ptr, Ru
 int8_t uniffi_reauth_uniffi_fn_method_coordinator_is_restoring(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_LAST_CAUSES
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_LAST_CAUSES
+RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_last_causes(uint64_t ptr, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_LOGIN
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_FN_METHOD_COORDINATOR_LOGIN
 RustBuffer uniffi_reauth_uniffi_fn_method_coordinator_login(uint64_t ptr, int64_t now, uint64_t credentials, RustCallStatus *_Nonnull out_status
@@ -1253,6 +1258,12 @@ uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_is_refreshing(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_IS_RESTORING
 #define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_IS_RESTORING
 uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_is_restoring(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_LAST_CAUSES
+#define UNIFFI_FFIDEF_UNIFFI_REAUTH_UNIFFI_CHECKSUM_METHOD_COORDINATOR_LAST_CAUSES
+uint16_t uniffi_reauth_uniffi_checksum_method_coordinator_last_causes(void
     
 );
 #endif

@@ -802,6 +802,19 @@ impl Coordinator {
         Ok(json)
     }
 
+    /// The causes the recorder noted for the commands of the last input (`"7.9"`,
+    /// `"answered"`, `"logged_in"`; empty when it is off): what a replayer compares with
+    /// a recording's `causes` at each step.
+    pub fn last_causes(&self) -> Result<Vec<String>, ReauthError> {
+        let (causes, _) = self.inner.with(|core| {
+            core.last_causes()
+                .into_iter()
+                .map(reauth::trace::Cause::code)
+                .collect()
+        })?;
+        Ok(causes)
+    }
+
     /// The flight recording as a timeline: each input, each command and the contract
     /// rule behind it, then why the session ended.
     pub fn explain(&self) -> Result<String, ReauthError> {

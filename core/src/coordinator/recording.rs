@@ -54,6 +54,16 @@ impl Coordinator {
         }
     }
 
+    /// The causes the recorder noted for the commands of the last input it recorded
+    /// (empty when it is off): what a replayer compares with a recording's `causes`
+    /// without copying the whole recording at every step.
+    pub fn last_causes(&self) -> Vec<Cause> {
+        self.engine
+            .recorder
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.last_causes())
+    }
+
     /// A new coordinator with `config` (valid: it is a coordinator's).
     pub(crate) fn blank(config: &Config) -> Coordinator {
         Coordinator {

@@ -477,6 +477,36 @@ fn link(e: &mut Engine, ids: &[RequestId]) -> WaitList {
     list
 }
 
+/// Every counter of `stats`.
+fn counters(stats: &Stats) -> [u64; 23] {
+    let f = &stats.failed;
+    [
+        stats.submitted,
+        stats.sent,
+        stats.replayed,
+        stats.completed,
+        stats.cancelled,
+        stats.unauthorized_responses,
+        stats.refresh_cycles,
+        stats.refresh_attempts,
+        stats.refresh_succeeded,
+        stats.refresh_rejected,
+        stats.refresh_transient,
+        stats.refresh_timeouts,
+        stats.refresh_results_ignored,
+        stats.logouts,
+        f.not_logged_in,
+        f.logged_out,
+        f.refresh_rejected,
+        f.refresh_unavailable,
+        f.excessive_refresh,
+        f.unauthorized,
+        f.queue_full,
+        f.wait_timeout,
+        f.transport,
+    ]
+}
+
 /// What [`Coordinator::resume`] refuses.
 fn check(config: &Config, s: &Start) -> Result<(), StartError> {
     let bad = |what: &str| Err(StartError::Inconsistent(what.to_owned()));
@@ -486,10 +516,23 @@ fn check(config: &Config, s: &Start) -> Result<(), StartError> {
     if s.next_request == 0 || s.next_generation == 0 || s.next_attempt == 0 {
         return bad("the next request, generation and attempt count from 1");
     }
+    // Counters a core could not reach in the clock's lifetime would overflow.
+    if [s.next_request, s.next_generation, s.next_attempt]
+        .into_iter()
+        .chain(counters(&s.stats))
+        .any(|n| n > MAX_TIMESTAMP)
+    {
+        return bad("a counter is past 2^53 - 1");
+    }
     let mut ids = BTreeSet::new();
     for r in &s.requests {
         if r.id.0 == 0 || r.id.0 >= s.next_request || !ids.insert(r.id) {
             return bad("an open request's id is 0, not yet issued, or repeated");
+        }
+        if u32::from(r.replays) > config.max_replays_per_request
+            || r.progress == OpenProgress::New && r.replays > 0
+        {
+            return bad("an open request was replayed more than its budget, or before it went out");
         }
         match r.state {
             OpenState::InFlight { generation } => {
@@ -531,15 +574,15 @@ fn check(config: &Config, s: &Start) -> Result<(), StartError> {
     if listed.len() > config.max_pending as usize {
         return bad("more requests wait than max_pending allows");
     }
-    let deadline = |id: &RequestId| {
-        s.requests
-            .iter()
-            .find(|r| r.id == *id)
-            .and_then(|r| match r.state {
-                OpenState::Waiting { deadline } => Some(deadline),
-                OpenState::InFlight { .. } => None,
-            })
-    };
+    let deadlines: std::collections::BTreeMap<RequestId, Timestamp> = s
+        .requests
+        .iter()
+        .filter_map(|r| match r.state {
+            OpenState::Waiting { deadline } => Some((r.id, deadline)),
+            OpenState::InFlight { .. } => None,
+        })
+        .collect();
+    let deadline = |id: &RequestId| deadlines.get(id);
     if listed.windows(2).any(|w| deadline(&w[0]) > deadline(&w[1])) {
         return bad("the waiting list is not in deadline order");
     }
@@ -579,8 +622,21 @@ fn check_session(config: &Config, s: &Start, session: &StartSession) -> Result<(
     {
         return bad("the refresh window is out of order or over its bound");
     }
-    if session.refusing.len() > MAX_REFUSING_ROUTES {
-        return bad("more refusing routes than are remembered");
+    if session.refusing.len() > MAX_REFUSING_ROUTES
+        || session
+            .refusing
+            .iter()
+            .map(|r| r.get())
+            .collect::<BTreeSet<_>>()
+            .len()
+            != session.refusing.len()
+    {
+        return bad("more refusing routes than are remembered, or one twice");
+    }
+    if let (Some(refresh_at), Some(expires_at)) = (session.refresh_at, session.expires_at)
+        && refresh_at > expires_at
+    {
+        return bad("the token enters its skew after it expires");
     }
     if session.adoptable_from == 0 || session.adoptable_from > s.next_attempt {
         return bad("adoptable attempts start at an attempt not yet issued");
@@ -607,6 +663,15 @@ fn check_session(config: &Config, s: &Start, session: &StartSession) -> Result<(
     };
     if run.is_some() && session.refresh_token.is_none() {
         return bad("a refresh runs without a refresh token");
+    }
+    if run.is_none() && !session.waiting.is_empty() {
+        return bad("requests wait for a refresh while none runs");
+    }
+    if let StartCycle::InFlight { retries, .. } | StartCycle::Backoff { retries, .. } =
+        session.cycle
+        && retries > config.max_retries
+    {
+        return bad("a refresh cycle retried more often than max_retries allows");
     }
     if run
         .and_then(|r| r.counted_at)

@@ -168,11 +168,7 @@ impl<'a> InputRecord<'a> {
 /// A cause in a transcript: `"7.15"` for rule 15, `"answered"`, `"logged_in"`.
 impl Serialize for Cause {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Cause::Rule(n) => s.collect_str(&format_args!("7.{n}")),
-            Cause::Answered => s.serialize_str("answered"),
-            Cause::LoggedIn => s.serialize_str("logged_in"),
-        }
+        s.serialize_str(&self.code())
     }
 }
 
@@ -184,6 +180,8 @@ impl<'de> Deserialize<'de> for Cause {
             "logged_in" => Ok(Cause::LoggedIn),
             rule => rule
                 .strip_prefix("7.")
+                // Digits only, as written: no sign, no leading zero.
+                .filter(|n| n.bytes().all(|b| b.is_ascii_digit()) && !n.starts_with('0'))
                 .and_then(|n| n.parse::<u8>().ok())
                 .filter(|n| crate::rules::rule(*n).is_some())
                 .map(Cause::Rule)

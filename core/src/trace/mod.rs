@@ -58,6 +58,15 @@ pub enum Cause {
 }
 
 impl Cause {
+    /// How a transcript writes it: `"7.15"` for rule 15, `"answered"`, `"logged_in"`.
+    pub fn code(self) -> String {
+        match self {
+            Cause::Rule(n) => format!("7.{n}"),
+            Cause::Answered => "answered".to_owned(),
+            Cause::LoggedIn => "logged_in".to_owned(),
+        }
+    }
+
     /// The rule, for [`Cause::Rule`].
     pub fn rule(self) -> Option<&'static Rule> {
         match self {
@@ -509,6 +518,13 @@ impl Recorder {
             self.access.map(Token::secret),
             self.refresh.map(Token::secret),
         )
+    }
+
+    /// The causes of the commands of the last input recorded.
+    pub(crate) fn last_causes(&self) -> Vec<Cause> {
+        let n = self.entries.back().map_or(0, |e| e.commands as usize);
+        let skip = self.commands.len().saturating_sub(n);
+        self.commands.iter().skip(skip).map(|n| n.cause).collect()
     }
 
     /// The recording so far.

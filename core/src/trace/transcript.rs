@@ -146,20 +146,17 @@ pub fn replay(transcript: &Transcript) -> Result<Vec<Mismatch>, StartError> {
         Some(start) => Coordinator::resume(transcript.config.clone(), start)?,
         None => Coordinator::new(transcript.config.clone())?,
     };
-    let with_causes = transcript.steps.iter().any(|s| !s.causes.is_empty());
+    if transcript.steps.iter().any(|s| !s.causes.is_empty()) {
+        // The recorder notes each command's cause; only the last input's are read.
+        core.record(RECORDED_WHILE_REPLAYING);
+    }
     let mut mismatches = Vec::new();
     for (index, step) in transcript.steps.iter().enumerate() {
-        if with_causes {
-            core.record(1);
-        }
         let result = core.apply(step.at, step.input.clone());
-        let causes = match (with_causes, core.trace().steps.pop()) {
-            (true, Some(recorded)) if !step.causes.is_empty() => recorded
-                .commands
-                .into_iter()
-                .map(|(_, cause)| cause)
-                .collect(),
-            _ => Vec::new(),
+        let causes = if step.causes.is_empty() {
+            Vec::new()
+        } else {
+            core.last_causes()
         };
         let commands: Vec<CommandRecord> = core
             .drain_commands()
@@ -195,6 +192,11 @@ pub fn replay(transcript: &Transcript) -> Result<Vec<Mismatch>, StartError> {
     }
     Ok(mismatches)
 }
+
+/// The recorder's capacity while a replay reads causes: small, so that its checkpoints
+/// (a copy of the state once per this many inputs) stay cheap, and only the last input's
+/// causes are read.
+const RECORDED_WHILE_REPLAYING: usize = 1_024;
 
 /// Why [`explain`] gives no explanation.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Optional, Sequence
 
+from ._driver import is_utf8
 from ._native import ReauthError, explain_transcript
 
 __all__ = ["explain", "main"]
@@ -26,6 +27,8 @@ def explain(transcript_json: str) -> str:
     """The timeline of a transcript (JSON text). Raises ``ReauthError.InvalidTranscript``
     for text that is not one and ``ReauthError.TranscriptMismatch`` for one that does not
     replay."""
+    if not is_utf8(transcript_json):
+        raise ReauthError.InvalidTranscript("the transcript is not valid UTF-8 (it holds a lone surrogate)")
     return explain_transcript(transcript_json)
 
 

@@ -196,10 +196,10 @@ def _with_defaults(record: Dict[str, Any]) -> Dict[str, Any]:
     return record
 
 
-def _causes(core: Coordinator) -> List[str]:
-    """The causes the core noted for the last input (its flight recorder holds one)."""
-    steps = json.loads(core.trace_json())["steps"]
-    return steps[-1].get("causes", []) if steps else []
+_CAUSE = re.compile(r"7\.(?:[1-9]|1[0-9]|20)|answered|logged_in")
+
+#: The recorder's capacity while a replay reads causes (only the last input's are read).
+_RECORDED_WHILE_REPLAYING = 1024
 
 
 def replay(transcript: Dict[str, Any]) -> List[Mismatch]:
@@ -212,11 +212,17 @@ def replay(transcript: Dict[str, Any]) -> List[Mismatch]:
         core = Coordinator(config) if start is None else Coordinator.resume(config, json.dumps(start))
     except ReauthError as e:
         raise TranscriptError(str(e)) from e
-    with_causes = any(step.get("causes") for step in transcript["steps"])
+    steps = transcript["steps"]
+    if not isinstance(steps, list) or not all(isinstance(step, dict) for step in steps):
+        raise TranscriptError("steps must be a list of objects")
+    for step in steps:
+        causes = step.get("causes", [])
+        if not isinstance(causes, list) or not all(isinstance(c, str) and _CAUSE.fullmatch(c) for c in causes):
+            raise TranscriptError(f"unknown cause in {causes!r} (\"7.1\" to \"7.20\", \"answered\", \"logged_in\")")
+    if any(step.get("causes") for step in steps):
+        core.record(_RECORDED_WHILE_REPLAYING)
     mismatches = []
-    for index, step in enumerate(transcript["steps"], start=1):
-        if with_causes:
-            core.record(1)
+    for index, step in enumerate(steps, start=1):
         raw = step["input"]
         try:
             # Times cross as signed 64-bit integers: a transcript's `at` beyond that
@@ -235,7 +241,7 @@ def replay(transcript: Dict[str, Any]) -> List[Mismatch]:
         if "timeout" in step:
             expected["timeout"], actual["timeout"] = step["timeout"], core.poll_timeout()
         if step.get("causes"):
-            expected["causes"], actual["causes"] = step["causes"], _causes(core)
+            expected["causes"], actual["causes"] = step["causes"], core.last_causes()
         if actual != expected:
             mismatches.append(Mismatch(index, step["at"], raw.get("type", "?"), expected, actual))
     return mismatches
@@ -254,12 +260,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         except OSError as e:
             print(f"{path}: cannot read: {e}", file=sys.stderr)
             return 2
-        except ValueError as e:
+        except (ValueError, RecursionError) as e:
             print(f"{path}: not a valid transcript: {e}", file=sys.stderr)
             return 2
         try:
+            if not isinstance(transcript, dict):
+                raise TranscriptError("a transcript is a JSON object")
             mismatches = replay(transcript)
-        except (TranscriptError, KeyError, TypeError) as e:
+        except (TranscriptError, KeyError, TypeError, ValueError, AttributeError, OverflowError, RecursionError) as e:
             print(f"{path}: not a valid transcript: {e!r}", file=sys.stderr)
             return 2
         steps = len(transcript["steps"])

@@ -701,6 +701,13 @@ public protocol CoordinatorProtocol: AnyObject, Sendable {
     func isRestoring() throws  -> Bool
     
     /**
+     * The causes the recorder noted for the commands of the last input (`"7.9"`,
+     * `"answered"`, `"logged_in"`; empty when it is off): what a replayer compares with
+     * a recording's `causes` at each step.
+     */
+    func lastCauses() throws  -> [String]
+    
+    /**
      * Starts a session (or replaces its credentials from outside). Emits no
      * `StoreCredentials`: the host already holds these.
      */
@@ -1033,6 +1040,20 @@ open func isRestoring()throws  -> Bool  {
     return try  FfiConverterBool.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
         uniffiCallStatus in
     uniffi_reauth_uniffi_fn_method_coordinator_is_restoring(
+            self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The causes the recorder noted for the commands of the last input (`"7.9"`,
+     * `"answered"`, `"logged_in"`; empty when it is off): what a replayer compares with
+     * a recording's `causes` at each step.
+     */
+open func lastCauses()throws  -> [String]  {
+    return try  FfiConverterSequenceString.lift(try rustCallWithError(FfiConverterTypeReauthError_lift) {
+        uniffiCallStatus in
+    uniffi_reauth_uniffi_fn_method_coordinator_last_causes(
             self.uniffiCloneHandle(),uniffiCallStatus
     )
 })
@@ -4547,6 +4568,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_is_restoring() != 8727) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_reauth_uniffi_checksum_method_coordinator_last_causes() != 30720) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_reauth_uniffi_checksum_method_coordinator_login() != 28863) {

@@ -143,12 +143,8 @@ object Replay {
         else -> a == b
     }
 
-    /** The causes the core noted for the last input (its flight recorder holds one). */
-    private fun causes(core: Coordinator): JSONArray {
-        val steps = JSONObject(core.traceJson()).getJSONArray("steps")
-        if (steps.length() == 0) return JSONArray()
-        return steps.getJSONObject(steps.length() - 1).optJSONArray("causes") ?: JSONArray()
-    }
+    /** The causes the core noted for the last input (its flight recorder keeps them). */
+    private fun causes(core: Coordinator): JSONArray = JSONArray(core.lastCauses())
 
     /** Replays one transcript from a new coordinator — or, for a flight recording that
      *  starts mid-session, from its `start` state — and returns the mismatches. The
@@ -165,9 +161,10 @@ object Replay {
             val mismatches = mutableListOf<Mismatch>()
             val steps = transcript.getJSONArray("steps")
             val withCauses = (0 until steps.length()).any { steps.getJSONObject(it).has("causes") }
+            // Only the last input's causes are read at each step.
+            if (withCauses) core.record(1024u)
             for (i in 0 until steps.length()) {
                 val step = steps.getJSONObject(i)
-                if (withCauses) core.record(1u)
                 val input = step.getJSONObject("input")
                 val at = long(step, "at")
                 val (id, commands, error) = try {
