@@ -425,3 +425,76 @@ fn causes_parse_strictly() {
         assert!(parse(bad).is_err(), "{bad:?} was accepted");
     }
 }
+
+/// `resume` refuses states the machine cannot be in, each with its reason (a review
+/// found these accepted).
+#[test]
+fn resume_refuses_unreachable_states() {
+    use reauth::trace::{OpenProgress, StartCycle};
+    let config = Config::default();
+    let mut core = Coordinator::new(config.clone()).expect("valid");
+    core.login(
+        0,
+        reauth::Credentials::new("at-1").with_refresh_token("rt-1"),
+    )
+    .expect("login");
+    let first = core
+        .submit(1, reauth::RequestOptions::default())
+        .expect("submit");
+    core.submit(2, reauth::RequestOptions::default())
+        .expect("submit");
+    core.handle_response(3, first, 401).expect("401");
+    core.drain_commands().for_each(drop);
+    core.record(1);
+    core.handle_timeout(4).expect("timer");
+    core.handle_timeout(5).expect("timer");
+    let start = core.trace().start.expect("mid-session");
+    Coordinator::resume(config.clone(), &start).expect("the real state is accepted");
+    let refused = |change: &dyn Fn(&mut Start), why: &str| {
+        let mut s = start.clone();
+        change(&mut s);
+        let error = Coordinator::resume(config.clone(), &s)
+            .expect_err(why)
+            .to_string();
+        assert!(error.contains(why), "{error:?} does not say {why:?}");
+    };
+    fn session(s: &mut Start, change: impl FnOnce(&mut reauth::trace::StartSession)) {
+        match &mut s.phase {
+            StartPhase::LoggedIn(session) => change(session),
+            _ => panic!("a session"),
+        }
+    }
+    refused(&|s| s.next_request = u64::MAX, "past 2^53");
+    refused(&|s| s.stats.submitted = u64::MAX, "past 2^53");
+    refused(
+        &|s| s.requests[0].replays = 200,
+        "replayed more than its budget",
+    );
+    refused(
+        &|s| {
+            s.requests[1].progress = OpenProgress::New;
+            s.requests[1].replays = 1;
+        },
+        "replayed more than its budget, or before it went out",
+    );
+    refused(
+        &|s| session(s, |session| session.cycle = StartCycle::Idle),
+        "requests wait for a refresh while none runs",
+    );
+    refused(
+        &|s| {
+            let route = reauth::RouteKey::new(7).expect("non-zero");
+            session(s, |session| session.refusing = vec![route, route]);
+        },
+        "one twice",
+    );
+    refused(
+        &|s| {
+            session(s, |session| {
+                session.expires_at = Some(10);
+                session.refresh_at = Some(20);
+            });
+        },
+        "skew after it expires",
+    );
+}
