@@ -169,6 +169,35 @@ fn a_new_coordinators_recording_starts_from_nothing() {
     assert_eq!(trace.steps.len(), 1);
 }
 
+/// The recording keeps every input until it holds twice its capacity, then the older
+/// half goes; causes print with their rule's name; a refused over-long token replays as
+/// one refused for the same reason.
+#[test]
+fn the_ring_keeps_between_capacity_and_twice_it() {
+    let config = Config::default();
+    let mut core = Coordinator::new(config.clone()).expect("valid");
+    core.record(4);
+    let long = "x".repeat(reauth::MAX_TOKEN_LEN + 1);
+    assert!(core.login(0, reauth::Credentials::new(long)).is_err());
+    core.login(0, reauth::Credentials::new("at-1"))
+        .expect("login");
+    for t in 1..=5 {
+        core.submit(t, reauth::RequestOptions::default())
+            .expect("submit");
+    }
+    assert_eq!(core.trace().steps.len(), 7, "fewer than 8 inputs: all kept");
+    replays(&config, &core.trace(), &core).expect("replays from creation");
+    core.submit(6, reauth::RequestOptions::default())
+        .expect("submit");
+    let trace = core.trace();
+    assert_eq!(trace.steps.len(), 4, "at 8 the older half goes");
+    assert!(trace.start.is_some());
+    replays(&config, &trace, &core).expect("replays from its start");
+    assert_eq!(Cause::Rule(9).to_string(), "rule 7.9 (Rejected)");
+    assert_eq!(Cause::Rule(9).rule().map(|r| r.name), Some("Rejected"));
+    assert_eq!(Cause::Answered.code(), "answered");
+}
+
 /// One text as both tokens of a login, then as the refresh token of the next: one
 /// placeholder throughout, so the recorded `Refresh` replays (a review found two).
 #[test]
@@ -464,6 +493,107 @@ fn resume_refuses_unreachable_states() {
             _ => panic!("a session"),
         }
     }
+    let accepted = |change: &dyn Fn(&mut Start), what: &str| {
+        let mut s = start.clone();
+        change(&mut s);
+        Coordinator::resume(config.clone(), &s).unwrap_or_else(|e| panic!("{what}: {e}"));
+    };
+    // Each condition on its own, at its edge where it has one.
+    refused(&|s| s.next_generation = 0, "count from 1");
+    refused(&|s| s.next_attempt = 0, "count from 1");
+    accepted(
+        &|s| s.stats.submitted = reauth::MAX_TIMESTAMP,
+        "a counter at 2^53 - 1",
+    );
+    refused(
+        &|s| s.stats.submitted = reauth::MAX_TIMESTAMP + 1,
+        "past 2^53",
+    );
+    refused(&|s| s.requests[0].id = reauth::RequestId(0), "id is 0");
+    refused(
+        &|s| s.requests[1].id = reauth::RequestId(s.next_request),
+        "not yet issued",
+    );
+    refused(
+        &|s| {
+            let again = s.requests[1];
+            s.requests.push(again);
+        },
+        "or repeated",
+    );
+    let in_flight = |s: &mut Start, g: u64| {
+        s.requests[1].state = reauth::trace::OpenState::InFlight {
+            generation: reauth::Generation(g),
+        };
+    };
+    refused(&|s| in_flight(s, 0), "generation not yet given");
+    refused(
+        &|s| in_flight(s, s.next_generation),
+        "generation not yet given",
+    );
+    let generations = |s: &mut Start, g: u64, first: u64, from: u64| {
+        s.next_generation = 6;
+        session(s, |session| {
+            session.generation = reauth::Generation(g);
+            session.first_generation = reauth::Generation(first);
+            session.refresh_token_from = reauth::Generation(from);
+        });
+    };
+    accepted(&|s| generations(s, 5, 1, 5), "generations in order");
+    for (g, first, from) in [
+        (0, 1, 1),
+        (6, 1, 1),
+        (5, 0, 1),
+        (5, 6, 1),
+        (5, 1, 0),
+        (5, 1, 6),
+        (3, 4, 1),
+        (3, 1, 4),
+    ] {
+        refused(
+            &|s| generations(s, g, first, from),
+            "session generation is 0, from the future, or out of order",
+        );
+    }
+    refused(
+        &|s| session(s, |session| session.window = vec![2, 1]),
+        "window is out of order",
+    );
+    refused(
+        &|s| session(s, |session| session.window = vec![1; 6]),
+        "over its bound",
+    );
+    let routes = |n: u32| {
+        (1..=n)
+            .map(|r| reauth::RouteKey::new(r).expect("non-zero"))
+            .collect::<Vec<_>>()
+    };
+    accepted(
+        &|s| session(s, |session| session.refusing = routes(16)),
+        "16 refusing routes",
+    );
+    refused(
+        &|s| session(s, |session| session.refusing = routes(17)),
+        "more refusing routes than are remembered",
+    );
+    refused(
+        &|s| session(s, |session| session.adoptable_from = 0),
+        "adoptable attempts",
+    );
+    accepted(
+        &|s| {
+            let next = s.next_attempt;
+            session(s, |session| session.adoptable_from = next);
+        },
+        "adoptable from the next attempt",
+    );
+    refused(
+        &|s| {
+            let next = s.next_attempt;
+            session(s, |session| session.adoptable_from = next + 1);
+        },
+        "adoptable attempts",
+    );
     refused(&|s| s.next_request = u64::MAX, "past 2^53");
     refused(&|s| s.stats.submitted = u64::MAX, "past 2^53");
     refused(
