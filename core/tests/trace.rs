@@ -198,6 +198,89 @@ fn the_ring_keeps_between_capacity_and_twice_it() {
     assert_eq!(Cause::Answered.code(), "answered");
 }
 
+/// The core's transcript replay reports a tampered step as expected versus actual, and
+/// its explanation of a recording uses the recording's own causes and placeholders (a
+/// transcript without causes is recorded anew).
+#[test]
+fn transcripts_replay_and_explain_through_the_core() {
+    use reauth::trace::transcript::{ExplainError, explain, replay};
+    let config = Config::default();
+    let mut core = Coordinator::new(config.clone()).expect("valid");
+    core.login(
+        0,
+        reauth::Credentials::new("at-0").with_refresh_token("rt-0"),
+    )
+    .expect("login");
+    core.record(3);
+    core.login(
+        1,
+        reauth::Credentials::new("at-1").with_refresh_token("rt-1"),
+    )
+    .expect("login");
+    let ids: Vec<_> = (2..6)
+        .map(|t| {
+            core.submit(t, reauth::RequestOptions::default())
+                .expect("submit")
+        })
+        .collect();
+    core.handle_response(10, ids[0], 401).expect("401");
+    let attempt = core.active_attempt().expect("a refresh runs");
+    core.handle_response(11, ids[1], 401).expect("401");
+    core.handle_refresh_failed(20, attempt, reauth::RefreshFailure::Rejected)
+        .expect("rejected");
+    core.drain_commands().for_each(drop);
+    let json = serde_json::to_string(&core.trace().transcript(&config)).expect("json");
+    assert!(
+        json.contains("redacted-3"),
+        "the second login's placeholders: {json}"
+    );
+    let transcript: Transcript = serde_json::from_str(&json).expect("a transcript");
+    assert!(replay(&transcript).expect("replays").is_empty());
+    let explained = explain(&transcript).expect("explained");
+    assert!(
+        explained.contains("rule 7.9 (Rejected) logged out"),
+        "{explained}"
+    );
+    assert!(
+        explained.contains("with redacted-4"),
+        "its own placeholders: {explained}"
+    );
+    // A tampered cause: the replay says which step, expected and actual.
+    let tampered: Transcript =
+        serde_json::from_str(&json.replacen("\"7.9\"", "\"7.10\"", 1)).expect("a transcript");
+    let mismatches = replay(&tampered).expect("replays");
+    assert_eq!(mismatches.len(), 1);
+    let rejected = transcript
+        .steps
+        .iter()
+        .position(|step| step.causes.contains(&Cause::Rule(9)))
+        .expect("the rejection");
+    assert_eq!(mismatches[0].step, rejected + 1, "steps count from 1");
+    let shown = mismatches[0].to_string();
+    assert!(
+        shown.contains("expected")
+            && shown.contains("actual")
+            && shown.contains("rule 7.10")
+            && shown.contains("logout { reason: refresh_rejected }"),
+        "{shown}"
+    );
+    assert!(matches!(explain(&tampered), Err(ExplainError::DoesNotReplay(m)) if m.len() == 1));
+    // A vector has no causes: explained from a recording made while replaying it.
+    let vector: Transcript = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/vectors/rule-09-refresh-rejected-logs-out.json"
+        ))
+        .expect("vector"),
+    )
+    .expect("a transcript");
+    let explained = explain(&vector).expect("explained");
+    assert!(
+        explained.contains("rule 7.9 (Rejected) logged out"),
+        "{explained}"
+    );
+}
+
 /// One text as both tokens of a login, then as the refresh token of the next: one
 /// placeholder throughout, so the recorded `Refresh` replays (a review found two).
 #[test]
@@ -593,6 +676,47 @@ fn resume_refuses_unreachable_states() {
             session(s, |session| session.adoptable_from = next + 1);
         },
         "adoptable attempts",
+    );
+    let cycle = |s: &mut Start, attempt: u64, deadline: u64, counted_at: Option<u64>| {
+        session(s, |session| {
+            session.cycle = StartCycle::InFlight {
+                run: reauth::trace::StartRun {
+                    counted_at,
+                    abandoned: false,
+                },
+                attempt,
+                retries: 0,
+                deadline,
+            };
+        });
+    };
+    accepted(
+        &|s| cycle(s, 1, reauth::MAX_TIMESTAMP, None),
+        "attempt 1 out",
+    );
+    refused(&|s| cycle(s, 0, 10, None), "active attempt is not issued");
+    refused(
+        &|s| cycle(s, s.next_attempt, 10, None),
+        "active attempt is not issued",
+    );
+    refused(
+        &|s| cycle(s, 1, reauth::MAX_TIMESTAMP + 1, None),
+        "active attempt is not issued, or its deadline",
+    );
+    refused(
+        &|s| {
+            session(s, |session| session.window = vec![3]);
+            cycle(s, 1, 10, Some(2));
+        },
+        "window entry is not in the window",
+    );
+    refused(
+        &|s| {
+            let later = s.now + 1;
+            session(s, |session| session.window = vec![later]);
+            cycle(s, 1, 10, Some(later));
+        },
+        "after now",
     );
     refused(&|s| s.next_request = u64::MAX, "past 2^53");
     refused(&|s| s.stats.submitted = u64::MAX, "past 2^53");
