@@ -28,7 +28,7 @@ impl Coordinator {
             recorder.installed(false);
         }
         let state = self.redacted_start(&recorder);
-        let fresh = state == Coordinator::blank(&self.engine.config).start();
+        let fresh = state.is_new();
         self.engine.recorder = Some(Box::new(recorder.starting_from((!fresh).then_some(state))));
     }
 
@@ -62,28 +62,6 @@ impl Coordinator {
             .recorder
             .as_ref()
             .map_or_else(Vec::new, |r| r.last_causes())
-    }
-
-    /// A new coordinator with `config` (valid: it is a coordinator's).
-    pub(crate) fn blank(config: &Config) -> Coordinator {
-        Coordinator {
-            phase: Phase::LoggedOut,
-            engine: Engine {
-                refresh_statuses: StatusSet::of(&config.refresh_statuses),
-                config: config.clone(),
-                now: 0,
-                next_request: 1,
-                next_generation: 1,
-                next_attempt: 1,
-                requests: Requests::default(),
-                commands: Outbox::default(),
-                stats: Stats::default(),
-                cause: Cause::Rule(0),
-                recorder: None,
-                #[cfg(reauth_faults)]
-                fault: None,
-            },
-        }
     }
 
     /// One input with the recorder on: its redacted copy, its result and its commands go

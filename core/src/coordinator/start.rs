@@ -229,6 +229,15 @@ pub enum OpenState {
 }
 
 impl Start {
+    /// Whether this is the state of a new coordinator (nothing happened yet).
+    pub(crate) fn is_new(&self) -> bool {
+        self.now == 0
+            && (self.next_request, self.next_generation, self.next_attempt) == (1, 1, 1)
+            && self.stats == Stats::default()
+            && self.phase == StartPhase::LoggedOut
+            && self.requests.is_empty()
+    }
+
     pub(crate) fn of(core: &Coordinator) -> Start {
         let e = &core.engine;
         let list = |waiting: &WaitList| {
