@@ -110,6 +110,16 @@ def _takes_recording(hook: Optional[Callable[..., None]]) -> bool:
     return len(positional) >= 2 or any(p.kind == p.VAR_POSITIONAL for p in parameters)
 
 
+def _check_lock_outlives_refresh(store: object, refresh_timeout_ms: int) -> None:
+    """A shared store's lock must outlive the longest refresh (the core's deadline): a
+    lock that expires while its holder still waits for the token endpoint lets a sibling
+    present the same refresh token."""
+    ttl = getattr(store, "lock_ttl", None)
+    if isinstance(ttl, (int, float)) and ttl * 1000 <= refresh_timeout_ms:
+        raise ValueError(f"the store's lock_ttl ({ttl} s) must exceed the refresh deadline "
+                         f"(Config.refresh_timeout_ms = {refresh_timeout_ms} ms)")
+
+
 class Closed(Exception):
     """The adapter was closed: the request was not sent, or its wait ended."""
 
@@ -265,6 +275,7 @@ class Driver:
         self._finalizer = weakref.finalize(self, driver_free, self._handle)
         self._call_endpoint = call_endpoint
         self._store: CredentialStore = store if store is not None else MemoryStore()
+        _check_lock_outlives_refresh(self._store, driver_config(self._handle).refresh_timeout_ms)
         self._on_logout = on_logout
         # The access token this process holds: (generation, text); generation 0 is none.
         self._token: Tuple[int, Optional[str]] = (0, None)
@@ -528,8 +539,16 @@ class Driver:
                     failure = RefreshFailure.TRANSIENT(retry_after_ms=answer.retry_after_ms)
                     break
                 if credentials is not None:
-                    # Visible to siblings before the lock is released.
-                    self._store.save(from_native(stored_from_login(credentials, wall_ms())))
+                    # Visible to siblings before the lock is released. A failed save does
+                    # not undo the refresh: the server has rotated, and this process now
+                    # holds the only live refresh token (a shared store retries the save
+                    # itself while it can; see reauth.postgres, reauth.redis).
+                    try:
+                        self._store.save(from_native(stored_from_login(credentials, wall_ms())))
+                    except Exception as e:
+                        log.error("reauth: could not store the refreshed credentials (%s: %s); "
+                                  "other processes sharing the store will not see this rotation",
+                                  type(e).__name__, e)
         except Exception:
             log.exception("reauth: refresh attempt %d failed unexpectedly; reported as transient", attempt)
             credentials = None

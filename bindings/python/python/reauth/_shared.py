@@ -1,0 +1,174 @@
+"""What the PostgreSQL and Redis stores share: the §12.2 recipe across machines.
+
+A shared store serves one grant (``grant_id``) out of a table or keyspace that holds many.
+Its ``lock()`` is two locks: a re-entrant lock of this process (the adapters call
+``lock()`` from several threads; one refresh runs at a time per grant) and, on the first
+entry, the fleet's lock in the database, which a worker that dies or is cut off gives up
+on its own after ``lock_ttl`` seconds at most.
+
+Every stored grant carries a version that each write increments. A ``load()`` under the
+lock remembers the version it read, and a ``save()`` under the lock writes only if the
+version is still that one (compare-and-set): a worker whose lock expired while it was
+paused or cut off can never overwrite a newer rotation (it gets :class:`StaleWrite`).
+A save that fails on a dropped connection (a database restart) is retried on a new one,
+with the same check, for up to ``lock_ttl`` seconds: the server has already rotated, so the
+rotation must reach the store if it can.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator, Optional, TypeVar
+
+from .store import StoredCredentials
+
+T = TypeVar("T")
+
+#: How long ``lock()`` waits for a sibling's refresh by default, in seconds: the core's
+#: default refresh deadline (``Config.refresh_timeout_ms``), after which nobody waits.
+DEFAULT_LOCK_WAIT = 30.0
+#: How long the fleet's lock outlives a holder that stopped answering, in seconds:
+#: longer than the refresh deadline, so a live refresh never loses its lock.
+DEFAULT_LOCK_TTL = 40.0
+
+
+class StoreUnavailable(ConnectionError):
+    """The database could not be reached (or did not answer in time). The adapters report
+    the refresh as transient: nobody is logged out by a database restart."""
+
+
+class LockTimeout(TimeoutError):
+    """Another worker held the grant's lock for longer than ``lock_wait``."""
+
+
+class StaleWrite(RuntimeError):
+    """A save under the lock found a newer version than the one its load read: the lock
+    had expired and another worker stored a rotation meanwhile. Nothing was written."""
+
+
+def check_grant_and_timing(grant_id: object, lock_wait: object, lock_ttl: object) -> None:
+    if not isinstance(grant_id, str) or not grant_id or len(grant_id) > 200:
+        raise ValueError("grant_id must be a non-empty str of at most 200 characters")
+    if any(c in grant_id for c in "\x00\r\n"):
+        raise ValueError("grant_id must not contain NUL, CR or LF")
+    try:
+        grant_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("grant_id must be valid Unicode (no lone surrogates)") from None
+    for name, value in (("lock_wait", lock_wait), ("lock_ttl", lock_ttl)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
+        if not 0.001 <= value <= 3600:
+            raise ValueError(f"{name} must be within 0.001..=3600 seconds, not {value!r}")
+    if lock_ttl <= lock_wait:  # type: ignore[operator]
+        raise ValueError(f"lock_ttl ({lock_ttl}) must exceed lock_wait ({lock_wait}): "
+                         "a refresh must never outlive the lock it holds")
+
+
+class SharedStore:
+    """The bookkeeping of a fleet-wide store; subclasses do the I/O."""
+
+    def __init__(self, grant_id: str, lock_wait: float, lock_ttl: float) -> None:
+        check_grant_and_timing(grant_id, lock_wait, lock_ttl)
+        self.grant_id = grant_id
+        self.lock_wait = float(lock_wait)
+        self.lock_ttl = float(lock_ttl)
+        self._local = threading.RLock()
+        self._depth = 0
+        # The version a load under the lock read; None before one (a save then writes
+        # whatever is there: a login's fresh credentials).
+        self._read_version: Optional[int] = None
+
+    # ----- what a subclass implements ---------------------------------------------
+
+    def _acquire(self) -> None:
+        """Takes the fleet's lock within ``lock_wait``: LockTimeout, StoreUnavailable."""
+        raise NotImplementedError
+
+    def _release(self) -> None:
+        """Gives it back (best effort: it expires on its own)."""
+        raise NotImplementedError
+
+    def _read(self, locked: bool) -> "tuple[Optional[StoredCredentials], int]":
+        """What is stored and its version (0 if the grant was never stored)."""
+        raise NotImplementedError
+
+    def _write(self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool) -> Optional[int]:
+        """Writes (``None`` clears) if the version is ``expect`` (any, if ``None``);
+        the new version, or ``None`` if it was not ``expect``."""
+        raise NotImplementedError
+
+    # ----- the CredentialStore protocol ---------------------------------------------
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        if not self._local.acquire(timeout=self.lock_wait):
+            raise LockTimeout(f"grant {self.grant_id!r}: this process's lock was not free within {self.lock_wait} s")
+        try:
+            if self._depth == 0:
+                self._read_version = None
+                self._acquire()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._read_version = None
+                    self._release()
+        finally:
+            self._local.release()
+
+    def _holding(self) -> bool:
+        # RLock has no public "owned by me"; _is_owned is what Condition uses.
+        return self._depth > 0 and self._local._is_owned()  # type: ignore[attr-defined]
+
+    def load(self) -> Optional[StoredCredentials]:
+        holding = self._holding()
+        credentials, version = self._read(holding)
+        if holding:
+            self._read_version = version
+        return credentials
+
+    def save(self, credentials: StoredCredentials) -> None:
+        if not isinstance(credentials, StoredCredentials):
+            raise TypeError(f"save() takes StoredCredentials, not {type(credentials).__name__}")
+        self._store(credentials)
+
+    def clear(self) -> None:
+        self._store(None)
+
+    def _store(self, credentials: Optional[StoredCredentials]) -> None:
+        holding = self._holding()
+        expect = self._read_version if holding else None
+        written = self._retrying(lambda attempt: self._write(credentials, expect, holding and attempt == 0))
+        if written is None:
+            raise StaleWrite(f"grant {self.grant_id!r}: a newer version was stored since this worker read "
+                             f"version {expect} (its lock expired?); nothing written")
+        if holding:
+            self._read_version = written
+
+    def _retrying(self, write: Callable[[int], T]) -> T:
+        """Runs ``write`` until it did not fail on the connection, for ``lock_ttl``
+        seconds at most (a restart takes a few); the last failure is raised."""
+        deadline = time.monotonic() + self.lock_ttl
+        attempt, pause = 0, 0.05
+        while True:
+            try:
+                return write(attempt)
+            except StoreUnavailable:
+                if time.monotonic() + pause > deadline:
+                    raise
+            time.sleep(pause)
+            attempt, pause = attempt + 1, min(pause * 2, 1.0)
+
+
+def finite_or_none(value: object, what: str) -> Optional[float]:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{what} must be a finite number or None")
+    return float(value)

@@ -1,0 +1,223 @@
+"""Credentials of many grants in one PostgreSQL table, shared by a fleet of workers.
+
+::
+
+    from psycopg_pool import ConnectionPool
+    from reauth.postgres import PostgresStore, create_table, pool_options
+
+    pool = ConnectionPool("postgresql://app@db/app", kwargs=pool_options(), open=True)
+    create_table(pool)
+    auth = ReauthAuth(token_url, client_id, store=PostgresStore(pool, "customer-42"))
+
+One row per grant (``reauth_credentials``, created by :func:`create_table`). A refresh runs
+under a transaction-scoped advisory lock keyed by the grant, on a connection held for the
+refresh: PostgreSQL releases it when the transaction ends or the connection dies (a
+killed worker), and ends a holder's session that stays silent for ``lock_ttl`` seconds (a
+worker cut off from the database), so a lock never outlives its holder by more than that.
+Waiting for it is bounded by ``lock_wait`` (PostgreSQL's ``lock_timeout``). Each row has a
+version; a save under the lock writes only if it is the version the lock's load read.
+
+Needs ``pip install 'reauth[postgres]'`` (psycopg 3 and psycopg-pool).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import psycopg
+from psycopg import errors, sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from ._shared import (
+    DEFAULT_LOCK_TTL,
+    DEFAULT_LOCK_WAIT,
+    LockTimeout,
+    SharedStore,
+    StaleWrite,
+    StoreUnavailable,
+    finite_or_none,
+)
+from .store import StoredCredentials
+
+__all__ = ["PostgresStore", "create_table", "pool_options", "StoreUnavailable", "LockTimeout", "StaleWrite"]
+
+TABLE = "reauth_credentials"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {table} (
+    grant_id      text PRIMARY KEY,
+    access_token  text,
+    refresh_token text,
+    expires_at    double precision,
+    version       bigint NOT NULL,
+    updated_at    timestamptz NOT NULL DEFAULT now()
+)
+"""
+
+
+def pool_options(connect_timeout: int = 5) -> Dict[str, Any]:
+    """Connection settings that turn an unreachable or silent database into an error
+    within seconds instead of a hang: a connect timeout, TCP keepalives and a TCP user
+    timeout (a send that is not acknowledged — a network partition — fails)."""
+    return {
+        "connect_timeout": connect_timeout,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "tcp_user_timeout": connect_timeout * 1000,
+        "autocommit": True,
+    }
+
+
+def create_table(pool: ConnectionPool, table: str = TABLE) -> None:
+    """Creates the table if it does not exist (idempotent; safe from every worker)."""
+    with pool.connection() as conn:
+        conn.execute(sql.SQL(_SCHEMA).format(table=sql.Identifier(table)))
+
+
+# Failures of the connection, not of the statement: the database is down, restarting or
+# cut off. Anything else (a missing table, a wrong type) is raised as it is.
+_UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, errors.IdleInTransactionSessionTimeout, PoolTimeout)
+
+
+def _unavailable(e: BaseException, grant: str) -> StoreUnavailable:
+    return StoreUnavailable(f"grant {grant!r}: PostgreSQL unavailable ({type(e).__name__})")
+
+
+class PostgresStore(SharedStore):
+    """One grant's credentials in a PostgreSQL table; ``repr`` names the grant, never the
+    tokens. ``pool`` is a :class:`psycopg_pool.ConnectionPool` shared by every grant of
+    the process (its connections in autocommit mode: see :func:`pool_options`)."""
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        grant_id: str,
+        *,
+        table: str = TABLE,
+        lock_wait: float = DEFAULT_LOCK_WAIT,
+        lock_ttl: float = DEFAULT_LOCK_TTL,
+    ) -> None:
+        super().__init__(grant_id, lock_wait, lock_ttl)
+        if not isinstance(pool, ConnectionPool):
+            raise TypeError(f"pool must be a psycopg_pool.ConnectionPool, not {type(pool).__name__}")
+        self._pool = pool
+        self._table = sql.Identifier(table)
+        self._held: Optional[psycopg.Connection] = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(grant_id={self.grant_id!r})"
+
+    # ----- the lock: a transaction holding an advisory lock ---------------------------
+
+    def _acquire(self) -> None:
+        try:
+            conn = self._pool.getconn(timeout=self.lock_wait)
+        except PoolTimeout as e:
+            raise _unavailable(e, self.grant_id) from None
+        try:
+            conn.execute("BEGIN")
+            # SET LOCAL takes no parameters; both values are numbers checked at construction.
+            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(self.lock_wait * 1000)}ms")))
+            conn.execute(sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(
+                sql.Literal(f"{int(self.lock_ttl * 1000)}ms")))
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"reauth:{self.grant_id}",))
+        except errors.LockNotAvailable:
+            self._give_back(conn)
+            raise LockTimeout(f"grant {self.grant_id!r}: another worker held the lock for over {self.lock_wait} s") from None
+        except BaseException as e:
+            self._give_back(conn)
+            if isinstance(e, _UNAVAILABLE):
+                raise _unavailable(e, self.grant_id) from None
+            raise
+        self._held = conn
+
+    def _release(self) -> None:
+        conn, self._held = self._held, None
+        if conn is not None:
+            self._give_back(conn)
+
+    def _give_back(self, conn: psycopg.Connection) -> None:
+        """Ends the transaction (releasing the lock) and returns the connection; a broken
+        one is closed, which releases the lock too."""
+        try:
+            conn.execute("ROLLBACK")  # after a save's COMMIT: a warning, nothing to end
+        except psycopg.Error:
+            conn.close()
+        self._pool.putconn(conn)
+
+    # ----- reads and writes -------------------------------------------------------------
+
+    def _conn(self, locked: bool):
+        """The lock's connection under the lock, else one from the pool."""
+        if locked and self._held is not None and not self._held.closed:
+            return _Borrowed(self._held)
+        return self._pool.connection(timeout=self.lock_wait)
+
+    def _read(self, locked: bool):
+        try:
+            with self._conn(locked) as conn:
+                row = conn.execute(
+                    sql.SQL("SELECT access_token, refresh_token, expires_at, version FROM {} WHERE grant_id = %s")
+                    .format(self._table),
+                    (self.grant_id,),
+                ).fetchone()
+        except _UNAVAILABLE as e:
+            raise _unavailable(e, self.grant_id) from None
+        if row is None:
+            return None, 0
+        access, refresh, expires_at, version = row
+        if access is None:
+            return None, version
+        if not isinstance(access, str) or not access:
+            raise ValueError(f"{TABLE}: grant {self.grant_id!r}: access_token must be a non-empty string")
+        return StoredCredentials(access, refresh, finite_or_none(expires_at, "expires_at")), version
+
+    def _write(self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool) -> Optional[int]:
+        if credentials is None:
+            values = (None, None, None)
+        else:
+            values = (credentials.access_token, credentials.refresh_token,
+                      finite_or_none(credentials.expires_at, "expires_at"))
+        upsert = sql.SQL(
+            "INSERT INTO {t} AS c (grant_id, access_token, refresh_token, expires_at, version) "
+            "VALUES (%s, %s, %s, %s, 1) "
+            "ON CONFLICT (grant_id) DO UPDATE SET access_token = excluded.access_token, "
+            "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, "
+            "version = c.version + 1, updated_at = now() "
+        ).format(t=self._table)
+        params: tuple = (self.grant_id, *values)
+        if expect is not None:
+            upsert += sql.SQL("WHERE c.version = %s ")
+            params += (expect,)
+        upsert += sql.SQL("RETURNING version")
+        try:
+            with self._conn(locked) as conn:
+                row = conn.execute(upsert, params).fetchone()
+                if locked:
+                    # Durable before anything else happens: this ends the transaction
+                    # and with it the lock, which is what comes next anyway (a save is
+                    # the last thing a refresh or a login does under the lock).
+                    conn.execute("COMMIT")
+        except _UNAVAILABLE as e:
+            raise _unavailable(e, self.grant_id) from None
+        if row is None:
+            # No row written: a newer version (or, expecting 0, someone created it).
+            return None
+        if expect == 0 and row[0] != 1:
+            return None
+        return row[0]
+
+
+class _Borrowed:
+    """The lock's connection as a context manager that does not return it to the pool."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> psycopg.Connection:
+        return self.conn
+
+    def __exit__(self, *exc: object) -> None:
+        return None
