@@ -69,6 +69,8 @@ use reqwest_middleware::{Middleware, Next};
 use tokio::sync::{Notify, oneshot};
 use zeroize::Zeroizing;
 
+#[cfg(any(feature = "postgres", feature = "redis"))]
+pub mod shared;
 mod store;
 
 /// The README's example, compiled as a doctest.
@@ -76,6 +78,10 @@ mod store;
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+#[cfg(feature = "postgres")]
+pub use shared::{PostgresStore, PostgresStores};
+#[cfg(feature = "redis")]
+pub use shared::{RedisStore, RedisStores};
 pub use store::{CredentialStore, FileStore, MemoryStore, StoredCredentials};
 
 /// Why building a [`Reauth`] failed.
@@ -231,6 +237,18 @@ impl Builder {
                 .map_err(std::io::Error::other)?,
         };
         let deadline = Duration::from_millis(self.config.refresh_timeout_ms);
+        if let Some(ttl) = self.store.lock_ttl()
+            && ttl <= deadline
+        {
+            // A lock that expires while its holder still waits for the token endpoint
+            // lets a sibling present the same refresh token.
+            return Err(Error::Store(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!(
+                    "the store's lock_ttl ({ttl:?}) must exceed the refresh deadline (Config::refresh_timeout_ms = {deadline:?})"
+                ),
+            )));
+        }
         let config = self.config.clone();
         let driver = Driver::new(self.config)?;
         driver.record(self.flight_recorder)?;
@@ -896,11 +914,22 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
             |i| i.store.lock(),
         )
         .await;
-    let guard = locked
-        .map_err(|e| {
-            tracing::error!(error = %e, "reauth: could not lock the credential store; refreshing without it");
-        })
-        .ok();
+    // Never a refresh without the lock: a sibling holding it may be presenting the same
+    // refresh token right now (§12.2). The attempt is transient; the core retries it.
+    let guard = match locked {
+        Ok(guard) => guard,
+        Err(e) => {
+            tracing::error!(error = %e, "reauth: could not lock the credential store; refresh attempt reported transient");
+            report(
+                &inner,
+                attempt,
+                Outcome::Failed(RefreshFailure::Transient {
+                    retry_after_ms: None,
+                }),
+            );
+            return;
+        }
+    };
     let mut followed = false;
     let stored = inner.off_runtime(None, Inner::stored).await;
     let mut plan = plan_refresh(&refresh_token, stored.as_ref(), SystemTime::now());
@@ -949,7 +978,13 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         let credentials = credentials.clone();
         inner.off_runtime((), move |i| i.save(&credentials)).await;
     }
-    drop(guard);
+    // Releasing a fleet's lock is a round trip to its database: off the runtime too.
+    inner.off_runtime((), move |_| drop(guard)).await;
+    report(&inner, attempt, outcome);
+}
+
+/// Tells the core how a refresh attempt ended.
+fn report(inner: &Arc<Inner>, attempt: AttemptId, outcome: Outcome) {
     let now = inner.now();
     let reported = match outcome {
         Outcome::Succeeded(credentials) => {

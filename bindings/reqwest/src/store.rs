@@ -25,6 +25,12 @@ pub trait CredentialStore: Send + Sync + 'static {
     fn clear(&self) -> io::Result<()>;
     /// Exclusive access until the returned guard is dropped.
     fn lock(&self) -> io::Result<Box<dyn Send>>;
+    /// How long the lock outlives a holder that stopped answering, for a store whose
+    /// lock expires (a fleet's, in a database); `None` if it never does. The adapter
+    /// refuses a store whose lock would expire before the refresh deadline.
+    fn lock_ttl(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// A shared store: keep an `Arc` to inspect what the middleware stored.
@@ -40,6 +46,9 @@ impl<T: CredentialStore + ?Sized> CredentialStore for std::sync::Arc<T> {
     }
     fn lock(&self) -> io::Result<Box<dyn Send>> {
         (**self).lock()
+    }
+    fn lock_ttl(&self) -> Option<std::time::Duration> {
+        (**self).lock_ttl()
     }
 }
 

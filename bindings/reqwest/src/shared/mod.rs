@@ -1,0 +1,448 @@
+//! Stores shared by a fleet of workers on many machines: PostgreSQL ([`PostgresStores`],
+//! feature `postgres`) and Redis ([`RedisStores`], feature `redis`) — the same tables,
+//! keys and protocol as the Python package's `reauth.postgres` and `reauth.redis`, so
+//! Rust and Python workers can share one grant.
+//!
+//! The contract's recipe (§12.2) across machines: a refresh runs under the grant's lock in
+//! the database, which a worker that dies or is cut off gives up on its own within
+//! `lock_ttl`; every stored grant has a version each write increments, and a save under
+//! the lock writes only if the version is still the one the lock's load read — a worker
+//! whose lock expired cannot overwrite a newer rotation ([`stale_write`] errors). A save
+//! that fails on the connection (a database restart) is retried, with the same check, for
+//! up to `lock_ttl`: the server has rotated, so the rotation must reach the store if it can.
+//!
+//! [`CredentialStore`] is synchronous (the adapter calls it from tokio's blocking pool).
+//! These stores run their I/O on a small runtime of their own, with the ecosystem's async
+//! clients (tokio-postgres with a deadpool pool, the redis crate's connection manager),
+//! and bound every call by a timeout: an unreachable database is an error within
+//! seconds, never a hang.
+
+use std::future::Future;
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use reauth::Secret;
+
+use crate::store::{CredentialStore, StoredCredentials};
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;
+
+#[cfg(feature = "postgres")]
+pub use postgres::{PostgresStore, PostgresStores};
+#[cfg(feature = "redis")]
+pub use redis::{RedisStore, RedisStores};
+
+/// How long a lock waits for a sibling's refresh by default: the core's default refresh
+/// deadline (`Config::refresh_timeout_ms`), after which nobody waits.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(30);
+/// How long the fleet's lock outlives a holder that stopped answering by default: longer
+/// than the default refresh deadline, so a live refresh never loses its lock.
+pub const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(40);
+/// The bound of one read or write (connecting included).
+pub const IO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The message of the error a save under an expired lock returns.
+const STALE: &str =
+    "a newer version was stored since this worker read it (its lock expired?); nothing written";
+
+/// Whether `e` is the error of a save refused because a newer version was stored.
+pub fn stale_write(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Other && e.to_string().contains(STALE)
+}
+
+pub(crate) fn unavailable(grant: &str, what: &str, e: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        format!("grant {grant:?}: {what} unavailable ({e})"),
+    )
+}
+
+/// The I/O of one kind of database; [`Shared`] does the bookkeeping.
+#[async_trait]
+pub(crate) trait Backend: Send + Sync + 'static {
+    /// A held lock (and what its holder reads and writes through).
+    type Held: Send + 'static;
+    /// Takes the grant's lock within `wait`; it expires `ttl` after its holder fell silent.
+    async fn acquire(&self, grant: &str, wait: Duration, ttl: Duration) -> io::Result<Self::Held>;
+    /// Gives it back (best effort: it expires on its own).
+    async fn release(&self, grant: &str, held: Self::Held);
+    /// What is stored and its version (0 if never stored).
+    async fn read(
+        &self,
+        grant: &str,
+        held: Option<&mut Self::Held>,
+    ) -> io::Result<(Option<StoredCredentials>, u64)>;
+    /// Writes (`None` clears) if the version is `expect` (any if `None`): the new
+    /// version, or `None` if it was not `expect`.
+    async fn write(
+        &self,
+        grant: &str,
+        held: Option<&mut Self::Held>,
+        credentials: Option<&StoredCredentials>,
+        expect: Option<u64>,
+    ) -> io::Result<Option<u64>>;
+}
+
+/// The runtime the stores' I/O runs on, shared by every grant of a connection.
+pub(crate) struct Io {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Io {
+    pub(crate) fn new() -> io::Result<Io> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("reauth-store")
+            .enable_all()
+            .build()?;
+        Ok(Io {
+            runtime: Some(runtime),
+        })
+    }
+
+    /// Runs `f` on the store's runtime and waits for it (from any thread, inside an async
+    /// runtime or not), `limit` at most.
+    pub(crate) fn run<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        f: impl Future<Output = io::Result<T>> + Send + 'static,
+    ) -> io::Result<T> {
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        let Some(runtime) = &self.runtime else {
+            return Err(io::Error::other("the store was dropped"));
+        };
+        runtime.spawn(async move {
+            let _ = tx.send(tokio::time::timeout(limit, f).await);
+        });
+        match rx.recv() {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the store did not answer within {limit:?}"),
+            )),
+            Err(_) => Err(io::Error::other("the store's runtime stopped")),
+        }
+    }
+}
+
+impl Drop for Io {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is refused inside another runtime.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// Lock timings: checked like every other config.
+pub(crate) fn check_timing(grant: &str, wait: Duration, ttl: Duration) -> io::Result<()> {
+    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+    if grant.is_empty() || grant.len() > 200 {
+        return Err(invalid("grant_id must be 1 to 200 bytes long".into()));
+    }
+    if grant.contains(['\0', '\r', '\n']) {
+        return Err(invalid("grant_id must not contain NUL, CR or LF".into()));
+    }
+    let range = Duration::from_millis(1)..=Duration::from_secs(3600);
+    for (name, value) in [("lock_wait", wait), ("lock_ttl", ttl)] {
+        if !range.contains(&value) {
+            return Err(invalid(format!(
+                "{name} must be within 1 ms..=3600 s, not {value:?}"
+            )));
+        }
+    }
+    if ttl <= wait {
+        return Err(invalid(format!(
+            "lock_ttl ({ttl:?}) must exceed lock_wait ({wait:?}): a refresh must never outlive the lock it holds"
+        )));
+    }
+    Ok(())
+}
+
+struct Local<H> {
+    /// This process's lock of the grant is taken (by a guard alive somewhere).
+    locked: bool,
+    /// The fleet's lock, while held.
+    held: Option<H>,
+    /// The version the lock's load read; `None` before one (a save then writes over
+    /// whatever is there: a login's fresh credentials).
+    read_version: Option<u64>,
+}
+
+/// One grant's store over a [`Backend`].
+pub(crate) struct Shared<B: Backend> {
+    backend: Arc<B>,
+    io: Arc<Io>,
+    grant: Arc<str>,
+    wait: Duration,
+    ttl: Duration,
+    local: Arc<(Mutex<Local<B::Held>>, Condvar)>,
+}
+
+impl<B: Backend> Shared<B> {
+    pub(crate) fn new(
+        backend: Arc<B>,
+        io: Arc<Io>,
+        grant: &str,
+        wait: Duration,
+        ttl: Duration,
+    ) -> io::Result<Self> {
+        check_timing(grant, wait, ttl)?;
+        Ok(Shared {
+            backend,
+            io,
+            grant: grant.into(),
+            wait,
+            ttl,
+            local: Arc::new((
+                Mutex::new(Local {
+                    locked: false,
+                    held: None,
+                    read_version: None,
+                }),
+                Condvar::new(),
+            )),
+        })
+    }
+
+    pub(crate) fn grant(&self) -> &str {
+        &self.grant
+    }
+
+    pub(crate) fn lock_ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn state(&self) -> MutexGuard<'_, Local<B::Held>> {
+        self.local.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `op` with the held lock (if any) moved out of the state and back.
+    fn with_held<T: Send + 'static>(
+        &self,
+        limit: Duration,
+        op: impl FnOnce(Arc<B>, Arc<str>, Option<B::Held>) -> OpFuture<T, B::Held>,
+    ) -> io::Result<(T, bool)> {
+        let held = self.state().held.take();
+        let holding = held.is_some();
+        let fut = op(Arc::clone(&self.backend), Arc::clone(&self.grant), held);
+        let (result, held) = self.io.run(limit, async move { Ok(fut.await) })?;
+        if let Some(held) = held {
+            self.state().held = Some(held);
+        }
+        result.map(|t| (t, holding))
+    }
+
+    fn store(&self, credentials: Option<StoredCredentials>) -> io::Result<()> {
+        let expect = {
+            let s = self.state();
+            if s.held.is_some() {
+                s.read_version
+            } else {
+                None
+            }
+        };
+        let deadline = Instant::now() + self.ttl;
+        let mut pause = Duration::from_millis(50);
+        let mut first = true;
+        let written = loop {
+            let c = credentials.clone();
+            let use_held = first;
+            let attempt = self.with_held(IO_TIMEOUT, move |backend, grant, held| {
+                Box::pin(async move {
+                    let mut held = held;
+                    // A retry goes through a new connection: the held one failed.
+                    let through = if use_held { held.as_mut() } else { None };
+                    let r = backend.write(&grant, through, c.as_ref(), expect).await;
+                    (r, held)
+                })
+            });
+            first = false;
+            match attempt {
+                Ok((written, _)) => break written,
+                Err(e) if retryable(&e) && Instant::now() + pause < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let Some(version) = written else {
+            return Err(io::Error::other(format!(
+                "grant {:?}: {STALE} (read version {})",
+                self.grant,
+                expect.unwrap_or(0)
+            )));
+        };
+        let mut s = self.state();
+        if s.locked {
+            s.read_version = Some(version);
+        }
+        Ok(())
+    }
+}
+
+type OpFuture<T, H> =
+    std::pin::Pin<Box<dyn Future<Output = (io::Result<T>, Option<H>)> + Send + 'static>>;
+
+fn retryable(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted | io::ErrorKind::TimedOut
+    )
+}
+
+/// Releases the fleet's lock and this process's when dropped.
+struct Guard<B: Backend> {
+    backend: Arc<B>,
+    io: Arc<Io>,
+    grant: Arc<str>,
+    local: Arc<(Mutex<Local<B::Held>>, Condvar)>,
+}
+
+impl<B: Backend> Drop for Guard<B> {
+    fn drop(&mut self) {
+        let held = {
+            let mut s = self.local.0.lock().unwrap_or_else(|p| p.into_inner());
+            s.read_version = None;
+            s.held.take()
+        };
+        if let Some(held) = held {
+            let backend = Arc::clone(&self.backend);
+            let grant = Arc::clone(&self.grant);
+            let _ = self.io.run(IO_TIMEOUT, async move {
+                backend.release(&grant, held).await;
+                Ok(())
+            });
+        }
+        let (mutex, freed) = &*self.local;
+        mutex.lock().unwrap_or_else(|p| p.into_inner()).locked = false;
+        freed.notify_one();
+    }
+}
+
+impl<B: Backend> CredentialStore for Shared<B> {
+    fn load(&self) -> io::Result<Option<StoredCredentials>> {
+        let ((credentials, version), holding) =
+            self.with_held(IO_TIMEOUT, |backend, grant, held| {
+                Box::pin(async move {
+                    let mut held = held;
+                    let r = backend.read(&grant, held.as_mut()).await;
+                    (r, held)
+                })
+            })?;
+        if holding {
+            self.state().read_version = Some(version);
+        }
+        Ok(credentials)
+    }
+
+    fn save(&self, credentials: &StoredCredentials) -> io::Result<()> {
+        self.store(Some(credentials.clone()))
+    }
+
+    /// Clears the grant for the whole fleet (a logout ends the grant, not a worker).
+    fn clear(&self) -> io::Result<()> {
+        let backend = Arc::clone(&self.backend);
+        let grant = Arc::clone(&self.grant);
+        self.io
+            .run(IO_TIMEOUT, async move {
+                backend.write(&grant, None, None, None).await
+            })
+            .map(|_| ())
+    }
+
+    fn lock(&self) -> io::Result<Box<dyn Send>> {
+        let start = Instant::now();
+        {
+            let (mutex, freed) = &*self.local;
+            let mut s = mutex.lock().unwrap_or_else(|p| p.into_inner());
+            while s.locked {
+                let left = self.wait.saturating_sub(start.elapsed());
+                if left.is_zero() {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "grant {:?}: this process's lock was not free within {:?}",
+                            self.grant, self.wait
+                        ),
+                    ));
+                }
+                s = freed
+                    .wait_timeout(s, left)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+            }
+            s.locked = true;
+            s.read_version = None;
+        }
+        let guard = Guard {
+            backend: Arc::clone(&self.backend),
+            io: Arc::clone(&self.io),
+            grant: Arc::clone(&self.grant),
+            local: Arc::clone(&self.local),
+        };
+        let wait = self.wait.saturating_sub(start.elapsed());
+        let backend = Arc::clone(&self.backend);
+        let grant = Arc::clone(&self.grant);
+        let ttl = self.ttl;
+        // The guard gives this process's lock back if taking the fleet's fails.
+        let held = self.io.run(wait + IO_TIMEOUT, async move {
+            backend.acquire(&grant, wait, ttl).await
+        })?;
+        self.state().held = Some(held);
+        Ok(Box::new(guard))
+    }
+}
+
+/// Seconds since the epoch as stored (negative before it).
+pub(crate) fn to_seconds(at: SystemTime) -> f64 {
+    match at.duration_since(UNIX_EPOCH) {
+        Ok(after) => after.as_secs_f64(),
+        Err(before) => -before.duration().as_secs_f64(),
+    }
+}
+
+/// A stored expiry back to wall-clock time; `None` if it is not a finite number.
+pub(crate) fn from_seconds(s: f64) -> Option<SystemTime> {
+    if !s.is_finite() || s.abs() > 1e12 {
+        return None;
+    }
+    let d = Duration::from_secs_f64(s.abs());
+    if s >= 0.0 {
+        UNIX_EPOCH.checked_add(d)
+    } else {
+        UNIX_EPOCH.checked_sub(d)
+    }
+}
+
+pub(crate) fn credentials(
+    what: &str,
+    access: Option<String>,
+    refresh: Option<String>,
+    expires_at: Option<f64>,
+) -> io::Result<Option<StoredCredentials>> {
+    let Some(access) = access else {
+        return Ok(None);
+    };
+    let invalid = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("{what}: {why}"));
+    if access.is_empty() {
+        return Err(invalid("access_token must be a non-empty string"));
+    }
+    let expires_at = match expires_at {
+        None => None,
+        Some(s) => {
+            Some(from_seconds(s).ok_or_else(|| invalid("expires_at must be a finite number"))?)
+        }
+    };
+    Ok(Some(StoredCredentials {
+        access_token: Secret::new(access),
+        refresh_token: refresh.map(Secret::new),
+        expires_at,
+    }))
+}

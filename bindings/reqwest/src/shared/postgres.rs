@@ -1,0 +1,346 @@
+//! [`PostgresStores`]: one row per grant in a PostgreSQL table (the schema of the Python
+//! package's `reauth.postgres`); a refresh holds a transaction-scoped advisory lock on
+//! a connection of its own. PostgreSQL releases it when the transaction ends or the
+//! connection dies (a killed worker), and ends a holder's session that stays silent for
+//! `lock_ttl` (`idle_in_transaction_session_timeout`: a worker cut off from the
+//! database); waiting for it is bounded by `lock_wait` (`lock_timeout`).
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use super::{Backend, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT, IO_TIMEOUT, Io, Shared, unavailable};
+use crate::store::{CredentialStore, StoredCredentials};
+
+/// The default table.
+pub const TABLE: &str = "reauth_credentials";
+
+/// A connection pool to one PostgreSQL database, shared by every grant of the process:
+/// [`grant`](PostgresStores::grant) gives one grant's store.
+///
+/// ```no_run
+/// # fn main() -> std::io::Result<()> {
+/// let stores = reauth_reqwest::PostgresStores::connect("postgresql://app@db/app")?;
+/// let store = stores.grant("customer-42")?;
+/// // reauth_reqwest::Reauth::builder(token_url, client_id).store(store)…
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PostgresStores {
+    backend: Arc<Pg>,
+    io: Arc<Io>,
+    wait: Duration,
+    ttl: Duration,
+}
+
+impl std::fmt::Debug for PostgresStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStores")
+            .field("table", &self.backend.table)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Pg {
+    pool: Pool,
+    table: String,
+}
+
+impl PostgresStores {
+    /// Connects to `url` (a libpq connection string or URL; it never appears in errors)
+    /// and creates the table if it does not exist.
+    pub fn connect(url: &str) -> io::Result<Self> {
+        Self::connect_table(url, TABLE)
+    }
+
+    /// [`connect`](Self::connect) with a table of another name (letters, digits, `_`).
+    pub fn connect_table(url: &str, table: &str) -> io::Result<Self> {
+        if table.is_empty()
+            || table.len() > 63
+            || !table.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || table.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the table name must be 1 to 63 ASCII letters, digits or _, not starting with a digit",
+            ));
+        }
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "not a PostgreSQL connection string",
+            )
+        })?;
+        // An unreachable or silent database is an error within seconds, not a hang.
+        config
+            .connect_timeout(IO_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(5))
+            .keepalives_interval(Duration::from_secs(2))
+            .keepalives_retries(2);
+        #[cfg(target_os = "linux")]
+        config.tcp_user_timeout(IO_TIMEOUT);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let io = Arc::new(Io::new()?);
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .wait_timeout(Some(IO_TIMEOUT))
+            .create_timeout(Some(IO_TIMEOUT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(io::Error::other)?;
+        let backend = Arc::new(Pg {
+            pool,
+            table: table.to_owned(),
+        });
+        let create = format!(
+            "CREATE TABLE IF NOT EXISTS {table} (grant_id text PRIMARY KEY, access_token text, \
+             refresh_token text, expires_at double precision, version bigint NOT NULL, \
+             updated_at timestamptz NOT NULL DEFAULT now())"
+        );
+        let b = Arc::clone(&backend);
+        io.run(IO_TIMEOUT * 2, async move {
+            let client = b.client("(setup)").await?;
+            client
+                .batch_execute(&create)
+                .await
+                .map_err(|e| pg_error("(setup)", e))
+        })?;
+        Ok(PostgresStores {
+            backend,
+            io,
+            wait: DEFAULT_LOCK_WAIT,
+            ttl: DEFAULT_LOCK_TTL,
+        })
+    }
+
+    /// The lock timings of the grants' stores made after this call: how long a lock
+    /// waits for a sibling's refresh (default 30 s), and how long it outlives a holder
+    /// that stopped answering (default 40 s; it must exceed `wait` and the adapter's
+    /// refresh deadline).
+    pub fn lock_timing(mut self, wait: Duration, ttl: Duration) -> io::Result<Self> {
+        super::check_timing("x", wait, ttl)?;
+        self.wait = wait;
+        self.ttl = ttl;
+        Ok(self)
+    }
+
+    /// One grant's store.
+    pub fn grant(&self, grant_id: &str) -> io::Result<PostgresStore> {
+        Ok(PostgresStore(Shared::new(
+            Arc::clone(&self.backend),
+            Arc::clone(&self.io),
+            grant_id,
+            self.wait,
+            self.ttl,
+        )?))
+    }
+}
+
+/// One grant's credentials in PostgreSQL. `Debug` names the grant, never the tokens.
+pub struct PostgresStore(Shared<Pg>);
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("grant_id", &self.0.grant())
+            .finish()
+    }
+}
+
+impl PostgresStore {
+    /// How long the lock outlives a silent holder.
+    pub fn lock_ttl(&self) -> Duration {
+        self.0.lock_ttl()
+    }
+}
+
+impl CredentialStore for PostgresStore {
+    fn load(&self) -> io::Result<Option<StoredCredentials>> {
+        self.0.load()
+    }
+    fn save(&self, credentials: &StoredCredentials) -> io::Result<()> {
+        self.0.save(credentials)
+    }
+    fn clear(&self) -> io::Result<()> {
+        self.0.clear()
+    }
+    fn lock(&self) -> io::Result<Box<dyn Send>> {
+        self.0.lock()
+    }
+    fn lock_ttl(&self) -> Option<Duration> {
+        Some(self.0.lock_ttl())
+    }
+}
+
+/// Failures of the connection, not of the statement, are "unavailable" (retryable);
+/// the rest (a missing table, a type) are said as they are. Never a parameter's text.
+fn pg_error(grant: &str, e: tokio_postgres::Error) -> io::Error {
+    let code = e.code().cloned();
+    if e.is_closed()
+        || code.is_none()
+        || code.as_ref().is_some_and(|c| {
+            c.code().starts_with("08")
+                || c.code().starts_with("57P")
+                || *c == SqlState::IDLE_IN_TRANSACTION_SESSION_TIMEOUT
+        })
+    {
+        return unavailable(grant, "PostgreSQL", e);
+    }
+    if code.as_ref() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+        return io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("grant {grant:?}: another worker held the lock for longer than lock_wait"),
+        );
+    }
+    io::Error::other(format!("grant {grant:?}: PostgreSQL: {e}"))
+}
+
+impl Pg {
+    async fn client(&self, grant: &str) -> io::Result<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| unavailable(grant, "PostgreSQL", e))
+    }
+}
+
+/// The held lock: its connection, in the transaction that holds it (until a save
+/// committed it).
+pub struct Held(Object);
+
+#[async_trait]
+impl Backend for Pg {
+    type Held = Held;
+
+    async fn acquire(&self, grant: &str, wait: Duration, ttl: Duration) -> io::Result<Held> {
+        let client = self.client(grant).await?;
+        // SET LOCAL takes no parameters: both values are numbers.
+        let begin = format!(
+            "BEGIN; SET LOCAL lock_timeout = '{}ms'; SET LOCAL idle_in_transaction_session_timeout = '{}ms'",
+            wait.as_millis().max(1),
+            ttl.as_millis()
+        );
+        let taken = async {
+            client.batch_execute(&begin).await?;
+            client
+                .execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    &[&format!("reauth:{grant}")],
+                )
+                .await
+        }
+        .await;
+        match taken {
+            Ok(_) => Ok(Held(client)),
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                Err(pg_error(grant, e))
+            }
+        }
+    }
+
+    async fn release(&self, _grant: &str, held: Held) {
+        if held.0.batch_execute("ROLLBACK").await.is_err() {
+            // Broken: closing it releases the lock too.
+            drop(Object::take(held.0));
+        }
+    }
+
+    async fn read(
+        &self,
+        grant: &str,
+        held: Option<&mut Held>,
+    ) -> io::Result<(Option<StoredCredentials>, u64)> {
+        let query = format!(
+            "SELECT access_token, refresh_token, expires_at, version FROM {} WHERE grant_id = $1",
+            self.table
+        );
+        let pooled;
+        let client = match held {
+            Some(h) => &h.0,
+            None => {
+                pooled = self.client(grant).await?;
+                &pooled
+            }
+        };
+        let row = client
+            .query_opt(&query, &[&grant])
+            .await
+            .map_err(|e| pg_error(grant, e))?;
+        let Some(row) = row else {
+            return Ok((None, 0));
+        };
+        let version: i64 = row.get(3);
+        let what = format!("{}: grant {grant:?}", self.table);
+        let credentials = super::credentials(&what, row.get(0), row.get(1), row.get(2))?;
+        Ok((credentials, u64::try_from(version).unwrap_or(0)))
+    }
+
+    async fn write(
+        &self,
+        grant: &str,
+        held: Option<&mut Held>,
+        credentials: Option<&StoredCredentials>,
+        expect: Option<u64>,
+    ) -> io::Result<Option<u64>> {
+        let mut upsert = format!(
+            "INSERT INTO {t} AS c (grant_id, access_token, refresh_token, expires_at, version) \
+             VALUES ($1, $2, $3, $4, 1) ON CONFLICT (grant_id) DO UPDATE SET \
+             access_token = excluded.access_token, refresh_token = excluded.refresh_token, \
+             expires_at = excluded.expires_at, version = c.version + 1, updated_at = now() ",
+            t = self.table
+        );
+        let access = credentials.map(|c| c.access_token.expose().to_owned());
+        let refresh =
+            credentials.and_then(|c| c.refresh_token.as_ref().map(|r| r.expose().to_owned()));
+        let expires = credentials.and_then(|c| c.expires_at.map(super::to_seconds));
+        let expect = expect.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        if expect.is_some() {
+            upsert.push_str("WHERE c.version = $5 ");
+        }
+        upsert.push_str("RETURNING version");
+        let pooled;
+        let (client, in_transaction) = match held {
+            Some(h) => (&h.0, true),
+            None => {
+                pooled = self.client(grant).await?;
+                (&pooled, false)
+            }
+        };
+        let row = match &expect {
+            Some(v) => {
+                client
+                    .query_opt(&upsert, &[&grant, &access, &refresh, &expires, v])
+                    .await
+            }
+            None => {
+                client
+                    .query_opt(&upsert, &[&grant, &access, &refresh, &expires])
+                    .await
+            }
+        }
+        .map_err(|e| pg_error(grant, e))?;
+        if in_transaction {
+            // Durable before anything else happens; this ends the transaction and the
+            // lock with it, which is what comes next anyway (a save is the last thing a
+            // refresh or a login does under the lock).
+            client
+                .batch_execute("COMMIT")
+                .await
+                .map_err(|e| pg_error(grant, e))?;
+        }
+        Ok(row.map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+    }
+}
