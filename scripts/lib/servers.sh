@@ -5,7 +5,8 @@
 #   servers_install                  # Debian's postgresql and redis-server, if missing
 #   servers_start DIR                # both servers, data under DIR; exports
 #                                    #   REAUTH_POSTGRES_URL, REAUTH_REDIS_URL
-#   servers_restart postgres|redis   # a fast restart (connections dropped, data kept)
+#   servers_restart postgres|redis   # a fast restart (connections dropped, data kept);
+#                                    #   also DIR/restart-postgres, DIR/restart-redis
 #   servers_stop                     # both stopped (also on the caller's EXIT trap)
 #
 # PostgreSQL refuses to run as root: as root, its data directory belongs to the
@@ -67,6 +68,23 @@ servers_start() {
     mkdir -p "$SERVERS_REDIS_DIR"
     servers_redis_up
     export REAUTH_REDIS_URL="redis://127.0.0.1:$SERVERS_REDIS_PORT/0"
+
+    # Stand-alone restart commands, for a test that restarts a server mid-run.
+    local lib
+    lib="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/servers.sh"
+    for kind in postgres redis; do
+        cat > "$SERVERS_DIR/restart-$kind" << RESTART
+#!/usr/bin/env bash
+set -euo pipefail
+. "$lib"
+SERVERS_DIR="$SERVERS_DIR" SERVERS_PG_DATA="$SERVERS_PG_DATA" SERVERS_PG_PORT="$SERVERS_PG_PORT"
+SERVERS_REDIS_PORT="$SERVERS_REDIS_PORT" SERVERS_REDIS_DIR="$SERVERS_REDIS_DIR"
+SERVERS_PG_CTL=(servers_pg "$bin/pg_ctl" -D "$SERVERS_PG_DATA" -l "$SERVERS_PG_DATA/server.log" -w -t 30
+    -o "-h 127.0.0.1 -p $SERVERS_PG_PORT -k $SERVERS_PG_DATA -c fsync=on -c max_connections=300")
+servers_restart $kind
+RESTART
+        chmod +x "$SERVERS_DIR/restart-$kind"
+    done
 }
 
 servers_redis_up() {

@@ -162,8 +162,10 @@ class SharedStore:
             except StoreUnavailable:
                 if time.monotonic() + pause > deadline:
                     raise
+            # Short and steady: the first moment the database is back, this save should
+            # land before a sibling (whose lock attempts failed meanwhile) reads the store.
             time.sleep(pause)
-            attempt, pause = attempt + 1, min(pause * 2, 1.0)
+            attempt += 1
 
 
 def finite_or_none(value: object, what: str) -> Optional[float]:

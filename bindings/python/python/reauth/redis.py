@@ -10,7 +10,7 @@
 
 One hash per grant (``reauth:cred:{grant}``: the tokens, the wall-clock expiry and a
 version) and one lock key (``reauth:lock:{grant}``), taken with ``SET NX PX`` and a
-random fencing value by redis-py's :class:`redis.lock.Lock` — released only by its
+random fencing value (the holder's process id, then a UUID) by redis-py's :class:`redis.lock.Lock` — released only by its
 holder, and expiring on its own ``lock_ttl`` seconds after a holder died or was cut off.
 A save under the lock is a script that writes only if the hash's version is still the one
 the lock's load read, so a worker whose lock expired cannot overwrite a newer rotation.
@@ -22,6 +22,8 @@ with reuse detection. Needs ``pip install 'reauth[redis]'``.
 
 from __future__ import annotations
 
+import os
+import uuid
 from typing import Any, Dict, Optional
 
 import redis
@@ -114,7 +116,8 @@ class RedisStore(SharedStore):
 
     def _acquire(self) -> None:
         try:
-            taken = self._fleet_lock.acquire()
+            # The holder's process id first: who holds a grant is readable in Redis.
+            taken = self._fleet_lock.acquire(token=f"{os.getpid()}-{uuid.uuid4().hex}")
         except _UNAVAILABLE as e:
             raise _unavailable(e, self.grant_id) from None
         except LockError as e:  # pragma: no cover - redis-py's own misuse checks

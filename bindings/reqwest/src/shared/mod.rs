@@ -248,7 +248,7 @@ impl<B: Backend> Shared<B> {
             }
         };
         let deadline = Instant::now() + self.ttl;
-        let mut pause = Duration::from_millis(50);
+        let pause = Duration::from_millis(50);
         let mut first = true;
         let written = loop {
             let c = credentials.clone();
@@ -266,8 +266,10 @@ impl<B: Backend> Shared<B> {
             match attempt {
                 Ok((written, _)) => break written,
                 Err(e) if retryable(&e) && Instant::now() + pause < deadline => {
+                    // Short and steady: the first moment the database is back, this save
+                    // should land before a sibling (whose lock attempts failed meanwhile)
+                    // reads the store.
                     std::thread::sleep(pause);
-                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
                 Err(e) => return Err(e),
             }
