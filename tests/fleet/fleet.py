@@ -95,7 +95,7 @@ def seed_store(a: argparse.Namespace, grants: "list[str]", logins: "list[dict]")
 
         from reauth.postgres import PostgresStore, create_table, pool_options
 
-        pool = ConnectionPool(a.store_url, kwargs=pool_options(), min_size=1, open=True)
+        pool = ConnectionPool(a.store_url, kwargs=pool_options(), min_size=1, max_size=4, open=True)
         create_table(pool)
         stores = [PostgresStore(pool, g) for g in grants]
     else:

@@ -105,7 +105,7 @@ kind, url, grant, ttl = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]
 if kind == "postgres":
     from psycopg_pool import ConnectionPool
     from reauth.postgres import PostgresStore, pool_options
-    store = PostgresStore(ConnectionPool(url, kwargs=pool_options(), min_size=1, open=True), grant,
+    store = PostgresStore(ConnectionPool(url, kwargs=pool_options(), min_size=1, max_size=2, open=True), grant,
                           lock_wait=ttl / 2, lock_ttl=ttl)
 else:
     import redis
@@ -245,7 +245,8 @@ def test_an_unreachable_database_is_a_clear_error_within_its_timeout(backend: Ba
 
         from reauth.postgres import PostgresStore, pool_options
 
-        pool = ConnectionPool(dead, kwargs=pool_options(connect_timeout=1), min_size=1, open=False, timeout=1)
+        pool = ConnectionPool(dead, kwargs=pool_options(connect_timeout=1), min_size=1, max_size=2, open=False,
+                              timeout=1)
         pool.open(wait=False)
         store = PostgresStore(pool, grant(), lock_wait=1, lock_ttl=2)
     else:

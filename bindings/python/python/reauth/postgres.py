@@ -17,11 +17,23 @@ worker cut off from the database), so a lock never outlives its holder by more t
 Waiting for it is bounded by ``lock_wait`` (PostgreSQL's ``lock_timeout``). Each row has a
 version; a save under the lock writes only if it is the version the lock's load read.
 
+A database restart ends every session, and with them the locks of refreshes whose token
+call is still under way: their holders are alive and will save the rotation once the
+database is back. So the holder also writes a lease into the row (committed on its own,
+cleared by its save or its release), and the next holder that finds a live lease
+written *before the database started* waits for it (within ``lock_wait``) instead of
+presenting a refresh token that may just have been rotated. A lease written since the
+start belongs to a holder that died or was cut off — its session ended without a
+restart — and is passed over at once, so a killed worker still frees the grant at once.
+
 Needs ``pip install 'reauth[postgres]'`` (psycopg 3 and psycopg-pool).
 """
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from typing import Any, Dict, Optional
 
 import psycopg
@@ -50,9 +62,15 @@ CREATE TABLE IF NOT EXISTS {table} (
     refresh_token text,
     expires_at    double precision,
     version       bigint NOT NULL,
-    updated_at    timestamptz NOT NULL DEFAULT now()
+    updated_at    timestamptz NOT NULL DEFAULT now(),
+    lease_owner   text,
+    lease_at      double precision,
+    lease_until   double precision
 )
 """
+
+# The database's clock, in seconds since the epoch (leases are compared on it alone).
+_NOW = "extract(epoch from clock_timestamp())::float8"
 
 
 def pool_options(connect_timeout: int = 5) -> Dict[str, Any]:
@@ -71,7 +89,9 @@ def pool_options(connect_timeout: int = 5) -> Dict[str, Any]:
 
 
 def create_table(pool: ConnectionPool, table: str = TABLE) -> None:
-    """Creates the table if it does not exist (idempotent; safe from every worker)."""
+    """Creates the table if it does not exist (idempotent; safe from every worker: it
+    takes no lock on an existing table — never run an ``ALTER TABLE`` on it while workers
+    hold grants, its lock waits for every refresh under way and stops every other)."""
     with pool.connection() as conn:
         conn.execute(sql.SQL(_SCHEMA).format(table=sql.Identifier(table)))
 
@@ -102,9 +122,13 @@ class PostgresStore(SharedStore):
         super().__init__(grant_id, lock_wait, lock_ttl)
         if not isinstance(pool, ConnectionPool):
             raise TypeError(f"pool must be a psycopg_pool.ConnectionPool, not {type(pool).__name__}")
+        if pool.max_size < 2:
+            raise ValueError("the pool needs max_size >= 2: a refresh holds one connection "
+                             "for its lock and writes its lease on another")
         self._pool = pool
         self._table = sql.Identifier(table)
         self._held: Optional[psycopg.Connection] = None
+        self._lease: Optional[str] = None
 
     def __repr__(self) -> str:
         return f"PostgresStore(grant_id={self.grant_id!r})"
@@ -123,6 +147,8 @@ class PostgresStore(SharedStore):
             conn.execute(sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(
                 sql.Literal(f"{int(self.lock_ttl * 1000)}ms")))
             conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"reauth:{self.grant_id}",))
+            self._wait_for_lease(conn)
+            self._take_lease()
         except errors.LockNotAvailable:
             self._give_back(conn)
             raise LockTimeout(f"grant {self.grant_id!r}: another worker held the lock for over {self.lock_wait} s") from None
@@ -133,10 +159,52 @@ class PostgresStore(SharedStore):
             raise
         self._held = conn
 
+    def _wait_for_lease(self, conn: psycopg.Connection) -> None:
+        """Waits while the row holds a live lease written before the database started
+        (a holder whose session a restart ended, still saving): LockTimeout after
+        ``lock_wait``."""
+        deadline = time.monotonic() + self.lock_wait
+        query = sql.SQL(
+            "SELECT lease_until > {now} AND lease_at < extract(epoch from pg_postmaster_start_time()) "
+            "FROM {t} WHERE grant_id = %s AND lease_owner IS NOT NULL"
+        ).format(now=sql.SQL(_NOW), t=self._table)
+        while True:
+            row = conn.execute(query, (self.grant_id,)).fetchone()
+            if not (row and row[0]):
+                return
+            if time.monotonic() >= deadline:
+                raise errors.LockNotAvailable("a lease from before the restart is still live")
+            time.sleep(0.02)
+
+    def _take_lease(self) -> None:
+        """The lease, committed on its own (on a pooled connection): it must outlive this
+        transaction if a restart ends it."""
+        self._lease = f"{os.getpid()}-{uuid.uuid4().hex}"
+        with self._pool.connection(timeout=self.lock_wait) as conn:
+            conn.execute(
+                sql.SQL(
+                    "INSERT INTO {t} AS c (grant_id, version, lease_owner, lease_at, lease_until) "
+                    "VALUES (%s, 0, %s, {now}, {now} + %s) ON CONFLICT (grant_id) DO UPDATE SET "
+                    "lease_owner = excluded.lease_owner, lease_at = excluded.lease_at, "
+                    "lease_until = excluded.lease_until"
+                ).format(t=self._table, now=sql.SQL(_NOW)),
+                (self.grant_id, self._lease, self.lock_ttl),
+            )
+
     def _release(self) -> None:
         conn, self._held = self._held, None
+        lease, self._lease = self._lease, None
         if conn is not None:
             self._give_back(conn)
+        if lease is not None:
+            # Not saved (a failed or adopted-less attempt): the lease goes too. If the
+            # database is down it expires on its own.
+            try:
+                with self._pool.connection(timeout=min(self.lock_wait, 5)) as c:
+                    c.execute(sql.SQL("UPDATE {t} SET lease_owner = NULL WHERE grant_id = %s AND lease_owner = %s")
+                              .format(t=self._table), (self.grant_id, lease))
+            except (*_UNAVAILABLE, psycopg.Error):
+                pass
 
     def _give_back(self, conn: psycopg.Connection) -> None:
         """Ends the transaction (releasing the lock) and returns the connection; a broken
@@ -185,7 +253,7 @@ class PostgresStore(SharedStore):
             "VALUES (%s, %s, %s, %s, 1) "
             "ON CONFLICT (grant_id) DO UPDATE SET access_token = excluded.access_token, "
             "refresh_token = excluded.refresh_token, expires_at = excluded.expires_at, "
-            "version = c.version + 1, updated_at = now() "
+            "version = c.version + 1, updated_at = now(), lease_owner = NULL "
         ).format(t=self._table)
         params: tuple = (self.grant_id, *values)
         if expect is not None:
@@ -203,10 +271,9 @@ class PostgresStore(SharedStore):
         except _UNAVAILABLE as e:
             raise _unavailable(e, self.grant_id) from None
         if row is None:
-            # No row written: a newer version (or, expecting 0, someone created it).
-            return None
-        if expect == 0 and row[0] != 1:
-            return None
+            return None  # a newer version was stored
+        if locked or self._lease is not None:
+            self._lease = None  # the save cleared it
         return row[0]
 
 

@@ -402,6 +402,20 @@ impl<B: Backend> CredentialStore for Shared<B> {
     }
 }
 
+/// A holder's fencing value: its process id first (who holds a grant is readable in the
+/// database), then what makes it unique.
+pub(crate) fn fence() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!(
+        "{}-{nanos:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    )
+}
+
 /// Seconds since the epoch as stored (negative before it).
 pub(crate) fn to_seconds(at: SystemTime) -> f64 {
     match at.duration_since(UNIX_EPOCH) {

@@ -107,7 +107,8 @@ impl PostgresStores {
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {table} (grant_id text PRIMARY KEY, access_token text, \
              refresh_token text, expires_at double precision, version bigint NOT NULL, \
-             updated_at timestamptz NOT NULL DEFAULT now())"
+             updated_at timestamptz NOT NULL DEFAULT now(), lease_owner text, \
+             lease_at double precision, lease_until double precision)"
         );
         let b = Arc::clone(&backend);
         io.run(IO_TIMEOUT * 2, async move {
@@ -188,8 +189,9 @@ impl CredentialStore for PostgresStore {
 /// the rest (a missing table, a type) are said as they are. Never a parameter's text.
 fn pg_error(grant: &str, e: tokio_postgres::Error) -> io::Error {
     let code = e.code().cloned();
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<io::Error>());
     if e.is_closed()
-        || code.is_none()
+        || io
         || code.as_ref().is_some_and(|c| {
             c.code().starts_with("08")
                 || c.code().starts_with("57P")
@@ -208,6 +210,55 @@ fn pg_error(grant: &str, e: tokio_postgres::Error) -> io::Error {
 }
 
 impl Pg {
+    /// Under the advisory lock: waits while the row holds a live lease written before the
+    /// database started (a holder whose session a restart ended, still saving), then
+    /// writes this holder's lease, committed on a pooled connection of its own — it must
+    /// outlive the lock's transaction if a restart ends that.
+    async fn lease(
+        &self,
+        grant: &str,
+        held: &Object,
+        wait: Duration,
+        ttl: Duration,
+    ) -> io::Result<String> {
+        let live = format!(
+            "SELECT lease_until > {NOW} AND lease_at < extract(epoch from pg_postmaster_start_time()) \
+             FROM {} WHERE grant_id = $1 AND lease_owner IS NOT NULL",
+            self.table
+        );
+        let until = std::time::Instant::now() + wait;
+        loop {
+            let row = held
+                .query_opt(&live, &[&grant])
+                .await
+                .map_err(|e| pg_error(grant, e))?;
+            if !row.is_some_and(|r| r.get::<_, Option<bool>>(0) == Some(true)) {
+                break;
+            }
+            if std::time::Instant::now() >= until {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("grant {grant:?}: a refresh cut off by a database restart still held the grant after lock_wait"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let lease = super::fence();
+        let take = format!(
+            "INSERT INTO {t} AS c (grant_id, version, lease_owner, lease_at, lease_until) \
+             VALUES ($1, 0, $2, {NOW}, {NOW} + $3) ON CONFLICT (grant_id) DO UPDATE SET \
+             lease_owner = excluded.lease_owner, lease_at = excluded.lease_at, \
+             lease_until = excluded.lease_until",
+            t = self.table
+        );
+        let client = self.client(grant).await?;
+        client
+            .execute(&take, &[&grant, &lease, &ttl.as_secs_f64()])
+            .await
+            .map_err(|e| pg_error(grant, e))?;
+        Ok(lease)
+    }
+
     async fn client(&self, grant: &str) -> io::Result<Object> {
         self.pool
             .get()
@@ -217,8 +268,14 @@ impl Pg {
 }
 
 /// The held lock: its connection, in the transaction that holds it (until a save
-/// committed it).
-pub struct Held(Object);
+/// committed it), and the lease written beside it (until a save cleared it).
+pub struct Held {
+    client: Object,
+    lease: Option<String>,
+}
+
+/// The database's clock in seconds since the epoch: leases are compared on it alone.
+const NOW: &str = "extract(epoch from clock_timestamp())::float8";
 
 #[async_trait]
 impl Backend for Pg {
@@ -242,19 +299,37 @@ impl Backend for Pg {
                 .await
         }
         .await;
-        match taken {
-            Ok(_) => Ok(Held(client)),
+        let leased = match taken {
+            Ok(_) => self.lease(grant, &client, wait, ttl).await,
+            Err(e) => Err(pg_error(grant, e)),
+        };
+        match leased {
+            Ok(lease) => Ok(Held {
+                client,
+                lease: Some(lease),
+            }),
             Err(e) => {
                 let _ = client.batch_execute("ROLLBACK").await;
-                Err(pg_error(grant, e))
+                Err(e)
             }
         }
     }
 
-    async fn release(&self, _grant: &str, held: Held) {
-        if held.0.batch_execute("ROLLBACK").await.is_err() {
+    async fn release(&self, grant: &str, held: Held) {
+        if held.client.batch_execute("ROLLBACK").await.is_err() {
             // Broken: closing it releases the lock too.
-            drop(Object::take(held.0));
+            drop(Object::take(held.client));
+        }
+        if let Some(lease) = held.lease {
+            // Not saved through the lock: the lease goes too (if the database is down,
+            // it expires on its own).
+            let clear = format!(
+                "UPDATE {} SET lease_owner = NULL WHERE grant_id = $1 AND lease_owner = $2",
+                self.table
+            );
+            if let Ok(client) = self.client(grant).await {
+                let _ = client.execute(&clear, &[&grant, &lease]).await;
+            }
         }
     }
 
@@ -269,7 +344,7 @@ impl Backend for Pg {
         );
         let pooled;
         let client = match held {
-            Some(h) => &h.0,
+            Some(h) => &h.client,
             None => {
                 pooled = self.client(grant).await?;
                 &pooled
@@ -299,7 +374,8 @@ impl Backend for Pg {
             "INSERT INTO {t} AS c (grant_id, access_token, refresh_token, expires_at, version) \
              VALUES ($1, $2, $3, $4, 1) ON CONFLICT (grant_id) DO UPDATE SET \
              access_token = excluded.access_token, refresh_token = excluded.refresh_token, \
-             expires_at = excluded.expires_at, version = c.version + 1, updated_at = now() ",
+             expires_at = excluded.expires_at, version = c.version + 1, updated_at = now(), \
+             lease_owner = NULL ",
             t = self.table
         );
         let access = credentials.map(|c| c.access_token.expose().to_owned());
@@ -312,13 +388,14 @@ impl Backend for Pg {
         }
         upsert.push_str("RETURNING version");
         let pooled;
-        let (client, in_transaction) = match held {
-            Some(h) => (&h.0, true),
+        let (client, mut lease) = match held {
+            Some(h) => (&h.client, Some(&mut h.lease)),
             None => {
                 pooled = self.client(grant).await?;
-                (&pooled, false)
+                (&pooled, None)
             }
         };
+        let in_transaction = lease.is_some();
         let row = match &expect {
             Some(v) => {
                 client
@@ -340,6 +417,11 @@ impl Backend for Pg {
                 .batch_execute("COMMIT")
                 .await
                 .map_err(|e| pg_error(grant, e))?;
+            if row.is_some()
+                && let Some(lease) = lease.as_mut()
+            {
+                **lease = None; // the save cleared it
+            }
         }
         Ok(row.map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
     }

@@ -10,8 +10,7 @@
 
 use std::io;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
@@ -165,18 +164,6 @@ impl CredentialStore for RedisStore {
 /// The held lock's fencing value.
 pub struct Held(String);
 
-fn fence() -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!(
-        "{}-{nanos:x}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
 fn rd_error(grant: &str, e: redis::RedisError) -> io::Error {
     if e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || e.is_connection_refusal() {
         unavailable(grant, "Redis", e)
@@ -197,7 +184,7 @@ impl Backend for Rd {
 
     async fn acquire(&self, grant: &str, wait: Duration, ttl: Duration) -> io::Result<Held> {
         let key = self.key("lock", grant);
-        let value = fence();
+        let value = super::fence();
         let until = Instant::now() + wait;
         let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let mut c = self.connection.clone();
