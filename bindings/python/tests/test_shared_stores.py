@@ -352,3 +352,36 @@ def test_a_partitioned_holder_loses_the_lock_and_cannot_write(backend: Backend) 
     finally:
         proxy.silent.clear()
         proxy.close()
+
+
+def test_a_restart_mid_refresh_loses_no_rotation(backend: Backend) -> None:
+    """The database restarts while a refresh's token call is under way: the holder's
+    session (PostgreSQL) or connection (Redis) is gone, yet a sibling that starts its
+    refresh right then must not read the old refresh token before the holder's save —
+    retried across the restart — lands. PostgreSQL: the holder's lease from before the
+    start; Redis: the lock key, kept by the append-only file."""
+    restart = os.environ.get(f"REAUTH_{backend.kind.upper()}_RESTART")
+    if not restart:
+        if os.environ.get("REAUTH_REQUIRE_SERVERS") == "1":
+            pytest.fail(f"REAUTH_{backend.kind.upper()}_RESTART is not set")
+        pytest.skip("no restart command")
+    g = grant()
+    holder = backend.store(g, lock_wait=3, lock_ttl=8)
+    sibling = backend.store(g, lock_wait=6, lock_ttl=8)
+    holder.save(creds(1))
+    seen: dict = {}
+
+    def sibling_refreshes() -> None:
+        with sibling.lock():
+            seen["credentials"] = sibling.load()
+
+    with holder.lock():
+        assert holder.load() == creds(1)
+        subprocess.run([restart], check=True)  # the token call is under way
+        t = threading.Thread(target=sibling_refreshes)
+        t.start()
+        time.sleep(0.5)  # the sibling is back first, and must wait
+        assert "credentials" not in seen
+        holder.save(creds(2))  # the rotation, saved across the restart
+    t.join(10)
+    assert seen.get("credentials") == creds(2)

@@ -63,7 +63,11 @@ impl Drop for Holding {
 impl CredentialStore for Stalling {
     fn load(&self) -> io::Result<Option<StoredCredentials>> {
         let loaded = self.inner.load()?;
-        let asked = self.stall.lock().unwrap().is_some_and(|until| Instant::now() < until);
+        let asked = self
+            .stall
+            .lock()
+            .unwrap()
+            .is_some_and(|until| Instant::now() < until);
         if asked && self.holding.load(Ordering::SeqCst) > 0 {
             std::fs::File::create(format!("{}.stalled", self.out))?;
             std::thread::sleep(Duration::from_secs(3600)); // killed here, holding the lock
@@ -77,7 +81,11 @@ impl CredentialStore for Stalling {
         self.inner.clear()
     }
     fn lock(&self) -> io::Result<Box<dyn Send>> {
-        let guard: Box<dyn Send> = if self.no_lock { Box::new(()) } else { self.inner.lock()? };
+        let guard: Box<dyn Send> = if self.no_lock {
+            Box::new(())
+        } else {
+            self.inner.lock()?
+        };
         self.holding.fetch_add(1, Ordering::SeqCst);
         Ok(Box::new((Holding(Arc::clone(&self.holding)), guard)))
     }
@@ -111,28 +119,47 @@ fn report(cfg: &Cfg, counts: &Counts) {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let path = std::env::args().nth(1).expect("usage: fleet_worker CONFIG.json");
-    let cfg: Arc<Cfg> = Arc::new(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap());
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: fleet_worker CONFIG.json");
+    let cfg: Arc<Cfg> =
+        Arc::new(serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap());
     let counts: Counts = Arc::default();
     let stall: Stall = Arc::default();
     {
         let stall = Arc::clone(&stall);
-        let mut usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).unwrap();
+        let mut usr1 =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1()).unwrap();
         tokio::spawn(async move {
             while usr1.recv().await.is_some() {
                 *stall.lock().unwrap() = Some(Instant::now() + Duration::from_secs(5));
             }
         });
     }
-    let (wait, ttl) = (Duration::from_secs_f64(cfg.lock_wait), Duration::from_secs_f64(cfg.lock_ttl));
-    let sep = if cfg.store_url.contains('?') { '&' } else { '?' };
-    let named = format!("{}{sep}application_name=fleet-{}", cfg.store_url, std::process::id());
+    let (wait, ttl) = (
+        Duration::from_secs_f64(cfg.lock_wait),
+        Duration::from_secs_f64(cfg.lock_ttl),
+    );
+    let sep = if cfg.store_url.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let named = format!(
+        "{}{sep}application_name=fleet-{}",
+        cfg.store_url,
+        std::process::id()
+    );
     let url = cfg.store_url.clone();
     let (pg, rd) = if cfg.store == "postgres" {
-        let s = tokio::task::spawn_blocking(move || PostgresStores::connect(&named)).await.unwrap();
+        let s = tokio::task::spawn_blocking(move || PostgresStores::connect(&named))
+            .await
+            .unwrap();
         (Some(s.unwrap().lock_timing(wait, ttl).unwrap()), None)
     } else {
-        let s = tokio::task::spawn_blocking(move || RedisStores::connect(&url)).await.unwrap();
+        let s = tokio::task::spawn_blocking(move || RedisStores::connect(&url))
+            .await
+            .unwrap();
         (None, Some(s.unwrap().lock_timing(wait, ttl).unwrap()))
     };
     let mut config = Config::default();
@@ -145,7 +172,10 @@ async fn main() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let mut clients = Vec::new();
     let mut adapters = Vec::new();
     for grant in &cfg.grants {
@@ -168,7 +198,12 @@ async fn main() {
             .store(store)
             .token_client(token_client.clone())
             .flight_recorder(0)
-            .on_logout(move |ended| count(&seen, format!("logout:{}", snake(&format!("{:?}", ended.reason)))));
+            .on_logout(move |ended| {
+                count(
+                    &seen,
+                    format!("logout:{}", snake(&format!("{:?}", ended.reason))),
+                )
+            });
         let reauth = tokio::task::block_in_place(|| builder.build()).unwrap();
         clients.push(
             reqwest_middleware::ClientBuilder::new(http.clone())
@@ -183,7 +218,8 @@ async fn main() {
     for seed in 0..cfg.concurrency {
         let (clients, counts, cfg) = (Arc::clone(&clients), Arc::clone(&counts), Arc::clone(&cfg));
         tasks.push(tokio::spawn(async move {
-            let mut x = 0x9E37_79B9_7F4A_7C15_u64 ^ (seed as u64 + 1) ^ u64::from(std::process::id());
+            let mut x =
+                0x9E37_79B9_7F4A_7C15_u64 ^ (seed as u64 + 1) ^ u64::from(std::process::id());
             while Instant::now() < stop_at {
                 x ^= x << 13;
                 x ^= x >> 7;
@@ -192,10 +228,12 @@ async fn main() {
                 let key = match client.get(format!("{}/api/fleet", cfg.server)).send().await {
                     Ok(r) if r.status() == 200 => "ok".to_owned(),
                     Ok(r) => format!("status:{}", r.status().as_u16()),
-                    Err(reqwest_middleware::Error::Middleware(e)) => match e.downcast_ref::<RequestFailed>() {
-                        Some(f) => format!("failed:{}", snake(&format!("{:?}", f.reason))),
-                        None => format!("error:{e}"),
-                    },
+                    Err(reqwest_middleware::Error::Middleware(e)) => {
+                        match e.downcast_ref::<RequestFailed>() {
+                            Some(f) => format!("failed:{}", snake(&format!("{:?}", f.reason))),
+                            None => format!("error:{e}"),
+                        }
+                    }
                     Err(reqwest_middleware::Error::Reqwest(_)) => "transport:reqwest".to_owned(),
                 };
                 count(&counts, key);

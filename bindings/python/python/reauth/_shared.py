@@ -110,7 +110,7 @@ class SharedStore:
         try:
             if self._depth == 0:
                 self._read_version = None
-                self._acquire()
+                self._acquire_retrying()
             self._depth += 1
             try:
                 yield
@@ -121,6 +121,18 @@ class SharedStore:
                     self._release()
         finally:
             self._local.release()
+
+    def _acquire_retrying(self) -> None:
+        """``_acquire``, again on a failed connection while ``lock_wait`` lasts: after a
+        restart a pool hands out connections the server already closed, one by one."""
+        deadline = time.monotonic() + self.lock_wait
+        while True:
+            try:
+                return self._acquire()
+            except StoreUnavailable:
+                if time.monotonic() + 0.05 > deadline:
+                    raise
+            time.sleep(0.05)
 
     def _holding(self) -> bool:
         # RLock has no public "owned by me"; _is_owned is what Condition uses.

@@ -292,6 +292,10 @@ impl<B: Backend> Shared<B> {
 type OpFuture<T, H> =
     std::pin::Pin<Box<dyn Future<Output = (io::Result<T>, Option<H>)> + Send + 'static>>;
 
+fn retryable_connection(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::ConnectionAborted
+}
+
 fn retryable(e: &io::Error) -> bool {
     matches!(
         e.kind(),
@@ -394,8 +398,19 @@ impl<B: Backend> CredentialStore for Shared<B> {
         let grant = Arc::clone(&self.grant);
         let ttl = self.ttl;
         // The guard gives this process's lock back if taking the fleet's fails.
+        // Again on a failed connection while the wait lasts: after a restart a pool
+        // hands out connections the server already closed, one by one.
         let held = self.io.run(wait + IO_TIMEOUT, async move {
-            backend.acquire(&grant, wait, ttl).await
+            let until = Instant::now() + wait;
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                match backend.acquire(&grant, left, ttl).await {
+                    Err(e) if retryable_connection(&e) && !left.is_zero() => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    taken => return taken,
+                }
+            }
         })?;
         self.state().held = Some(held);
         Ok(Box::new(guard))

@@ -238,7 +238,9 @@ impl Pg {
             if std::time::Instant::now() >= until {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("grant {grant:?}: a refresh cut off by a database restart still held the grant after lock_wait"),
+                    format!(
+                        "grant {grant:?}: a refresh cut off by a database restart still held the grant after lock_wait"
+                    ),
                 ));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
