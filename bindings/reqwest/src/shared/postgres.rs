@@ -232,7 +232,7 @@ impl Pg {
                 .query_opt(&live, &[&grant])
                 .await
                 .map_err(|e| pg_error(grant, e))?;
-            if !row.is_some_and(|r| r.get::<_, Option<bool>>(0) == Some(true)) {
+            if row.is_none_or(|r| r.get::<_, Option<bool>>(0) != Some(true)) {
                 break;
             }
             if std::time::Instant::now() >= until {
