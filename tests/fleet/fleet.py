@@ -210,7 +210,7 @@ def run(a: argparse.Namespace, here: Path, work: Path, base: str, http: httpx.Cl
         if logouts:
             problems.append(f"{logouts} logouts")
         # A status is the server's own answer handed back (a 401 after the request's one
-        # replay, rule 19's budget); anything else is a transport or an unexpected error.
+        # replay, rule 6, the replay budget); anything else is a transport or an unexpected error.
         unexplained = {k: v for k, v in refused.items() if not k.startswith(("failed:", "logout:", "status:"))}
         if unexplained:
             problems.append(f"requests neither answered nor failed with a stated reason: {unexplained}")
