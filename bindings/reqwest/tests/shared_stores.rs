@@ -263,3 +263,37 @@ async fn the_stores_can_be_called_from_inside_a_runtime() {
         assert_eq!(s.load().unwrap(), Some(creds(7)));
     }
 }
+
+#[test]
+fn a_restart_mid_refresh_loses_no_rotation() {
+    // The database restarts while a refresh's token call is under way: a sibling that
+    // starts its refresh right then must not read the old refresh token before the
+    // holder's save, retried across the restart, lands (PostgreSQL: the holder's lease
+    // from before the start; Redis: the lock key, kept by the append-only file).
+    for kind in ["postgres", "redis"] {
+        let var = format!("REAUTH_{}_RESTART", kind.to_uppercase());
+        let restart = std::env::var(&var)
+            .unwrap_or_else(|_| panic!("{var} is not set: ./scripts/test sets it"));
+        let u = url(kind);
+        let g = grant();
+        let holder = store(kind, &u, &g, 3 * S, 8 * S);
+        holder.save(&creds(1)).unwrap();
+        let guard = holder.lock().unwrap();
+        assert_eq!(holder.load().unwrap(), Some(creds(1)));
+        assert!(Command::new(&restart).status().unwrap().success());
+        let (u2, g2) = (u.clone(), g.clone());
+        let sibling = std::thread::spawn(move || {
+            let s = store(kind, &u2, &g2, 6 * S, 8 * S);
+            let _g = s.lock().unwrap();
+            s.load().unwrap()
+        });
+        std::thread::sleep(Duration::from_millis(500)); // the sibling is back first
+        assert!(
+            !sibling.is_finished(),
+            "{kind}: the sibling did not wait for the holder"
+        );
+        holder.save(&creds(2)).unwrap();
+        drop(guard);
+        assert_eq!(sibling.join().unwrap(), Some(creds(2)), "{kind}");
+    }
+}

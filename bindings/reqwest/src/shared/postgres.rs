@@ -272,8 +272,28 @@ impl Pg {
 /// The held lock: its connection, in the transaction that holds it (until a save
 /// committed it), and the lease written beside it (until a save cleared it).
 pub struct Held {
-    client: Object,
+    /// `None` only once released.
+    client: Option<Object>,
     lease: Option<String>,
+}
+
+impl Held {
+    fn client(&self) -> &Object {
+        self.client
+            .as_ref()
+            .expect("a held lock has its connection until released")
+    }
+}
+
+impl Drop for Held {
+    /// A lock dropped without its release (a call that timed out, a runtime shut down)
+    /// closes its connection: back in the pool it would carry an open transaction and
+    /// the lock into someone else's statements. Closed, PostgreSQL ends both.
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            drop(Object::take(client));
+        }
+    }
 }
 
 /// The database's clock in seconds since the epoch: leases are compared on it alone.
@@ -307,7 +327,7 @@ impl Backend for Pg {
         };
         match leased {
             Ok(lease) => Ok(Held {
-                client,
+                client: Some(client),
                 lease: Some(lease),
             }),
             Err(e) => {
@@ -317,12 +337,14 @@ impl Backend for Pg {
         }
     }
 
-    async fn release(&self, grant: &str, held: Held) {
-        if held.client.batch_execute("ROLLBACK").await.is_err() {
+    async fn release(&self, grant: &str, mut held: Held) {
+        if let Some(client) = held.client.take()
+            && client.batch_execute("ROLLBACK").await.is_err()
+        {
             // Broken: closing it releases the lock too.
-            drop(Object::take(held.client));
+            drop(Object::take(client));
         }
-        if let Some(lease) = held.lease {
+        if let Some(lease) = held.lease.take() {
             // Not saved through the lock: the lease goes too (if the database is down,
             // it expires on its own).
             let clear = format!(
@@ -346,7 +368,7 @@ impl Backend for Pg {
         );
         let pooled;
         let client = match held {
-            Some(h) => &h.client,
+            Some(h) => h.client(),
             None => {
                 pooled = self.client(grant).await?;
                 &pooled
@@ -391,7 +413,12 @@ impl Backend for Pg {
         upsert.push_str("RETURNING version");
         let pooled;
         let (client, mut lease) = match held {
-            Some(h) => (&h.client, Some(&mut h.lease)),
+            Some(Held { client, lease }) => (
+                client
+                    .as_ref()
+                    .expect("a held lock has its connection until released"),
+                Some(lease),
+            ),
             None => {
                 pooled = self.client(grant).await?;
                 (&pooled, None)
