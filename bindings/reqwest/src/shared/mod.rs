@@ -28,11 +28,6 @@ use reauth::Secret;
 use crate::store::{CredentialStore, StoredCredentials};
 
 #[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "redis")]
-mod redis;
-
-#[cfg(feature = "postgres")]
 pub use postgres::{PostgresStore, PostgresStores};
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStores};
@@ -138,6 +133,106 @@ impl Drop for Io {
         }
     }
 }
+
+/// What a connection to one database gives every grant's store: the backend, the
+/// runtime, the lock timings.
+pub(crate) struct Fleet<B: Backend> {
+    backend: Arc<B>,
+    io: Arc<Io>,
+    wait: Duration,
+    ttl: Duration,
+}
+
+impl<B: Backend> Clone for Fleet<B> {
+    fn clone(&self) -> Self {
+        Fleet {
+            backend: Arc::clone(&self.backend),
+            io: Arc::clone(&self.io),
+            wait: self.wait,
+            ttl: self.ttl,
+        }
+    }
+}
+
+impl<B: Backend> Fleet<B> {
+    pub(crate) fn new(backend: B, io: Arc<Io>) -> Self {
+        Fleet {
+            backend: Arc::new(backend),
+            io,
+            wait: DEFAULT_LOCK_WAIT,
+            ttl: DEFAULT_LOCK_TTL,
+        }
+    }
+
+    pub(crate) fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    pub(crate) fn backend_arc(&self) -> Arc<B> {
+        Arc::clone(&self.backend)
+    }
+
+    pub(crate) fn io(&self) -> &Io {
+        &self.io
+    }
+
+    pub(crate) fn lock_timing(mut self, wait: Duration, ttl: Duration) -> io::Result<Self> {
+        check_timing("x", wait, ttl)?;
+        self.wait = wait;
+        self.ttl = ttl;
+        Ok(self)
+    }
+
+    pub(crate) fn grant(&self, grant_id: &str) -> io::Result<Shared<B>> {
+        Shared::new(
+            Arc::clone(&self.backend),
+            Arc::clone(&self.io),
+            grant_id,
+            self.wait,
+            self.ttl,
+        )
+    }
+}
+
+/// A public store type over `Shared<backend>`: `Debug` naming the grant (never a token),
+/// `lock_ttl`, and the [`CredentialStore`] calls.
+macro_rules! grant_store {
+    ($name:ident, $backend:ty) => {
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("grant_id", &self.0.grant())
+                    .finish()
+            }
+        }
+
+        impl $name {
+            /// How long the lock outlives a holder that stopped answering.
+            pub fn lock_ttl(&self) -> std::time::Duration {
+                self.0.lock_ttl()
+            }
+        }
+
+        impl $crate::store::CredentialStore for $name {
+            fn load(&self) -> std::io::Result<Option<$crate::store::StoredCredentials>> {
+                self.0.load()
+            }
+            fn save(&self, credentials: &$crate::store::StoredCredentials) -> std::io::Result<()> {
+                self.0.save(credentials)
+            }
+            fn clear(&self) -> std::io::Result<()> {
+                self.0.clear()
+            }
+            fn lock(&self) -> std::io::Result<Box<dyn Send>> {
+                self.0.lock()
+            }
+            fn lock_ttl(&self) -> Option<std::time::Duration> {
+                Some(self.0.lock_ttl())
+            }
+        }
+    };
+}
+pub(crate) use grant_store;
 
 /// Lock timings: checked like every other config.
 pub(crate) fn check_timing(grant: &str, wait: Duration, ttl: Duration) -> io::Result<()> {
@@ -477,3 +572,8 @@ pub(crate) fn credentials(
         expires_at,
     }))
 }
+
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(feature = "redis")]
+mod redis;

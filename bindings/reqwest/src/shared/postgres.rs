@@ -14,8 +14,8 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use super::{Backend, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT, IO_TIMEOUT, Io, Shared, unavailable};
-use crate::store::{CredentialStore, StoredCredentials};
+use super::{Backend, Fleet, IO_TIMEOUT, Io, Shared, unavailable};
+use crate::store::StoredCredentials;
 
 /// The default table.
 pub const TABLE: &str = "reauth_credentials";
@@ -31,17 +31,12 @@ pub const TABLE: &str = "reauth_credentials";
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct PostgresStores {
-    backend: Arc<Pg>,
-    io: Arc<Io>,
-    wait: Duration,
-    ttl: Duration,
-}
+pub struct PostgresStores(Fleet<Pg>);
 
 impl std::fmt::Debug for PostgresStores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStores")
-            .field("table", &self.backend.table)
+            .field("table", &self.0.backend().table)
             .finish_non_exhaustive()
     }
 }
@@ -100,90 +95,48 @@ impl PostgresStores {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(io::Error::other)?;
-        let backend = Arc::new(Pg {
-            pool,
-            table: table.to_owned(),
-        });
+        let fleet = Fleet::new(
+            Pg {
+                pool,
+                table: table.to_owned(),
+            },
+            io,
+        );
         let create = format!(
             "CREATE TABLE IF NOT EXISTS {table} (grant_id text PRIMARY KEY, access_token text, \
              refresh_token text, expires_at double precision, version bigint NOT NULL, \
              updated_at timestamptz NOT NULL DEFAULT now(), lease_owner text, \
              lease_at double precision, lease_until double precision)"
         );
-        let b = Arc::clone(&backend);
-        io.run(IO_TIMEOUT * 2, async move {
+        let b = fleet.backend_arc();
+        fleet.io().run(IO_TIMEOUT * 2, async move {
             let client = b.client("(setup)").await?;
             client
                 .batch_execute(&create)
                 .await
                 .map_err(|e| pg_error("(setup)", e))
         })?;
-        Ok(PostgresStores {
-            backend,
-            io,
-            wait: DEFAULT_LOCK_WAIT,
-            ttl: DEFAULT_LOCK_TTL,
-        })
+        Ok(PostgresStores(fleet))
     }
 
     /// The lock timings of the grants' stores made after this call: how long a lock
     /// waits for a sibling's refresh (default 30 s), and how long it outlives a holder
     /// that stopped answering (default 40 s; it must exceed `wait` and the adapter's
     /// refresh deadline).
-    pub fn lock_timing(mut self, wait: Duration, ttl: Duration) -> io::Result<Self> {
-        super::check_timing("x", wait, ttl)?;
-        self.wait = wait;
-        self.ttl = ttl;
-        Ok(self)
+    pub fn lock_timing(self, wait: Duration, ttl: Duration) -> io::Result<Self> {
+        Ok(PostgresStores(self.0.lock_timing(wait, ttl)?))
     }
 
     /// One grant's store.
     pub fn grant(&self, grant_id: &str) -> io::Result<PostgresStore> {
-        Ok(PostgresStore(Shared::new(
-            Arc::clone(&self.backend),
-            Arc::clone(&self.io),
-            grant_id,
-            self.wait,
-            self.ttl,
-        )?))
+        Ok(PostgresStore(self.0.grant(grant_id)?))
     }
 }
 
 /// One grant's credentials in PostgreSQL. `Debug` names the grant, never the tokens.
 pub struct PostgresStore(Shared<Pg>);
 
-impl std::fmt::Debug for PostgresStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresStore")
-            .field("grant_id", &self.0.grant())
-            .finish()
-    }
-}
-
-impl PostgresStore {
-    /// How long the lock outlives a silent holder.
-    pub fn lock_ttl(&self) -> Duration {
-        self.0.lock_ttl()
-    }
-}
-
-impl CredentialStore for PostgresStore {
-    fn load(&self) -> io::Result<Option<StoredCredentials>> {
-        self.0.load()
-    }
-    fn save(&self, credentials: &StoredCredentials) -> io::Result<()> {
-        self.0.save(credentials)
-    }
-    fn clear(&self) -> io::Result<()> {
-        self.0.clear()
-    }
-    fn lock(&self) -> io::Result<Box<dyn Send>> {
-        self.0.lock()
-    }
-    fn lock_ttl(&self) -> Option<Duration> {
-        Some(self.0.lock_ttl())
-    }
-}
+super::grant_store!(PostgresStore, Pg);
 
 /// Failures of the connection, not of the statement, are "unavailable" (retryable);
 /// the rest (a missing table, a type) are said as they are. Never a parameter's text.

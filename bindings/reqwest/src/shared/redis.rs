@@ -16,8 +16,8 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
-use super::{Backend, DEFAULT_LOCK_TTL, DEFAULT_LOCK_WAIT, IO_TIMEOUT, Io, Shared, unavailable};
-use crate::store::{CredentialStore, StoredCredentials};
+use super::{Backend, Fleet, IO_TIMEOUT, Io, Shared, unavailable};
+use crate::store::StoredCredentials;
 
 /// The default key prefix.
 pub const PREFIX: &str = "reauth:";
@@ -56,17 +56,12 @@ return 0
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct RedisStores {
-    backend: Arc<Rd>,
-    io: Arc<Io>,
-    wait: Duration,
-    ttl: Duration,
-}
+pub struct RedisStores(Fleet<Rd>);
 
 impl std::fmt::Debug for RedisStores {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisStores")
-            .field("prefix", &self.backend.prefix)
+            .field("prefix", &self.0.backend().prefix)
             .finish_non_exhaustive()
     }
 }
@@ -98,68 +93,31 @@ impl RedisStores {
                 .await
                 .map_err(|e| unavailable("(setup)", "Redis", e))
         })?;
-        Ok(RedisStores {
-            backend: Arc::new(Rd {
-                connection,
-                prefix: prefix.to_owned(),
-                write: Script::new(WRITE),
-                release: Script::new(RELEASE),
-            }),
-            io,
-            wait: DEFAULT_LOCK_WAIT,
-            ttl: DEFAULT_LOCK_TTL,
-        })
+        let backend = Rd {
+            connection,
+            prefix: prefix.to_owned(),
+            write: Script::new(WRITE),
+            release: Script::new(RELEASE),
+        };
+        Ok(RedisStores(Fleet::new(backend, io)))
     }
 
     /// The lock timings of the grants' stores made after this call (see
     /// [`PostgresStores::lock_timing`](crate::PostgresStores)): defaults 30 s and 40 s.
-    pub fn lock_timing(mut self, wait: Duration, ttl: Duration) -> io::Result<Self> {
-        super::check_timing("x", wait, ttl)?;
-        self.wait = wait;
-        self.ttl = ttl;
-        Ok(self)
+    pub fn lock_timing(self, wait: Duration, ttl: Duration) -> io::Result<Self> {
+        Ok(RedisStores(self.0.lock_timing(wait, ttl)?))
     }
 
     /// One grant's store.
     pub fn grant(&self, grant_id: &str) -> io::Result<RedisStore> {
-        Ok(RedisStore(Shared::new(
-            Arc::clone(&self.backend),
-            Arc::clone(&self.io),
-            grant_id,
-            self.wait,
-            self.ttl,
-        )?))
+        Ok(RedisStore(self.0.grant(grant_id)?))
     }
 }
 
 /// One grant's credentials in Redis. `Debug` names the grant, never the tokens.
 pub struct RedisStore(Shared<Rd>);
 
-impl std::fmt::Debug for RedisStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisStore")
-            .field("grant_id", &self.0.grant())
-            .finish()
-    }
-}
-
-impl CredentialStore for RedisStore {
-    fn load(&self) -> io::Result<Option<StoredCredentials>> {
-        self.0.load()
-    }
-    fn save(&self, credentials: &StoredCredentials) -> io::Result<()> {
-        self.0.save(credentials)
-    }
-    fn clear(&self) -> io::Result<()> {
-        self.0.clear()
-    }
-    fn lock(&self) -> io::Result<Box<dyn Send>> {
-        self.0.lock()
-    }
-    fn lock_ttl(&self) -> Option<Duration> {
-        Some(self.0.lock_ttl())
-    }
-}
+super::grant_store!(RedisStore, Rd);
 
 /// The held lock's fencing value.
 pub struct Held(String);
