@@ -162,6 +162,23 @@ def test_absurd_lock_timings_are_refused(backend: Backend, kw: dict) -> None:
         backend.store(grant(), **kw)
 
 
+def test_a_pool_that_would_lose_saves_is_refused() -> None:
+    if not PG:
+        pytest.skip("no postgres server (set REAUTH_POSTGRES_URL)")
+    from psycopg_pool import ConnectionPool
+
+    from reauth.postgres import PostgresStore, pool_options
+
+    implicit = ConnectionPool(PG, min_size=1, max_size=2, open=False)
+    with pytest.raises(ValueError, match="autocommit"):
+        PostgresStore(implicit, grant())
+    single = ConnectionPool(PG, kwargs=pool_options(), min_size=1, max_size=1, open=False)
+    with pytest.raises(ValueError, match="max_size"):
+        PostgresStore(single, grant())
+    with pytest.raises(TypeError):
+        PostgresStore(object(), grant())  # type: ignore[arg-type]
+
+
 def test_the_adapter_refuses_a_lock_shorter_than_the_refresh_deadline(backend: Backend) -> None:
     from reauth.httpx import ReauthAuth
 

@@ -93,7 +93,11 @@ def create_table(pool: ConnectionPool, table: str = TABLE) -> None:
     takes no lock on an existing table — never run an ``ALTER TABLE`` on it while workers
     hold grants, its lock waits for every refresh under way and stops every other)."""
     with pool.connection() as conn:
-        conn.execute(sql.SQL(_SCHEMA).format(table=sql.Identifier(table)))
+        # In a transaction under a lock: two workers creating the table at once can
+        # otherwise collide in the catalog although both say IF NOT EXISTS.
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('reauth:schema', 0))")
+            conn.execute(sql.SQL(_SCHEMA).format(table=sql.Identifier(table)))
 
 
 # Failures of the connection, not of the statement: the database is down, restarting or
@@ -122,6 +126,11 @@ class PostgresStore(SharedStore):
         super().__init__(grant_id, lock_wait, lock_ttl)
         if not isinstance(pool, ConnectionPool):
             raise TypeError(f"pool must be a psycopg_pool.ConnectionPool, not {type(pool).__name__}")
+        if not (getattr(pool, "kwargs", None) or {}).get("autocommit"):
+            # Its statements end their own transactions; in a pool that opens implicit
+            # ones, a save would be rolled back when its connection went back.
+            raise ValueError("the pool's connections must be in autocommit mode: "
+                             "ConnectionPool(..., kwargs=reauth.postgres.pool_options())")
         if pool.max_size < 2:
             raise ValueError("the pool needs max_size >= 2: a refresh holds one connection "
                              "for its lock and writes its lease on another")

@@ -102,11 +102,14 @@ impl PostgresStores {
             },
             io,
         );
+        // Under a lock: two workers creating the table at once can otherwise collide in
+        // the catalog (a unique violation on pg_type) although both say IF NOT EXISTS.
         let create = format!(
-            "CREATE TABLE IF NOT EXISTS {table} (grant_id text PRIMARY KEY, access_token text, \
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('reauth:schema', 0)); \
+             CREATE TABLE IF NOT EXISTS {table} (grant_id text PRIMARY KEY, access_token text, \
              refresh_token text, expires_at double precision, version bigint NOT NULL, \
              updated_at timestamptz NOT NULL DEFAULT now(), lease_owner text, \
-             lease_at double precision, lease_until double precision)"
+             lease_at double precision, lease_until double precision); COMMIT"
         );
         let b = fleet.backend_arc();
         fleet.io().run(IO_TIMEOUT * 2, async move {
@@ -159,7 +162,9 @@ fn pg_error(grant: &str, e: tokio_postgres::Error) -> io::Error {
             format!("grant {grant:?}: another worker held the lock for longer than lock_wait"),
         );
     }
-    io::Error::other(format!("grant {grant:?}: PostgreSQL: {e}"))
+    // The server's message (never its detail, which can quote a row's values).
+    let message = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
+    io::Error::other(format!("grant {grant:?}: PostgreSQL: {message}"))
 }
 
 impl Pg {
