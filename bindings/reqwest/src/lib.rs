@@ -530,10 +530,15 @@ impl Inner {
     /// for a sibling's rotation, §12.2).
     fn login(&self, credentials: Credentials) -> Result<(), DriverError> {
         let guard = self.store.lock().map_err(|e| {
-            tracing::error!(error = %e, "reauth: could not lock the credential store; logging in without it");
+            tracing::error!(error = %e, "reauth: could not lock the credential store; logging in without storing the credentials");
         });
         let step = self.driver.login(self.now(), credentials.clone())?;
-        self.save(&credentials);
+        // Only under the lock: a write beside a sibling's refresh could overwrite the
+        // rotation it is about to store (a store that cannot be locked is most likely
+        // unreachable anyway).
+        if guard.is_ok() {
+            self.save(&credentials);
+        }
         drop(guard);
         self.carry(step);
         Ok(())

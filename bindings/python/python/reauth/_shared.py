@@ -50,14 +50,16 @@ class StaleWrite(RuntimeError):
 
 
 def check_grant_and_timing(grant_id: object, lock_wait: object, lock_ttl: object) -> None:
-    if not isinstance(grant_id, str) or not grant_id or len(grant_id) > 200:
-        raise ValueError("grant_id must be a non-empty str of at most 200 characters")
+    if not isinstance(grant_id, str) or not grant_id:
+        raise ValueError("grant_id must be a non-empty str")
     if any(c in grant_id for c in "\x00\r\n"):
         raise ValueError("grant_id must not contain NUL, CR or LF")
     try:
-        grant_id.encode("utf-8")
+        encoded = grant_id.encode("utf-8")
     except UnicodeEncodeError:
         raise ValueError("grant_id must be valid Unicode (no lone surrogates)") from None
+    if len(encoded) > 200:
+        raise ValueError("grant_id must be at most 200 bytes of UTF-8 (as in the Rust store)")
     for name, value in (("lock_wait", lock_wait), ("lock_ttl", lock_ttl)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise ValueError(f"{name} must be a finite number of seconds, not {value!r}")
@@ -146,17 +148,32 @@ class SharedStore:
         return credentials
 
     def save(self, credentials: StoredCredentials) -> None:
-        if not isinstance(credentials, StoredCredentials):
-            raise TypeError(f"save() takes StoredCredentials, not {type(credentials).__name__}")
+        check_credentials(credentials)
         self._store(credentials)
 
     def clear(self) -> None:
-        self._store(None)
+        """Clears the grant for the whole fleet (a logout ends the grant, not a worker):
+        unconditional, like the Rust store's."""
+        self._retrying(lambda attempt: self._write(None, None, False))
+        if self._holding():
+            self._read_version = None
 
-    def _store(self, credentials: Optional[StoredCredentials]) -> None:
+    def _store(self, credentials: StoredCredentials) -> None:
         holding = self._holding()
         expect = self._read_version if holding else None
-        written = self._retrying(lambda attempt: self._write(credentials, expect, holding and attempt == 0))
+        tries = [0]
+
+        def write(attempt: int) -> Optional[int]:
+            tries[0] = attempt
+            return self._write(credentials, expect, holding and attempt == 0)
+
+        written = self._retrying(write)
+        if written is None and tries[0] > 0:
+            # A retried write that finds another version may have found its own: the
+            # first try's reply was lost after it landed.
+            stored, version = self._read(False)
+            if stored == credentials:
+                written = version
         if written is None:
             raise StaleWrite(f"grant {self.grant_id!r}: a newer version was stored since this worker read "
                              f"version {expect} (its lock expired?); nothing written")
@@ -180,9 +197,35 @@ class SharedStore:
             attempt += 1
 
 
+#: The widest expiry both languages read back (seconds from the epoch, either side).
+MAX_EXPIRY = 1e12
+
+
 def finite_or_none(value: object, what: str) -> Optional[float]:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{what} must be a finite number or None")
+    if abs(value) > MAX_EXPIRY:
+        raise ValueError(f"{what} must be within ±{MAX_EXPIRY:.0e} seconds of the epoch")
     return float(value)
+
+
+def check_credentials(credentials: object) -> None:
+    """What every worker, in either language, can read back: refused here, never
+    written (a bad save would break the grant for the whole fleet)."""
+    if not isinstance(credentials, StoredCredentials):
+        raise TypeError(f"save() takes StoredCredentials, not {type(credentials).__name__}")
+    for name, token, optional in (("access_token", credentials.access_token, False),
+                                  ("refresh_token", credentials.refresh_token, True)):
+        if token is None and optional:
+            continue
+        if not isinstance(token, str) or not token:
+            raise ValueError(f"{name} must be a non-empty str")
+        if "\x00" in token:
+            raise ValueError(f"{name} must not contain NUL")
+        try:
+            token.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"{name} must be valid Unicode (no lone surrogates)") from None
+    finite_or_none(credentials.expires_at, "expires_at")

@@ -32,9 +32,12 @@ Needs ``pip install 'reauth[postgres]'`` (psycopg 3 and psycopg-pool).
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 import uuid
-from typing import Any, Dict, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, Optional
 
 import psycopg
 from psycopg import errors, sql
@@ -100,6 +103,37 @@ def create_table(pool: ConnectionPool, table: str = TABLE) -> None:
             conn.execute(sql.SQL(_SCHEMA).format(table=sql.Identifier(table)))
 
 
+#: The bound of one statement's answer, in seconds (the lock's own wait excepted).
+IO_TIMEOUT = 5.0
+
+
+@contextmanager
+def _bounded(conn: psycopg.Connection, seconds: float) -> Iterator[None]:
+    """Bounds what runs inside by ``seconds``: psycopg has no read timeout, and a server
+    that still acknowledges TCP but never answers (hung, stopped) would hold the call
+    forever. Past the bound the socket is shut down, so the call fails with an
+    OperationalError (StoreUnavailable) and the connection is discarded."""
+
+    def cut() -> None:
+        try:
+            fd = os.dup(conn.pgconn.socket)
+        except (OSError, psycopg.Error):
+            return
+        try:
+            with socket.socket(fileno=fd) as sock:
+                sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    timer = threading.Timer(seconds, cut)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 # Failures of the connection, not of the statement: the database is down, restarting or
 # cut off. Anything else (a missing table, a wrong type) is raised as it is.
 _UNAVAILABLE = (psycopg.OperationalError, psycopg.InterfaceError, errors.IdleInTransactionSessionTimeout, PoolTimeout)
@@ -145,19 +179,26 @@ class PostgresStore(SharedStore):
     # ----- the lock: a transaction holding an advisory lock ---------------------------
 
     def _acquire(self) -> None:
+        # One deadline for every step: the pool, the lock, a lease from before a restart.
+        deadline = time.monotonic() + self.lock_wait
+
+        def left() -> float:
+            return max(0.001, deadline - time.monotonic())
+
         try:
-            conn = self._pool.getconn(timeout=self.lock_wait)
+            conn = self._pool.getconn(timeout=left())
         except PoolTimeout as e:
             raise _unavailable(e, self.grant_id) from None
         try:
-            conn.execute("BEGIN")
-            # SET LOCAL takes no parameters; both values are numbers checked at construction.
-            conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(self.lock_wait * 1000)}ms")))
-            conn.execute(sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(
-                sql.Literal(f"{int(self.lock_ttl * 1000)}ms")))
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"reauth:{self.grant_id}",))
-            self._wait_for_lease(conn)
-            self._take_lease()
+            with _bounded(conn, left() + IO_TIMEOUT):
+                conn.execute("BEGIN")
+                # SET LOCAL takes no parameters; both values are numbers.
+                conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(f"{int(left() * 1000)}ms")))
+                conn.execute(sql.SQL("SET LOCAL idle_in_transaction_session_timeout = {}").format(
+                    sql.Literal(f"{int(self.lock_ttl * 1000)}ms")))
+                conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (f"reauth:{self.grant_id}",))
+                self._wait_for_lease(conn, deadline)
+            self._take_lease(left())
         except errors.LockNotAvailable:
             self._give_back(conn)
             raise LockTimeout(f"grant {self.grant_id!r}: another worker held the lock for over {self.lock_wait} s") from None
@@ -168,11 +209,10 @@ class PostgresStore(SharedStore):
             raise
         self._held = conn
 
-    def _wait_for_lease(self, conn: psycopg.Connection) -> None:
+    def _wait_for_lease(self, conn: psycopg.Connection, deadline: float) -> None:
         """Waits while the row holds a live lease written before the database started
-        (a holder whose session a restart ended, still saving): LockTimeout after
-        ``lock_wait``."""
-        deadline = time.monotonic() + self.lock_wait
+        (a holder whose session a restart ended, still saving): LockTimeout at
+        ``deadline``."""
         query = sql.SQL(
             "SELECT lease_until > {now} AND lease_at < extract(epoch from pg_postmaster_start_time()) "
             "FROM {t} WHERE grant_id = %s AND lease_owner IS NOT NULL"
@@ -185,11 +225,11 @@ class PostgresStore(SharedStore):
                 raise errors.LockNotAvailable("a lease from before the restart is still live")
             time.sleep(0.02)
 
-    def _take_lease(self) -> None:
+    def _take_lease(self, wait: float) -> None:
         """The lease, committed on its own (on a pooled connection): it must outlive this
         transaction if a restart ends it."""
         self._lease = f"{os.getpid()}-{uuid.uuid4().hex}"
-        with self._pool.connection(timeout=self.lock_wait) as conn:
+        with self._pool.connection(timeout=wait) as conn, _bounded(conn, IO_TIMEOUT):
             conn.execute(
                 sql.SQL(
                     "INSERT INTO {t} AS c (grant_id, version, lease_owner, lease_at, lease_until) "
@@ -209,7 +249,7 @@ class PostgresStore(SharedStore):
             # Not saved (a failed or adopted-less attempt): the lease goes too. If the
             # database is down it expires on its own.
             try:
-                with self._pool.connection(timeout=min(self.lock_wait, 5)) as c:
+                with self._pool.connection(timeout=min(self.lock_wait, IO_TIMEOUT)) as c, _bounded(c, IO_TIMEOUT):
                     c.execute(sql.SQL("UPDATE {t} SET lease_owner = NULL WHERE grant_id = %s AND lease_owner = %s")
                               .format(t=self._table), (self.grant_id, lease))
             except (*_UNAVAILABLE, psycopg.Error):
@@ -219,18 +259,24 @@ class PostgresStore(SharedStore):
         """Ends the transaction (releasing the lock) and returns the connection; a broken
         one is closed, which releases the lock too."""
         try:
-            conn.execute("ROLLBACK")  # after a save's COMMIT: a warning, nothing to end
+            with _bounded(conn, IO_TIMEOUT):
+                conn.execute("ROLLBACK")  # after a save's COMMIT: a warning, nothing to end
         except psycopg.Error:
             conn.close()
         self._pool.putconn(conn)
 
     # ----- reads and writes -------------------------------------------------------------
 
-    def _conn(self, locked: bool):
-        """The lock's connection under the lock, else one from the pool."""
+    @contextmanager
+    def _conn(self, locked: bool) -> Iterator[psycopg.Connection]:
+        """The lock's connection under the lock, else one from the pool; what runs on it
+        is bounded by ``IO_TIMEOUT``."""
         if locked and self._held is not None and not self._held.closed:
-            return _Borrowed(self._held)
-        return self._pool.connection(timeout=self.lock_wait)
+            with _bounded(self._held, IO_TIMEOUT):
+                yield self._held
+            return
+        with self._pool.connection(timeout=min(self.lock_wait, IO_TIMEOUT)) as conn, _bounded(conn, IO_TIMEOUT):
+            yield conn
 
     def _read(self, locked: bool):
         try:
@@ -284,16 +330,3 @@ class PostgresStore(SharedStore):
         if locked or self._lease is not None:
             self._lease = None  # the save cleared it
         return row[0]
-
-
-class _Borrowed:
-    """The lock's connection as a context manager that does not return it to the pool."""
-
-    def __init__(self, conn: psycopg.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> psycopg.Connection:
-        return self.conn
-
-    def __exit__(self, *exc: object) -> None:
-        return None

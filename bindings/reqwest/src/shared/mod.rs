@@ -11,6 +11,12 @@
 //! that fails on the connection (a database restart) is retried, with the same check, for
 //! up to `lock_ttl`: the server has rotated, so the rotation must reach the store if it can.
 //!
+//! Within one process, a `load` or `save` made while the grant's lock is held acts as the
+//! holder's (the adapter calls them from tokio's blocking pool, on any thread, so the
+//! store cannot tell callers apart by thread as the Python store does): the adapter only
+//! reads and writes a shared store under its lock — a login whose lock fails stores
+//! nothing — and only `clear` (a logout) writes without it.
+//!
 //! [`CredentialStore`] is synchronous (the adapter calls it from tokio's blocking pool).
 //! These stores run their I/O on a small runtime of their own, with the ecosystem's async
 //! clients (tokio-postgres with a deadpool pool, the redis crate's connection manager),
@@ -345,6 +351,7 @@ impl<B: Backend> Shared<B> {
         let deadline = Instant::now() + self.ttl;
         let pause = Duration::from_millis(50);
         let mut first = true;
+        let first_try: bool;
         let written = loop {
             let c = credentials.clone();
             let use_held = first;
@@ -359,7 +366,10 @@ impl<B: Backend> Shared<B> {
             });
             first = false;
             match attempt {
-                Ok((written, _)) => break written,
+                Ok((written, _)) => {
+                    first_try = use_held;
+                    break written;
+                }
                 Err(e) if retryable(&e) && Instant::now() + pause < deadline => {
                     // Short and steady: the first moment the database is back, this save
                     // should land before a sibling (whose lock attempts failed meanwhile)
@@ -369,6 +379,19 @@ impl<B: Backend> Shared<B> {
                 Err(e) => return Err(e),
             }
         };
+        let mut written = written;
+        if written.is_none() && !first_try {
+            // A retried write that finds another version may have found its own: the
+            // first try's reply was lost after it landed.
+            if let Ok(((stored, version), _)) =
+                self.with_held(IO_TIMEOUT, |backend, grant, _held| {
+                    Box::pin(async move { (backend.read(&grant, None).await, None) })
+                })
+                && stored == credentials
+            {
+                written = Some(version);
+            }
+        }
         let Some(version) = written else {
             return Err(io::Error::other(format!(
                 "grant {:?}: {STALE} (read version {})",

@@ -163,7 +163,9 @@ fn pg_error(grant: &str, e: tokio_postgres::Error) -> io::Error {
         );
     }
     // The server's message (never its detail, which can quote a row's values).
-    let message = e.as_db_error().map_or_else(|| e.to_string(), |d| d.message().to_owned());
+    let message = e
+        .as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_owned());
     io::Error::other(format!("grant {grant:?}: PostgreSQL: {message}"))
 }
 
@@ -190,7 +192,7 @@ impl Pg {
                 .query_opt(&live, &[&grant])
                 .await
                 .map_err(|e| pg_error(grant, e))?;
-            if row.is_none_or(|r| r.get::<_, Option<bool>>(0) != Some(true)) {
+            if row.is_none_or(|r| r.try_get::<_, Option<bool>>(0).ok().flatten() != Some(true)) {
                 break;
             }
             if std::time::Instant::now() >= until {
@@ -339,9 +341,23 @@ impl Backend for Pg {
         let Some(row) = row else {
             return Ok((None, 0));
         };
-        let version: i64 = row.get(3);
         let what = format!("{}: grant {grant:?}", self.table);
-        let credentials = super::credentials(&what, row.get(0), row.get(1), row.get(2))?;
+        // A table of that name with other column types is said, not a panic.
+        let wrong = |_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "{what}: the table's columns are not reauth's (text, text, double precision, bigint)"
+                ),
+            )
+        };
+        let version: i64 = row.try_get(3).map_err(wrong)?;
+        let credentials = super::credentials(
+            &what,
+            row.try_get(0).map_err(wrong)?,
+            row.try_get(1).map_err(wrong)?,
+            row.try_get(2).map_err(wrong)?,
+        )?;
         Ok((credentials, u64::try_from(version).unwrap_or(0)))
     }
 
@@ -410,6 +426,17 @@ impl Backend for Pg {
                 **lease = None; // the save cleared it
             }
         }
-        Ok(row.map(|r| u64::try_from(r.get::<_, i64>(0)).unwrap_or(0)))
+        match row {
+            None => Ok(None),
+            Some(r) => r
+                .try_get::<_, i64>(0)
+                .map(|v| Some(u64::try_from(v).unwrap_or(0)))
+                .map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{}: version is not a bigint", self.table),
+                    )
+                }),
+        }
     }
 }
