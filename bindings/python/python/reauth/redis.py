@@ -28,7 +28,7 @@ from typing import Any, Dict, Optional
 
 import redis
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import LockError, LockNotOwnedError
+from redis.exceptions import LockError, LockNotOwnedError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ._shared import (
@@ -51,6 +51,9 @@ PREFIX = "reauth:"
 # Returns the new version, or -1 if the version was not the expected one.
 _WRITE = """
 local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if v == nil or v < 0 or v ~= math.floor(v) or v >= 2^53 then
+  return redis.error_reply('reauth: the version field is not a count')
+end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= v then return -1 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] == 'set' then
@@ -139,7 +142,10 @@ class RedisStore(SharedStore):
             fields = self._client.hgetall(self._key)
         except _UNAVAILABLE as e:
             raise _unavailable(e, self.grant_id) from None
-        version = int(fields.get(b"version", b"0"))
+        raw_version = fields.get(b"version", b"0")
+        if not raw_version.isdigit():
+            raise ValueError(f"{self._key}: the version field is not a count")
+        version = int(raw_version)
         access = fields.get(b"access_token")
         if access is None:
             return None, version
@@ -172,4 +178,8 @@ class RedisStore(SharedStore):
             written = int(self._write_script(keys=[self._key], args=args))
         except _UNAVAILABLE as e:
             raise _unavailable(e, self.grant_id) from None
+        except ResponseError as e:
+            if "reauth:" in str(e):  # the script's own refusal of a corrupted hash
+                raise ValueError(f"{self._key}: the version field is not a count") from None
+            raise
         return None if written < 0 else written

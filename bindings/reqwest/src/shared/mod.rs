@@ -342,11 +342,9 @@ impl<B: Backend> Shared<B> {
     fn store(&self, credentials: Option<StoredCredentials>) -> io::Result<()> {
         let expect = {
             let s = self.state();
-            if s.held.is_some() {
-                s.read_version
-            } else {
-                None
-            }
+            // Under the lock even if its connection was lost meanwhile (a timed-out
+            // read): the write stays a compare-and-set on what the lock's load read.
+            if s.locked { s.read_version } else { None }
         };
         let deadline = Instant::now() + self.ttl;
         let pause = Duration::from_millis(50);

@@ -27,6 +27,9 @@ pub const PREFIX: &str = "reauth:";
 // version, or -1 if the version was not the expected one.
 const WRITE: &str = r"
 local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if v == nil or v < 0 or v ~= math.floor(v) or v >= 2^53 then
+  return redis.error_reply('reauth: the version field is not a count')
+end
 if ARGV[1] ~= '' and tonumber(ARGV[1]) ~= v then return -1 end
 redis.call('DEL', KEYS[1])
 if ARGV[2] == 'set' then
