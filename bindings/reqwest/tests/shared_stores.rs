@@ -297,3 +297,47 @@ fn a_restart_mid_refresh_loses_no_rotation() {
         assert_eq!(sibling.join().unwrap(), Some(creds(2)), "{kind}");
     }
 }
+
+#[test]
+fn the_python_stores_speak_the_same_protocol() {
+    // The two languages share one table and one keyspace: the Redis write script must be
+    // the same text, and the PostgreSQL table the same columns (the fleet test mixes the
+    // languages on one store; this says which side drifted).
+    let rust_redis = include_str!("../src/shared/redis.rs");
+    let python_redis = include_str!("../../python/python/reauth/redis.py");
+    let script = |text: &str, open: &str, close: &str| {
+        let start = text.find(open).expect("the write script") + open.len();
+        text[start..start + text[start..].find(close).expect("its end")]
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(
+        script(rust_redis, "const WRITE: &str = r\"", "\";"),
+        script(python_redis, "_WRITE = \"\"\"", "\"\"\""),
+        "the Redis write script differs between bindings/reqwest and bindings/python"
+    );
+    let rust_pg = include_str!("../src/shared/postgres.rs");
+    let python_pg = include_str!("../../python/python/reauth/postgres.py");
+    for column in [
+        "grant_id text PRIMARY KEY",
+        "access_token text",
+        "refresh_token text",
+        "expires_at double precision",
+        "version bigint NOT NULL",
+        "lease_owner text",
+        "lease_at double precision",
+        "lease_until double precision",
+        "pg_advisory_xact_lock(hashtextextended(",
+        "reauth:schema",
+    ] {
+        let squeeze = |t: &str| t.split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(
+            squeeze(rust_pg).contains(column),
+            "Rust PostgreSQL store: {column}"
+        );
+        assert!(
+            squeeze(python_pg).contains(column),
+            "Python PostgreSQL store: {column}"
+        );
+    }
+}
