@@ -239,11 +239,15 @@ def holds_lock(a: argparse.Namespace, pid: int) -> bool:
     if a.store == "postgres":
         import psycopg
 
+        # The advisory lock, or a live lease: a restart ends the locks of refreshes still
+        # under way, whose holders then save on new connections under their lease.
         with psycopg.connect(a.store_url, autocommit=True, connect_timeout=5) as conn:
             row = conn.execute(
-                "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid "
-                "WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = %s",
-                (f"fleet-{pid}",),
+                "SELECT (SELECT count(*) FROM pg_locks l JOIN pg_stat_activity s ON s.pid = l.pid "
+                "WHERE l.locktype = 'advisory' AND l.granted AND s.application_name = %s) + "
+                "(SELECT count(*) FROM reauth_credentials WHERE lease_owner LIKE %s "
+                "AND lease_until > extract(epoch from clock_timestamp())::float8)",
+                (f"fleet-{pid}", f"{pid}-%"),
             ).fetchone()
         return bool(row and row[0])
     import redis
@@ -277,7 +281,7 @@ def kill(a: argparse.Namespace, proc: subprocess.Popen, out: str, in_lock: bool)
         proc.kill()
         proc.wait()
         return "in_lock"
-    for _ in range(20):
+    for _ in range(40):
         proc.send_signal(signal.SIGSTOP)
         try:
             if a.no_lock or not holds_lock(a, proc.pid):

@@ -559,9 +559,13 @@ impl Inner {
 
     /// What the store holds (an unreadable store is logged and read as empty).
     fn stored(&self) -> Option<StoredCredentials> {
-        self.store.load().unwrap_or_else(|e| {
+        self.read().unwrap_or(None)
+    }
+
+    /// What the store holds, or `Err` (logged) if it could not be read.
+    fn read(&self) -> Result<Option<StoredCredentials>, ()> {
+        self.store.load().map_err(|e| {
             tracing::error!(error = %e, "reauth: could not read the credential store");
-            None
         })
     }
 
@@ -936,7 +940,19 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         }
     };
     let mut followed = false;
-    let stored = inner.off_runtime(None, Inner::stored).await;
+    // A store that cannot be read is not an empty one: a sibling may have rotated, and
+    // presenting this process's token then would be a reuse. The attempt is transient.
+    let Ok(stored) = inner.off_runtime(Err(()), Inner::read).await else {
+        inner.off_runtime((), move |_| drop(guard)).await;
+        report(
+            &inner,
+            attempt,
+            Outcome::Failed(RefreshFailure::Transient {
+                retry_after_ms: None,
+            }),
+        );
+        return;
+    };
     let mut plan = plan_refresh(&refresh_token, stored.as_ref(), SystemTime::now());
     let outcome = loop {
         let sent = match plan {
@@ -955,8 +971,13 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
             }
             TokenAnswer::Rejected { error } => {
                 tracing::warn!(%error, "reauth: token endpoint refused the refresh token");
-                // §12.2: a sibling may have rotated meanwhile; follow it once.
-                let stored = inner.off_runtime(None, Inner::stored).await;
+                // §12.2: a sibling may have rotated meanwhile; follow it once. Unread, the
+                // store may hold that rotation: transient, not a logout.
+                let Ok(stored) = inner.off_runtime(Err(()), Inner::read).await else {
+                    break Outcome::Failed(RefreshFailure::Transient {
+                        retry_after_ms: None,
+                    });
+                };
                 match after_rejection(&sent, stored.as_ref(), SystemTime::now()) {
                     Some(next) if !followed => {
                         followed = true;

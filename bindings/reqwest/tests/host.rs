@@ -798,3 +798,69 @@ async fn a_status_outside_http_ends_the_request_in_the_core() {
         200
     );
 }
+
+/// A store that can be locked but not read (a database that went away after the lock
+/// was taken): the first load — the restore at build — works, every later one fails.
+struct UnreadableStore {
+    inner: Arc<MemoryStore>,
+    loads: AtomicUsize,
+}
+
+impl CredentialStore for UnreadableStore {
+    fn load(&self) -> std::io::Result<Option<reauth_reqwest::StoredCredentials>> {
+        if self.loads.fetch_add(1, Ordering::SeqCst) == 0 {
+            return self.inner.load();
+        }
+        Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the database went away",
+        ))
+    }
+    fn save(&self, credentials: &reauth_reqwest::StoredCredentials) -> std::io::Result<()> {
+        self.inner.save(credentials)
+    }
+    fn clear(&self) -> std::io::Result<()> {
+        self.inner.clear()
+    }
+    fn lock(&self) -> std::io::Result<Box<dyn Send>> {
+        Ok(Box::new(()))
+    }
+}
+
+#[tokio::test]
+async fn a_store_that_cannot_be_read_is_not_an_empty_one() {
+    // A sibling may have rotated: presenting this process's refresh token without reading
+    // the store could be a reuse. The attempt is transient; the server is not called.
+    let m = mock(vec![Reply::Json(
+        200,
+        r#"{"access_token":"at-2","token_type":"Bearer","expires_in":60,"refresh_token":"rt-2"}"#,
+    )])
+    .await;
+    let store = Arc::new(UnreadableStore {
+        inner: store_with("at-1", "rt-1"),
+        loads: AtomicUsize::new(0),
+    });
+    let reauth = Reauth::builder(format!("{}/token", m.url), "app")
+        .store(Arc::clone(&store))
+        .config(quick())
+        .build()
+        .expect("reauth");
+    reauth.force_refresh();
+    // The next request refreshes: every attempt finds the store unreadable (transient),
+    // until the retries run out and the request fails — never a call, never a logout.
+    let _ = client(&reauth).get(format!("{}/api", m.url)).send().await;
+    assert!(
+        store.loads.load(Ordering::SeqCst) >= 2,
+        "the refresh read the store"
+    );
+    assert!(
+        m.bodies.lock().expect("lock").is_empty(),
+        "the token endpoint was called without the store"
+    );
+    assert!(reauth.is_logged_in());
+    assert!(
+        reauth.stats().refresh_transient >= 1,
+        "{:?}",
+        reauth.stats()
+    );
+}

@@ -98,9 +98,12 @@ class SharedStore:
         """What is stored and its version (0 if the grant was never stored)."""
         raise NotImplementedError
 
-    def _write(self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool) -> Optional[int]:
+    def _write(
+        self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool, fresh: bool = False
+    ) -> Optional[int]:
         """Writes (``None`` clears) if the version is ``expect`` (any, if ``None``);
-        the new version, or ``None`` if it was not ``expect``."""
+        the new version, or ``None`` if it was not ``expect``. ``fresh``: a retry, on a
+        new connection rather than a pooled one."""
         raise NotImplementedError
 
     # ----- the CredentialStore protocol ---------------------------------------------
@@ -165,7 +168,7 @@ class SharedStore:
 
         def write(attempt: int) -> Optional[int]:
             tries[0] = attempt
-            return self._write(credentials, expect, holding and attempt == 0)
+            return self._write(credentials, expect, holding and attempt == 0, attempt > 0)
 
         written = self._retrying(write)
         if written is None and tries[0] > 0:

@@ -237,7 +237,7 @@ class PostgresStore(SharedStore):
                     "lease_owner = excluded.lease_owner, lease_at = excluded.lease_at, "
                     "lease_until = excluded.lease_until"
                 ).format(t=self._table, now=sql.SQL(_NOW)),
-                (self.grant_id, self._lease, self.lock_ttl),
+                (self.grant_id, self._lease, 2 * self.lock_ttl),
             )
 
     def _release(self) -> None:
@@ -268,12 +268,19 @@ class PostgresStore(SharedStore):
     # ----- reads and writes -------------------------------------------------------------
 
     @contextmanager
-    def _conn(self, locked: bool) -> Iterator[psycopg.Connection]:
-        """The lock's connection under the lock, else one from the pool; what runs on it
-        is bounded by ``IO_TIMEOUT``."""
+    def _conn(self, locked: bool, fresh: bool = False) -> Iterator[psycopg.Connection]:
+        """The lock's connection under the lock, a new one (``fresh``: a save retried
+        after a restart must not wait for the pool's reconnection backoff), else one from
+        the pool; what runs on it is bounded by ``IO_TIMEOUT``."""
         if locked and self._held is not None and not self._held.closed:
             with _bounded(self._held, IO_TIMEOUT):
                 yield self._held
+            return
+        if fresh:
+            kwargs = dict(self._pool.kwargs or {})
+            kwargs.setdefault("connect_timeout", int(IO_TIMEOUT))
+            with psycopg.connect(self._pool.conninfo, **kwargs) as conn, _bounded(conn, IO_TIMEOUT):
+                yield conn
             return
         with self._pool.connection(timeout=min(self.lock_wait, IO_TIMEOUT)) as conn, _bounded(conn, IO_TIMEOUT):
             yield conn
@@ -297,7 +304,9 @@ class PostgresStore(SharedStore):
             raise ValueError(f"{TABLE}: grant {self.grant_id!r}: access_token must be a non-empty string")
         return StoredCredentials(access, refresh, finite_or_none(expires_at, "expires_at")), version
 
-    def _write(self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool) -> Optional[int]:
+    def _write(
+        self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool, fresh: bool = False
+    ) -> Optional[int]:
         if credentials is None:
             values = (None, None, None)
         else:
@@ -316,7 +325,7 @@ class PostgresStore(SharedStore):
             params += (expect,)
         upsert += sql.SQL("RETURNING version")
         try:
-            with self._conn(locked) as conn:
+            with self._conn(locked, fresh) as conn:
                 row = conn.execute(upsert, params).fetchone()
                 if locked:
                     # Durable before anything else happens: this ends the transaction

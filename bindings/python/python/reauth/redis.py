@@ -161,7 +161,9 @@ class RedisStore(SharedStore):
             raise ValueError(f"{self._key}: access_token must be a non-empty string")
         return StoredCredentials(access_s, refresh_s, expires_at), version
 
-    def _write(self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool) -> Optional[int]:
+    def _write(
+        self, credentials: Optional[StoredCredentials], expect: Optional[int], locked: bool, fresh: bool = False
+    ) -> Optional[int]:
         if credentials is None:
             args = ["" if expect is None else str(expect), "clear", "", "", "0", ""]
         else:

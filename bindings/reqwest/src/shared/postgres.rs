@@ -215,7 +215,9 @@ impl Pg {
         );
         let client = self.client(grant).await?;
         client
-            .execute(&take, &[&grant, &lease, &ttl.as_secs_f64()])
+            // It outlives the holder's whole save window: its call (shorter than the
+            // ttl) and then a save retried for the ttl.
+            .execute(&take, &[&grant, &lease, &(2.0 * ttl.as_secs_f64())])
             .await
             .map_err(|e| pg_error(grant, e))?;
         Ok(lease)
