@@ -19,10 +19,9 @@ import time
 import uuid
 from typing import Callable, Iterator
 
-import httpx
 import pytest
 
-from reauth import Config, Credentials
+from reauth import Config
 from reauth._shared import LockTimeout, StaleWrite, StoreUnavailable
 from reauth.store import StoredCredentials
 

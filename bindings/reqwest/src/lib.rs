@@ -912,10 +912,14 @@ enum Outcome {
     Failed(RefreshFailure),
 }
 
+/// A refresh failure with nothing to say about when to retry.
+const TRANSIENT: RefreshFailure = RefreshFailure::Transient {
+    retry_after_ms: None,
+};
+
 /// A refresh attempt (contract §12.2, §12.3): under the store's lock, adopt or follow
-/// what the store holds, else call the server; on a rejection re-read the store once;
-/// store a success (or keep a rotation from an unusable answer) before the lock is
-/// released; then report to the core.
+/// what the store holds, else call the server; store a success (or keep a rotation from
+/// an unusable answer) before the lock is released; then report to the core.
 async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
     let locked = inner
         .off_runtime(
@@ -929,36 +933,36 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
         Ok(guard) => guard,
         Err(e) => {
             tracing::error!(error = %e, "reauth: could not lock the credential store; refresh attempt reported transient");
-            report(
-                &inner,
-                attempt,
-                Outcome::Failed(RefreshFailure::Transient {
-                    retry_after_ms: None,
-                }),
-            );
+            report(&inner, attempt, Outcome::Failed(TRANSIENT));
             return;
         }
     };
-    let mut followed = false;
-    // A store that cannot be read is not an empty one: a sibling may have rotated, and
-    // presenting this process's token then would be a reuse. The attempt is transient.
+    let outcome = exchange(&inner, refresh_token).await;
+    if let Outcome::Succeeded(credentials) = &outcome {
+        // Visible to siblings before the lock is released.
+        let credentials = credentials.clone();
+        inner.off_runtime((), move |i| i.save(&credentials)).await;
+    }
+    // Releasing a fleet's lock is a round trip to its database: off the runtime too.
+    inner.off_runtime((), move |_| drop(guard)).await;
+    report(&inner, attempt, outcome);
+}
+
+/// Under the lock: what the store holds decides whether to adopt it or which token to
+/// present; a rejection re-reads the store once (§12.2). A store that cannot be read is
+/// not an empty one — a sibling may have rotated, and presenting this process's token
+/// (or accepting a rejection) then would be wrong: the attempt is transient.
+async fn exchange(inner: &Arc<Inner>, refresh_token: Secret) -> Outcome {
     let Ok(stored) = inner.off_runtime(Err(()), Inner::read).await else {
-        inner.off_runtime((), move |_| drop(guard)).await;
-        report(
-            &inner,
-            attempt,
-            Outcome::Failed(RefreshFailure::Transient {
-                retry_after_ms: None,
-            }),
-        );
-        return;
+        return Outcome::Failed(TRANSIENT);
     };
     let mut plan = plan_refresh(&refresh_token, stored.as_ref(), SystemTime::now());
-    let outcome = loop {
+    let mut followed = false;
+    loop {
         let sent = match plan {
             RefreshPlan::Adopt(credentials) => {
                 tracing::info!("reauth: adopting credentials another process rotated");
-                break Outcome::Succeeded(credentials);
+                return Outcome::Succeeded(credentials);
             }
             RefreshPlan::Call(token) => token,
         };
@@ -967,23 +971,19 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
                 if let Some(note) = note {
                     tracing::warn!(%note, "reauth: token response used despite a problem");
                 }
-                break Outcome::Succeeded(credentials);
+                return Outcome::Succeeded(credentials);
             }
             TokenAnswer::Rejected { error } => {
                 tracing::warn!(%error, "reauth: token endpoint refused the refresh token");
-                // §12.2: a sibling may have rotated meanwhile; follow it once. Unread, the
-                // store may hold that rotation: transient, not a logout.
                 let Ok(stored) = inner.off_runtime(Err(()), Inner::read).await else {
-                    break Outcome::Failed(RefreshFailure::Transient {
-                        retry_after_ms: None,
-                    });
+                    return Outcome::Failed(TRANSIENT);
                 };
                 match after_rejection(&sent, stored.as_ref(), SystemTime::now()) {
                     Some(next) if !followed => {
                         followed = true;
                         plan = next;
                     }
-                    _ => break Outcome::Failed(RefreshFailure::Rejected),
+                    _ => return Outcome::Failed(RefreshFailure::Rejected),
                 }
             }
             TokenAnswer::Transient {
@@ -995,18 +995,10 @@ async fn refresh(inner: Arc<Inner>, attempt: AttemptId, refresh_token: Secret) {
                 if let Some(rotated) = rotated_refresh_token {
                     inner.off_runtime((), move |i| i.keep(&rotated)).await;
                 }
-                break Outcome::Failed(RefreshFailure::Transient { retry_after_ms });
+                return Outcome::Failed(RefreshFailure::Transient { retry_after_ms });
             }
         }
-    };
-    if let Outcome::Succeeded(credentials) = &outcome {
-        // Visible to siblings before the lock is released.
-        let credentials = credentials.clone();
-        inner.off_runtime((), move |i| i.save(&credentials)).await;
     }
-    // Releasing a fleet's lock is a round trip to its database: off the runtime too.
-    inner.off_runtime((), move |_| drop(guard)).await;
-    report(&inner, attempt, outcome);
 }
 
 /// Tells the core how a refresh attempt ended.
@@ -1028,10 +1020,7 @@ fn report(inner: &Arc<Inner>, attempt: AttemptId, outcome: Outcome) {
             // Cannot happen for answers read by reauth-host (it validates what it returns);
             // said, not assumed: report the attempt transient rather than leave it waiting.
             tracing::warn!(error = %e, attempt = attempt.0, "reauth: refresh result refused; transient");
-            let transient = RefreshFailure::Transient {
-                retry_after_ms: None,
-            };
-            if let Ok(step) = inner.driver.refresh_failed(inner.now(), attempt, transient) {
+            if let Ok(step) = inner.driver.refresh_failed(inner.now(), attempt, TRANSIENT) {
                 inner.carry(step);
             }
         }

@@ -183,7 +183,7 @@ impl<B: Backend> Fleet<B> {
     }
 
     pub(crate) fn lock_timing(mut self, wait: Duration, ttl: Duration) -> io::Result<Self> {
-        check_timing("x", wait, ttl)?;
+        check_timing(wait, ttl)?;
         self.wait = wait;
         self.ttl = ttl;
         Ok(self)
@@ -240,15 +240,23 @@ macro_rules! grant_store {
 }
 pub(crate) use grant_store;
 
-/// Lock timings: checked like every other config.
-pub(crate) fn check_timing(grant: &str, wait: Duration, ttl: Duration) -> io::Result<()> {
-    let invalid = |why: String| io::Error::new(io::ErrorKind::InvalidInput, why);
+fn invalid(why: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, why)
+}
+
+/// A grant id: what both languages accept.
+fn check_grant(grant: &str) -> io::Result<()> {
     if grant.is_empty() || grant.len() > 200 {
         return Err(invalid("grant_id must be 1 to 200 bytes long".into()));
     }
     if grant.contains(['\0', '\r', '\n']) {
         return Err(invalid("grant_id must not contain NUL, CR or LF".into()));
     }
+    Ok(())
+}
+
+/// Lock timings: checked like every other config.
+fn check_timing(wait: Duration, ttl: Duration) -> io::Result<()> {
     let range = Duration::from_millis(1)..=Duration::from_secs(3600);
     for (name, value) in [("lock_wait", wait), ("lock_ttl", ttl)] {
         if !range.contains(&value) {
@@ -293,7 +301,8 @@ impl<B: Backend> Shared<B> {
         wait: Duration,
         ttl: Duration,
     ) -> io::Result<Self> {
-        check_timing(grant, wait, ttl)?;
+        check_grant(grant)?;
+        check_timing(wait, ttl)?;
         Ok(Shared {
             backend,
             io,
@@ -339,7 +348,7 @@ impl<B: Backend> Shared<B> {
         result.map(|t| (t, holding))
     }
 
-    fn store(&self, credentials: Option<StoredCredentials>) -> io::Result<()> {
+    fn store(&self, credentials: StoredCredentials) -> io::Result<()> {
         let expect = {
             let s = self.state();
             // Under the lock even if its connection was lost meanwhile (a timed-out
@@ -348,26 +357,22 @@ impl<B: Backend> Shared<B> {
         };
         let deadline = Instant::now() + self.ttl;
         let pause = Duration::from_millis(50);
-        let mut first = true;
-        let first_try: bool;
-        let written = loop {
+        let mut tries = 0;
+        let mut written = loop {
             let c = credentials.clone();
-            let use_held = first;
+            // A retry goes through a new connection: the held one failed.
+            let use_held = tries == 0;
+            tries += 1;
             let attempt = self.with_held(IO_TIMEOUT, move |backend, grant, held| {
                 Box::pin(async move {
                     let mut held = held;
-                    // A retry goes through a new connection: the held one failed.
                     let through = if use_held { held.as_mut() } else { None };
-                    let r = backend.write(&grant, through, c.as_ref(), expect).await;
+                    let r = backend.write(&grant, through, Some(&c), expect).await;
                     (r, held)
                 })
             });
-            first = false;
             match attempt {
-                Ok((written, _)) => {
-                    first_try = use_held;
-                    break written;
-                }
+                Ok((written, _)) => break written,
                 Err(e) if retryable(&e) && Instant::now() + pause < deadline => {
                     // Short and steady: the first moment the database is back, this save
                     // should land before a sibling (whose lock attempts failed meanwhile)
@@ -377,14 +382,13 @@ impl<B: Backend> Shared<B> {
                 Err(e) => return Err(e),
             }
         };
-        let mut written = written;
-        if written.is_none() && !first_try {
+        if written.is_none() && tries > 1 {
             // A retried write that finds another version may have found its own: the
             // first try's reply was lost after it landed.
-            if let Ok(((stored, version), _)) =
-                self.with_held(IO_TIMEOUT, |backend, grant, _held| {
-                    Box::pin(async move { (backend.read(&grant, None).await, None) })
-                })
+            let (backend, grant) = (Arc::clone(&self.backend), Arc::clone(&self.grant));
+            if let Ok((Some(stored), version)) = self
+                .io
+                .run(IO_TIMEOUT, async move { backend.read(&grant, None).await })
                 && stored == credentials
             {
                 written = Some(version);
@@ -465,7 +469,7 @@ impl<B: Backend> CredentialStore for Shared<B> {
     }
 
     fn save(&self, credentials: &StoredCredentials) -> io::Result<()> {
-        self.store(Some(credentials.clone()))
+        self.store(credentials.clone())
     }
 
     /// Clears the grant for the whole fleet (a logout ends the grant, not a worker).
