@@ -299,6 +299,27 @@ impl Driver {
         self.input(|core| core.login(now, credentials))
     }
 
+    /// The host starts reading its store (rule 18): until [`login`](Self::login) or
+    /// [`restore_failed`](Self::restore_failed), submitted requests wait instead of
+    /// failing `NotLoggedIn`. For a host whose store answers asynchronously.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Closed`].
+    pub fn begin_restore(&self, now: Timestamp) -> Result<Step, DriverError> {
+        self.input(|core| core.begin_restore(now))
+    }
+
+    /// The store held nothing usable (rule 18): the requests that waited fail
+    /// `NotLoggedIn`.
+    ///
+    /// # Errors
+    ///
+    /// [`DriverError::Closed`].
+    pub fn restore_failed(&self, now: Timestamp) -> Result<Step, DriverError> {
+        self.input(|core| core.restore_failed(now))
+    }
+
     /// The user logs out.
     ///
     /// # Errors

@@ -618,3 +618,26 @@ proptest! {
         prop_assert_eq!(d.with(|core| core.open_requests()).expect("open"), 0);
     }
 }
+
+#[test]
+fn a_restore_holds_requests_until_the_store_answers() {
+    // Found: the waiting request goes out with the restored token when login comes.
+    let d = Driver::new(Config::default()).expect("config");
+    assert!(d.begin_restore(0).expect("begin").is_own_only());
+    let (id, step) = d.submit(1, RequestOptions::default()).expect("submit");
+    assert_eq!(step.own, Own::Wait);
+    let step = d
+        .login(2, Credentials::new("at-1").with_refresh_token("rt-1"))
+        .expect("login");
+    assert!(
+        matches!(&step.wakes[..], [(woken, Wake::Send { access_token, .. })] if *woken == id && access_token.expose() == "at-1"),
+        "{step:?}"
+    );
+    // Nothing stored: the waiting request fails NotLoggedIn, no logout.
+    let d = Driver::new(Config::default()).expect("config");
+    d.begin_restore(0).expect("begin");
+    let (id, _) = d.submit(1, RequestOptions::default()).expect("submit");
+    let step = d.restore_failed(2).expect("restore failed");
+    assert_eq!(step.wakes, vec![(id, Wake::Fail(FailReason::NotLoggedIn))]);
+    assert_eq!(step.logout, None);
+}
