@@ -75,7 +75,7 @@ export class Native {
     }
   }
 
-  /** Calls an export; a negative result is the error the out buffer describes. */
+  /** Calls an export; a result of -1 is the error the out buffer describes (optional results are -2 for none). */
   call(name, ...args) {
     if (this.broken !== null) throw this.broken;
     let result;
@@ -89,7 +89,7 @@ export class Native {
       }
       throw e;
     }
-    if (result < 0) {
+    if (result === -1) {
       const text = this.outText();
       const newline = text.indexOf('\n');
       throw fromNative(text.slice(0, newline), text.slice(newline + 1));

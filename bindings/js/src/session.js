@@ -8,7 +8,7 @@
 import { native, api } from './instance.js';
 import { configJson, configFromJson, credentialParts, requestOptions, statusCode, tokenEndpoint } from './api.js';
 import { ClosedError, ReauthError } from './errors.js';
-import { integer, text, Reader } from './native.js';
+import { integer, text } from './native.js';
 import { Token, describe } from './token.js';
 import { MemoryStore, checkStore } from './stores.js';
 
@@ -38,6 +38,12 @@ const ROUTES_CACHED = 1024;
 export function nowMs() {
   return Math.floor(performance.now());
 }
+
+/** Warnings and errors to the console; info and debug (a logout's recording) nowhere. */
+const DEFAULT_LOGGER = Object.freeze({
+  warn: (message) => console.warn(message),
+  error: (message) => console.error(message),
+});
 
 const drivers = new FinalizationRegistry((handle) => native.x.driver_free(handle));
 
@@ -103,7 +109,7 @@ export class Session {
     if (typeof this.#fetch !== 'function') throw new TypeError('no fetch: pass options.fetch (the token endpoint is called with it)');
     this.#store = checkStore(store ?? new MemoryStore());
     this.#onLogout = onLogout;
-    this.#log = logger ?? console;
+    this.#log = logger ?? DEFAULT_LOGGER;
     const credentialsGiven = credentials !== undefined && credentials !== null;
     const parts = credentialsGiven ? credentialParts(credentials) : null;
     const [len] = native.put(configJson(config));
@@ -336,8 +342,7 @@ export class Session {
   #more() {
     // Everything is read before anything calls into wasm again (the logout's recording
     // would overwrite the out buffer).
-    const out = native.out();
-    const r = new Reader(out, out.byteOffset, out.length);
+    const r = native.reader();
     const own = r.u64();
     const nTokens = r.u16();
     const nRefreshes = r.u16();

@@ -23,8 +23,8 @@
 //!
 //! **Numbers.** Times, ids, generations and attempts cross as `f64` holding an integer
 //! (the core's clock ends at 2^53 − 1 ms, and its ids never get near 2^53); JavaScript
-//! checks they are non-negative integers before calling. `-1` (or any negative number)
-//! stands for "none" where a value is optional.
+//! checks they are non-negative integers before calling. An optional argument is "none"
+//! when negative; an optional result is [`NONE`] (`-2`), never `-1` (the error).
 //!
 //! A panic cannot unwind out of wasm32: it traps, and the JavaScript side turns the trap
 //! into an error and refuses every later call (the module's state may be half-changed).
@@ -43,6 +43,9 @@ mod buffers;
 mod encode;
 
 use buffers::{Args, Out};
+
+/// What a function with an optional result returns for "none" (`-1` is an error).
+pub const NONE: f64 = -2.0;
 
 /// Command kinds in an encoded batch ([`encode::commands`]).
 pub mod kind {
@@ -444,7 +447,7 @@ pub extern "C" fn core_tick(handle: u32, which: u32, now: f64) -> f64 {
     })
 }
 
-/// `poll_timeout()`: the next deadline, or -1 for none.
+/// `poll_timeout()`: the next deadline, or [`NONE`].
 #[unsafe(no_mangle)]
 pub extern "C" fn core_poll_timeout(handle: u32) -> f64 {
     run(|s| {
@@ -702,7 +705,7 @@ pub extern "C" fn driver_tick(handle: u32, which: u32, now: f64, known: f64) -> 
     })
 }
 
-/// The driver's next deadline, or -1 for none.
+/// The driver's next deadline, or [`NONE`].
 #[unsafe(no_mangle)]
 pub extern "C" fn driver_deadline(handle: u32) -> f64 {
     run(|s| {
@@ -905,12 +908,12 @@ pub extern "C" fn bearer_error(count: u32) -> f64 {
     })
 }
 
-/// A `Retry-After` value (in the in buffer) in milliseconds, or -1 when unusable.
+/// A `Retry-After` value (in the in buffer) in milliseconds, or [`NONE`] when unusable.
 #[unsafe(no_mangle)]
 pub extern "C" fn retry_after_ms(len: i32, wall_now: f64) -> f64 {
     run(|s| {
         let value = Args::new(&s.input).text(len, "the Retry-After value")?;
-        Ok(reauth_host::retry_after_ms(value, wall(wall_now)).map_or(-1.0, |ms| ms as f64))
+        Ok(reauth_host::retry_after_ms(value, wall(wall_now)).map_or(NONE, |ms| ms as f64))
     })
 }
 

@@ -1,0 +1,149 @@
+// reauth for axios: an interceptor pair. Every request asks the session for its command
+// first (a request that must wait for a refresh is parked on a promise), a 401 during a
+// refresh joins it, replays go through the same instance, the caller's promise settles
+// on the terminal command. The refresh itself is a separate call (the session's fetch),
+// never through the intercepted instance.
+//
+//   import axios from 'axios';
+//   import { Session } from 'reauth';
+//   import { attach } from 'reauth/axios';
+//   const session = new Session({ tokenEndpoint: { url, clientId }, credentials });
+//   const api = attach(axios.create({ baseURL: 'https://api.example.com' }), session);
+//   const { data } = await api.get('/me');
+//
+// Per request, `reauth: { refresh: false }` (a public endpoint: its 401 is the caller's,
+// rule 19), `reauth: { replayable: false }` (a body that cannot be sent twice; streams
+// are detected), `reauth: { route: 'GET /users/{id}' }` (rule 20; default: the method,
+// origin and path).
+
+import { api } from './instance.js';
+import { ClosedError, ReauthError, RequestFailedError } from './errors.js';
+
+// The request's id and token travel in its config (axios copies it into a replay's).
+const KEY = '_reauth';
+const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
+
+/** Installs the interceptors on `instance` and returns it. `eject(instance)` removes them. */
+export function attach(instance, session) {
+  if (typeof instance?.interceptors?.request?.use !== 'function') {
+    throw new TypeError('attach(instance, session) needs an axios instance');
+  }
+  if (typeof session?.submit !== 'function') throw new TypeError('attach(instance, session) needs a reauth Session');
+  const request = instance.interceptors.request.use((config) => onRequest(session, config));
+  const response = instance.interceptors.response.use(
+    (res) => onResponse(instance, session, res, null),
+    (error) => onError(instance, session, error),
+  );
+  installed.set(instance, [request, response]);
+  return instance;
+}
+
+const installed = new WeakMap();
+
+/** Removes the interceptors `attach` installed. */
+export function eject(instance) {
+  const ids = installed.get(instance);
+  if (ids === undefined) return;
+  instance.interceptors.request.eject(ids[0]);
+  instance.interceptors.response.eject(ids[1]);
+  installed.delete(instance);
+}
+
+function onRequest(session, config) {
+  const state = config[KEY];
+  if (state !== undefined) {
+    // A replay: the token came with the command.
+    setToken(config, state.token);
+    return config;
+  }
+  const options = config.reauth ?? {};
+  const route = typeof options.route === 'string' ? api.routeKey(options.route) : options.route ?? session.route(config.method ?? 'get', fullUrl(config));
+  const { id, next } = session.submit(
+    { replayable: options.replayable ?? replayable(config.data), refresh: options.refresh, route },
+    config.signal ?? undefined,
+  );
+  if (next instanceof Promise) return next.then((event) => sendOrThrow(config, id, event));
+  return sendOrThrow(config, id, next);
+}
+
+function sendOrThrow(config, id, event) {
+  if (event.kind === 'send') {
+    config[KEY] = { id, token: event.token };
+    setToken(config, event.token);
+    return config;
+  }
+  throw terminal(event, undefined);
+}
+
+function onResponse(instance, session, response, error) {
+  const state = response.config?.[KEY];
+  if (state === undefined || state.done) {
+    if (error !== null) throw error;
+    return response;
+  }
+  const event = session.response(state.id, response.status, challenges(response), response.config.signal ?? undefined);
+  if (event instanceof Promise) return event.then((e) => act(instance, state, e, response, error));
+  return act(instance, state, event, response, error);
+}
+
+function onError(instance, session, error) {
+  if (error instanceof ReauthError) throw error; // ours, from the request interceptor
+  const state = error?.config?.[KEY];
+  if (state === undefined || state.done) throw error;
+  if (error.response === undefined || error.response === null) {
+    // No response: a transport error (rule 17) or the caller cancelled.
+    state.done = true;
+    session.abandon(state.id);
+    throw error;
+  }
+  return onResponse(instance, session, error.response, error);
+}
+
+function act(instance, state, event, response, error) {
+  if (event.kind === 'send') {
+    state.token = event.token;
+    return instance.request(response.config);
+  }
+  state.done = true;
+  if (event.kind === 'complete' || event.kind === 'callers_answer') {
+    if (error !== null) throw error;
+    return response;
+  }
+  throw terminal(event, response);
+}
+
+function terminal(event, response) {
+  if (event.kind === 'closed') return new ClosedError('reauth is closed: the request was not sent');
+  return new RequestFailedError(event.reason, response);
+}
+
+function setToken(config, token) {
+  const value = `Bearer ${token}`;
+  if (typeof config.headers?.set === 'function') config.headers.set('Authorization', value);
+  else config.headers = { ...config.headers, Authorization: value };
+}
+
+function challenges(response) {
+  const h = response.headers;
+  const value = typeof h?.get === 'function' ? h.get('www-authenticate') : h?.['www-authenticate'];
+  if (value === undefined || value === null || value === false) return undefined;
+  return Array.isArray(value) ? value : [String(value)];
+}
+
+/** Whether a body can be sent twice: not a stream. */
+function replayable(data) {
+  if (data === undefined || data === null || typeof data !== 'object') return true;
+  if (typeof data.pipe === 'function') return false; // a Node stream
+  if (typeof ReadableStream === 'function' && data instanceof ReadableStream) return false;
+  return true;
+}
+
+/** The request's absolute URL, as axios builds it (baseURL + url). */
+function fullUrl(config) {
+  const url = config.url ?? '';
+  let full = url;
+  if (config.baseURL && !ABSOLUTE.test(url)) {
+    full = url ? `${config.baseURL.replace(/\/?\/$/, '')}/${url.replace(/^\/+/, '')}` : config.baseURL;
+  }
+  return new URL(full, globalThis.location?.href);
+}
