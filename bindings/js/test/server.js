@@ -30,7 +30,7 @@ export const CHAOS = [
 
 /** Starts a server with `flags`; resolves to { url, stats(), revokeAccess(), login(), stop() }. */
 export async function startServer(flags = []) {
-  const child = spawn(serverBinary(), flags, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const child = spawn(serverBinary(), flags, { stdio: ['pipe', 'pipe', 'ignore'] });
   const lines = createInterface({ input: child.stdout });
   const url = await new Promise((resolve, reject) => {
     child.once('error', reject);
