@@ -197,7 +197,8 @@ export function bind(native) {
       if (_resumed !== undefined) {
         this.#handle = _resumed;
       } else {
-        const [len] = native.put(configJson(config));
+        // A config object (camelCase), or the core's JSON text (snake_case, as transcripts write it).
+        const [len] = native.put(typeof config === 'string' ? text(config, 'the config') : configJson(config));
         this.#handle = native.call('core_new', len);
       }
       cores.register(this, this.#handle, this);

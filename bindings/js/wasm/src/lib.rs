@@ -454,7 +454,7 @@ pub extern "C" fn core_poll_timeout(handle: u32) -> f64 {
         Ok(s.cores
             .get(handle)?
             .poll_timeout()
-            .map_or(-1.0, |t| t as f64))
+            .map_or(NONE, |t| t as f64))
     })
 }
 
@@ -712,7 +712,7 @@ pub extern "C" fn driver_deadline(handle: u32) -> f64 {
         Ok(s.drivers
             .get(handle)?
             .deadline()?
-            .map_or(-1.0, |t| t as f64))
+            .map_or(NONE, |t| t as f64))
     })
 }
 

@@ -136,3 +136,17 @@ fn bad_utf8_and_overruns_are_argument_errors() {
         "invalid_argument\nthe arguments overrun the in buffer"
     );
 }
+
+#[test]
+fn no_deadline_is_none_not_an_error() {
+    let len = put(&["{}"]);
+    let h = core_new(len[0]) as u32;
+    assert_eq!(core_poll_timeout(h), NONE);
+    let len = put(&["{}"]);
+    let d = driver_new(len[0]) as u32;
+    assert_eq!(driver_deadline(d), NONE);
+    let len = put(&["soon"]);
+    assert_eq!(retry_after_ms(len[0], 0.0), NONE);
+    driver_free(d);
+    core_free(h);
+}
