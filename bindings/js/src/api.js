@@ -450,13 +450,29 @@ export function bind(native) {
 
   /**
    * The default route key of a request (rule 20): its method, origin and path. `url`:
-   * an absolute URL (string or URL). With `name`, returns `{ key, name }`.
+   * an absolute URL (string or URL), or its parts `{ scheme, host, port, path }`. With
+   * `name`, returns `{ key, name }`.
    */
   function defaultRoute(method, url, { name = false } = {}) {
-    const u = url instanceof URL ? url : new URL(text(url, 'the URL'));
-    const scheme = u.protocol.slice(0, -1);
-    const port = u.port === '' ? -1 : Number(u.port);
-    const [m, s, h, p] = native.put(text(method, 'the method'), scheme, u.hostname, u.pathname);
+    let scheme;
+    let host;
+    let port;
+    let path;
+    if (typeof url === 'object' && url !== null && !(url instanceof URL)) {
+      // The parts as they are: { scheme, host, port (null: the scheme's own), path }.
+      scheme = text(url.scheme, 'url.scheme');
+      host = text(url.host, 'url.host');
+      port = url.port === null || url.port === undefined ? -1 : integer(url.port, 'url.port');
+      if (port > 65535) throw new RangeError(`url.port must be a port number, not ${port}`);
+      path = text(url.path, 'url.path');
+    } else {
+      const u = url instanceof URL ? url : new URL(text(url, 'the URL'));
+      scheme = u.protocol.slice(0, -1);
+      host = u.hostname;
+      port = u.port === '' ? -1 : Number(u.port);
+      path = u.pathname;
+    }
+    const [m, s, h, p] = native.put(text(method, 'the method'), scheme, host, path);
     const key = native.call('default_route', m, s, h, port, p, name ? 1 : 0);
     return name ? { key, name: native.outText() } : key;
   }
