@@ -1,4 +1,4 @@
-//! The in buffer's reader and the out buffer's writer.
+//! The in buffer's reader and the out buffer's writer (the crate docs describe both).
 
 use crate::{Error, Result};
 
@@ -9,6 +9,7 @@ pub struct Args<'a> {
 }
 
 impl<'a> Args<'a> {
+    /// A reader at the start of `input`.
     pub fn new(input: &'a [u8]) -> Self {
         Args { input, at: 0 }
     }
@@ -50,34 +51,47 @@ impl<'a> Args<'a> {
 pub struct Out(Vec<u8>);
 
 impl Out {
+    /// Empties the buffer (each call starts with an empty one).
     pub fn clear(&mut self) {
         self.0.clear();
     }
 
+    /// Where the bytes start.
     pub fn as_ptr(&self) -> *const u8 {
         self.0.as_ptr()
     }
 
+    /// How many bytes were written.
     pub fn len(&self) -> usize {
         self.0.len()
     }
 
+    /// Whether nothing was written.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The bytes, for encoders that write a `Vec` themselves.
     pub fn vec(&mut self) -> &mut Vec<u8> {
         &mut self.0
     }
 
+    /// Raw bytes.
     pub fn bytes(&mut self, bytes: &[u8]) {
         self.0.extend_from_slice(bytes);
     }
 
+    /// One byte.
     pub fn u8(&mut self, value: u8) {
         self.0.push(value);
     }
 
+    /// A `u32`, little-endian.
     pub fn u32(&mut self, value: u32) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
 
+    /// An `f64`, little-endian.
     pub fn f64(&mut self, value: f64) {
         self.0.extend_from_slice(&value.to_le_bytes());
     }
@@ -92,6 +106,7 @@ impl Out {
         self.f64(value.map_or(-1.0, |v| v as f64));
     }
 
+    /// A string: its `u32` byte length, then its UTF-8.
     pub fn text(&mut self, text: &str) {
         self.u32(u32::try_from(text.len()).unwrap_or(u32::MAX));
         self.bytes(text.as_bytes());

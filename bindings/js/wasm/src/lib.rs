@@ -39,8 +39,8 @@ use reauth::{
 use reauth_host::wire;
 use reauth_host::{BearerError, ClientAuth, Driver, DriverError, StoredCredentials, TokenEndpoint};
 
-mod buffers;
-mod encode;
+pub mod buffers;
+pub mod encode;
 
 use buffers::{Args, Out};
 

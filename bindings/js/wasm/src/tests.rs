@@ -57,7 +57,11 @@ fn a_login_and_a_request_encode_their_commands() {
     assert_eq!(core_response(h, 2.0, 9.0, 200), -1.0);
     assert_eq!(error(), "unknown_request\nunknown request 9");
     core_free(h);
-    assert_eq!(core_poll_timeout(h), -1.0, "an unknown handle is an error, not NONE");
+    assert_eq!(
+        core_poll_timeout(h),
+        -1.0,
+        "an unknown handle is an error, not NONE"
+    );
     assert!(error().starts_with("invalid_argument\nunknown handle"));
 }
 
