@@ -220,7 +220,16 @@ export declare class WebStorageStore implements CredentialStore {
   lock<T>(fn: () => T | Promise<T>): Promise<T>;
 }
 
-/** The §12.2 recipe across the tabs of one origin (Web Locks + BroadcastChannel). */
+/** The record in IndexedDB, one transaction per call: coherent across the tabs of an origin. */
+export declare class IndexedDbStore implements CredentialStore {
+  constructor(name?: string, key?: string, options?: { indexedDB?: IDBFactory });
+  load(): Promise<StoredCredentials | null>;
+  save(record: StoredCredentials): Promise<void>;
+  clear(): Promise<void>;
+  lock<T>(fn: () => T | Promise<T>): Promise<T>;
+}
+
+/** The §12.2 recipe across the tabs of one origin (Web Locks + BroadcastChannel); `store`: an IndexedDbStore (a WebStorageStore is refused). */
 export declare function sharedAcrossTabs(
   store: CredentialStore,
   name?: string,

@@ -7,7 +7,7 @@ import { api } from './instance.js';
 export { Token } from './token.js';
 export { ReauthError, InputError, ConfigError, ClosedError, TranscriptError, RequestFailedError } from './errors.js';
 export { Session, Recording, DEFAULT_FLIGHT_RECORDER, nowMs } from './session.js';
-export { MemoryStore, WebStorageStore, sharedAcrossTabs } from './stores.js';
+export { MemoryStore, WebStorageStore, IndexedDbStore, sharedAcrossTabs } from './stores.js';
 
 export const {
   Coordinator,

@@ -105,8 +105,10 @@ export class Session {
     integer(flightRecorder, 'flightRecorder');
     if (flightRecorder > 0xffffffff) throw new RangeError(`flightRecorder must be at most 4294967295, not ${flightRecorder}`);
     if (onLogout !== undefined && typeof onLogout !== 'function') throw new TypeError(`onLogout must be a function, not ${describe(onLogout)}`);
-    this.#fetch = fetchImpl ?? globalThis.fetch;
-    if (typeof this.#fetch !== 'function') throw new TypeError('no fetch: pass options.fetch (the token endpoint is called with it)');
+    if (fetchImpl !== undefined && typeof fetchImpl !== 'function') throw new TypeError(`options.fetch must be a function, not ${describe(fetchImpl)}`);
+    if (fetchImpl === undefined && typeof globalThis.fetch !== 'function') throw new TypeError('no fetch: pass options.fetch (the token endpoint is called with it)');
+    // Called as a plain function: a browser's fetch refuses any `this` but the window.
+    this.#fetch = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
     this.#store = checkStore(store ?? new MemoryStore());
     this.#onLogout = onLogout;
     this.#log = logger ?? DEFAULT_LOGGER;
@@ -506,7 +508,7 @@ export class Session {
         signal: AbortSignal.timeout(this.config.refreshTimeoutMs),
       });
     } catch (e) {
-      return transient(`token endpoint unreachable (${e?.name})`);
+      return transient(`token endpoint unreachable (${e?.name}: ${e?.message}${e?.cause?.code ? `, ${e.cause.code}` : ''})`);
     }
     const chunks = [];
     let size = 0;

@@ -1,4 +1,4 @@
-export { MemoryStore, WebStorageStore, sharedAcrossTabs, CredentialStore, StoredCredentials } from './index.js';
+export { MemoryStore, WebStorageStore, IndexedDbStore, sharedAcrossTabs, CredentialStore, StoredCredentials } from './index.js';
 /** An in-process lock: callers run one at a time, in the order they asked. */
 export declare class Mutex {
   lock<T>(fn: () => T | Promise<T>): Promise<T>;

@@ -51,8 +51,9 @@ export class MemoryStore {
 
 /**
  * Keeps the record in a Web Storage object (`localStorage`, `sessionStorage`) under
- * `key`. With `localStorage`, every tab of the origin sees the same record; give the tabs
- * one lock too with {@link sharedAcrossTabs}.
+ * `key`: one tab's session across reloads (localStorage) or for the tab's life
+ * (sessionStorage). Not for several tabs at once: localStorage is cached per tab process,
+ * so tabs share a session through {@link IndexedDbStore} and {@link sharedAcrossTabs}.
  */
 export class WebStorageStore {
   #storage;
@@ -92,7 +93,64 @@ export class WebStorageStore {
 }
 
 /**
- * The §12.2 recipe across the tabs of one origin: `store`'s record under one Web Lock
+ * Keeps the record in IndexedDB (database `name`, the record under `key`): each load,
+ * save and clear is one transaction, settled once it has committed. IndexedDB is one
+ * ordered database for every tab of the origin, so a tab that takes the lock after
+ * another saved reads what it saved — the store to share across tabs with
+ * {@link sharedAcrossTabs}. (localStorage is not: Chromium gives each tab's renderer its
+ * own copy, updated in the background, so a tab under the lock can still read the record
+ * another tab has replaced.)
+ */
+export class IndexedDbStore {
+  #db;
+  #key;
+  #mutex = new Mutex();
+
+  constructor(name = 'reauth', key = 'credentials', { indexedDB = globalThis.indexedDB } = {}) {
+    if (indexedDB === undefined || indexedDB === null) throw new TypeError('IndexedDbStore needs IndexedDB (a browser)');
+    if (typeof name !== 'string' || name === '' || typeof key !== 'string' || key === '') {
+      throw new TypeError('IndexedDbStore needs a database name and a key (non-empty strings)');
+    }
+    this.#key = key;
+    this.#db = new Promise((resolve, reject) => {
+      const open = indexedDB.open(name, 1);
+      open.onupgradeneeded = () => open.result.createObjectStore('records');
+      open.onsuccess = () => resolve(open.result);
+      open.onerror = () => reject(open.error);
+    });
+  }
+
+  async #transaction(mode, operation) {
+    const t = (await this.#db).transaction('records', mode);
+    const request = operation(t.objectStore('records'));
+    return new Promise((resolve, reject) => {
+      t.oncomplete = () => resolve(request.result);
+      t.onerror = t.onabort = () => reject(t.error);
+    });
+  }
+
+  async load() {
+    const record = await this.#transaction('readonly', (records) => records.get(this.#key));
+    return record === undefined ? null : checkRecord(record);
+  }
+
+  async save(record) {
+    const checked = checkRecord(record);
+    await this.#transaction('readwrite', (records) => records.put(checked, this.#key));
+  }
+
+  async clear() {
+    await this.#transaction('readwrite', (records) => records.delete(this.#key));
+  }
+
+  lock(fn) {
+    return this.#mutex.lock(fn);
+  }
+}
+
+/**
+ * The §12.2 recipe across the tabs of one origin: `store`'s record (an
+ * {@link IndexedDbStore}) under one Web Lock
  * named `name` (`navigator.locks`), so a tab refreshes only while no other tab does, and
  * reads what the last one stored first — two tabs never present the same refresh token.
  * The lock is released when the refresh ends or the tab goes away. Each save is also
@@ -104,6 +162,11 @@ export function sharedAcrossTabs(store, name = 'reauth', { locks = globalThis.na
     throw new TypeError('sharedAcrossTabs needs the Web Locks API (navigator.locks)');
   }
   checkStore(store);
+  if (store instanceof WebStorageStore) {
+    throw new TypeError(
+      'sharedAcrossTabs needs a store every tab reads coherently: use IndexedDbStore (localStorage is cached per tab process, so a tab under the lock can read a record another tab replaced)',
+    );
+  }
   const channel = typeof BroadcastChannel === 'function' ? new BroadcastChannel(name) : null;
   if (channel !== null && onChange !== undefined) {
     channel.onmessage = (message) => onChange(message.data);

@@ -79,6 +79,7 @@ test('sharedAcrossTabs takes the named Web Lock around each refresh and announce
   other.close();
   shared.close();
   assert.throws(() => sharedAcrossTabs(inner, 'app', { locks: undefined }), /Web Locks/);
+  assert.throws(() => sharedAcrossTabs(new WebStorageStore(new FakeStorage()), 'app', { locks }), /use IndexedDbStore/);
 });
 
 test('the file store: atomic, owner-only, and a clear error for a foreign file', async () => {

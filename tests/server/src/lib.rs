@@ -34,6 +34,14 @@
 //!   within `0.0..=1.0` ([`ServerConfig::validate`]): `POST /admin/config` answers 400
 //!   with `{"error": "invalid_config", "field", "error_description"}` otherwise and keeps
 //!   the config, [`Server::start`] and [`Server::configure`] return an error.
+//! - **CORS for one origin**, off by default ([`Server::start_with_cors`], `--cors-origin
+//!   ORIGIN`), so a page of another origin (a browser test) can call it: every response
+//!   carries `Access-Control-Allow-Origin: ORIGIN`, `Access-Control-Expose-Headers:
+//!   WWW-Authenticate, Retry-After` and `Vary: Origin`, and an `OPTIONS` request (a
+//!   preflight) to any path answers 204 with `Access-Control-Allow-Methods: GET, POST`,
+//!   `Access-Control-Allow-Headers: Authorization, Content-Type` and
+//!   `Access-Control-Max-Age: 600`. Without it, no CORS header is sent and `OPTIONS` gets
+//!   the router's 405 or 404.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -42,8 +50,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use axum::extract::{Form, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Form, Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -668,9 +677,9 @@ async fn revoke_families(State(shared): State<Shared>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-/// The router, for embedding.
-fn router(shared: Shared) -> Router {
-    Router::new()
+/// The router, for embedding; with CORS for `cors_origin` if given.
+fn router(shared: Shared, cors_origin: Option<HeaderValue>) -> Router {
+    let app = Router::new()
         .route("/oauth/token", post(token))
         .route("/api/{*path}", get(api).post(api))
         .route("/admin/stats", get(stats))
@@ -678,7 +687,60 @@ fn router(shared: Shared) -> Router {
         .route("/admin/reset", post(reset))
         .route("/admin/revoke-access", post(revoke_access))
         .route("/admin/revoke", post(revoke_families))
-        .with_state(shared)
+        .with_state(shared);
+    match cors_origin {
+        // A layer of the whole router: the fallback's 404s carry the headers too, and an
+        // OPTIONS is answered before routing, whatever the path.
+        Some(origin) => app.layer(axum::middleware::from_fn_with_state(origin, cors)),
+        None => app,
+    }
+}
+
+/// CORS for one origin: a preflight (any `OPTIONS`) is answered here with 204; every
+/// response, the handlers' included, names the origin and exposes the headers a client
+/// reads (the challenge, `Retry-After`).
+async fn cors(State(origin): State<HeaderValue>, request: Request, next: Next) -> Response {
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type"),
+        );
+        h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from(600u32));
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("WWW-Authenticate, Retry-After"),
+    );
+    h.append(header::VARY, HeaderValue::from_static("Origin"));
+    response
+}
+
+/// Checks a CORS origin (`--cors-origin`, [`Server::start_with_cors`]): a non-empty
+/// header value of visible ASCII, without a comma (one origin, such as
+/// `http://127.0.0.1:8080`). Returns it as the header value.
+///
+/// # Errors
+///
+/// A description of what is wrong with `origin`.
+pub fn cors_origin(origin: &str) -> Result<HeaderValue, String> {
+    if origin.is_empty() || origin.contains(',') {
+        return Err("one origin, such as http://127.0.0.1:8080".to_owned());
+    }
+    HeaderValue::from_str(origin)
+        .ok()
+        .filter(|v| v.to_str().is_ok())
+        .ok_or_else(|| "an origin in visible ASCII, such as http://127.0.0.1:8080".to_owned())
 }
 
 /// A running server.
@@ -698,14 +760,39 @@ impl Server {
     /// [`std::io::ErrorKind::InvalidInput`] (wrapping a [`ConfigError`]) if `config` does
     /// not pass [`ServerConfig::validate`]; otherwise the errors of binding `addr`.
     pub async fn start(addr: SocketAddr, config: ServerConfig) -> std::io::Result<Server> {
+        Self::start_with_cors(addr, config, None).await
+    }
+
+    /// [`Server::start`], with CORS for `cors_origin` if given (see the crate
+    /// documentation: the headers of every response, the 204 of a preflight). The origin
+    /// is fixed for the server's life; `None` is [`Server::start`].
+    ///
+    /// # Errors
+    ///
+    /// Those of [`Server::start`], and [`std::io::ErrorKind::InvalidInput`] if
+    /// `cors_origin` is not one origin ([`cors_origin`]).
+    pub async fn start_with_cors(
+        addr: SocketAddr,
+        config: ServerConfig,
+        cors_origin: Option<&str>,
+    ) -> std::io::Result<Server> {
         config
             .validate()
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let cors_origin = cors_origin
+            .map(crate::cors_origin)
+            .transpose()
+            .map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("cors_origin: {e}"),
+                )
+            })?;
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Mutex::new(Inner::new(config)));
         let (stop, stopped) = oneshot::channel::<()>();
-        let app = router(Arc::clone(&shared));
+        let app = router(Arc::clone(&shared), cors_origin);
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async {

@@ -2,8 +2,10 @@
 //!
 //! Prints `listening on http://127.0.0.1:PORT` as its first line, so tests in any
 //! language can start it and read the port. Exits on SIGTERM, Ctrl-C, or when its
-//! standard input is closed. A fault rate that is not a finite number within 0..=1 is
-//! refused at start (exit status 2, the flag named on standard error).
+//! standard input is closed. A fault rate that is not a finite number within 0..=1, or a
+//! `--cors-origin` that is not one origin, is refused at start (exit status 2, the flag
+//! named on standard error). `--cors-origin ORIGIN` turns CORS on for that origin (a page
+//! of another origin may call the server); it is off by default.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -45,6 +47,16 @@ struct Args {
     /// Seed of the fault dice.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Answer CORS for this origin (e.g. http://127.0.0.1:8080): every response allows it
+    /// and exposes WWW-Authenticate and Retry-After; OPTIONS preflights get 204. Off by
+    /// default.
+    #[arg(long, value_name = "ORIGIN", value_parser = origin)]
+    cors_origin: Option<String>,
+}
+
+/// `--cors-origin`: one origin, checked as the server checks it.
+fn origin(value: &str) -> Result<String, String> {
+    reauth_testserver::cors_origin(value).map(|_| value.to_owned())
 }
 
 #[tokio::main]
@@ -74,7 +86,7 @@ async fn main() -> std::io::Result<()> {
             )
             .exit();
     }
-    let server = Server::start(a.bind, config).await?;
+    let server = Server::start_with_cors(a.bind, config, a.cors_origin.as_deref()).await?;
     println!("listening on {}", server.url());
     std::io::stdout().flush()?;
 

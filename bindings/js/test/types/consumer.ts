@@ -1,17 +1,18 @@
 // What an app writes, checked against the package's types (tsc --noEmit --strict).
 import axios from 'axios';
-import { Session, Coordinator, Token, RequestFailedError, WebStorageStore, sharedAcrossTabs, routeKey, type Command, type LogoutReason, type Recording } from 'reauth';
+import { Session, Coordinator, Token, RequestFailedError, IndexedDbStore, WebStorageStore, sharedAcrossTabs, routeKey, type Command, type LogoutReason, type Recording } from 'reauth';
 import { attach } from 'reauth/axios';
 import { reauthFetch } from 'reauth/fetch';
 import { FileStore } from 'reauth/node';
 import { explainTranscript } from 'reauth/tools';
 
 declare const localStorage: Storage;
+export const single = new WebStorageStore(localStorage, 'my-app');
 
 const session = new Session({
   tokenEndpoint: { url: 'https://auth.example.com/oauth/token', clientId: 'my-app' },
   credentials: { accessToken: 'at', refreshToken: 'rt', expiresInMs: 3_600_000 },
-  store: sharedAcrossTabs(new WebStorageStore(localStorage, 'my-app'), 'my-app'),
+  store: sharedAcrossTabs(new IndexedDbStore('my-app'), 'my-app'),
   onLogout: (reason: LogoutReason, recording: Recording) => console.log(reason, recording.steps),
   config: { maxRetries: 3, refreshWindow: { maxRefreshes: 5, windowMs: 60_000 } },
 });
