@@ -264,3 +264,21 @@ test('an idle session does not keep Node alive; a waiting request does', () => {
   assert.equal(w.stdout.trim(), 'wait_timeout', w.stderr);
   assert.equal(w.status, 0);
 });
+
+test('the default fetch is called as a plain function (a browser refuses any other this)', async () => {
+  const real = globalThis.fetch;
+  globalThis.fetch = function (input, init) {
+    if (this !== undefined && this !== globalThis) throw new TypeError("Failed to execute 'fetch' on 'Window': Illegal invocation");
+    return real(input, init);
+  };
+  try {
+    const s = new Session({ tokenEndpoint: { url: server.tokenUrl, clientId: 'test' }, credentials: await server.login(), logger: {} });
+    s.forceRefresh();
+    const [d, status] = await delta(async () => (await reauthFetch(s)(`${server.url}/api/x`)).status);
+    assert.equal(status, 200);
+    assert.equal(d.rotations, 1);
+    s.close();
+  } finally {
+    globalThis.fetch = real;
+  }
+});
