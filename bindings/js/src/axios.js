@@ -57,7 +57,7 @@ function onRequest(session, config) {
     return config;
   }
   const options = config.reauth ?? {};
-  const route = typeof options.route === 'string' ? api.routeKey(options.route) : options.route ?? session.route(config.method ?? 'get', fullUrl(config));
+  const route = typeof options.route === 'string' ? api.routeKey(options.route) : options.route ?? defaultRoute(session, config);
   const { id, next } = session.submit(
     { replayable: options.replayable ?? replayable(config.data), refresh: options.refresh, route },
     config.signal ?? undefined,
@@ -136,6 +136,25 @@ function replayable(data) {
   if (typeof data.pipe === 'function') return false; // a Node stream
   if (typeof ReadableStream === 'function' && data instanceof ReadableStream) return false;
   return true;
+}
+
+// Default routes by the request's method, baseURL and url as written (no URL parsing on a
+// hit), per session; cleared when it grows past a bound (urls with ids or queries).
+const routes = new WeakMap();
+const ROUTES_CACHED = 1024;
+
+function defaultRoute(session, config) {
+  let cache = routes.get(session);
+  if (cache === undefined) routes.set(session, (cache = new Map()));
+  const method = config.method ?? 'get';
+  const key = `${method} ${config.baseURL ?? ''} ${config.url ?? ''}`;
+  let route = cache.get(key);
+  if (route === undefined) {
+    route = session.route(method, fullUrl(config));
+    if (cache.size >= ROUTES_CACHED) cache.clear();
+    cache.set(key, route);
+  }
+  return route;
 }
 
 /** The request's absolute URL, as axios builds it (baseURL + url). */
