@@ -324,10 +324,12 @@ export function bind(native) {
       return JSON.parse(native.outText());
     }
 
-    /** Frees the core now (otherwise when it is garbage-collected). */
+    /** Frees the core now (otherwise when it is garbage-collected); later calls throw. */
     free() {
+      if (this.#handle === 0) return;
       cores.unregister(this);
       native.x.core_free(this.#handle);
+      this.#handle = 0; // never a handle: every later call is refused
     }
   }
 
@@ -354,14 +356,16 @@ export function bind(native) {
    * most `maxTokenResponseBytes + 1` bytes (a longer body is refused as endless).
    */
   function readTokenResponse(status, retryAfter, body, sentRefreshToken, wallNow = Date.now()) {
+    const wall = wallClock(wallNow);
+    if (!Number.isInteger(status)) throw new TypeError(`status must be an integer, not ${describe(status)}`);
     if (!(body instanceof Uint8Array)) {
       body = typeof body === 'string' ? new TextEncoder().encode(body) : body;
       if (!(body instanceof Uint8Array)) throw new TypeError(`the body is a Uint8Array or a string, not ${describe(body)}`);
     }
     if (body.length > maxTokenResponseBytes + 1) body = body.subarray(0, maxTokenResponseBytes + 1);
-    const st = Number.isInteger(status) && status >= 0 && status <= 65535 ? status : 0;
+    const st = status >= 0 && status <= 65535 ? status : 0;
     const [ra, b, s] = native.put(optionalText(retryAfter, 'Retry-After'), body, text(sentRefreshToken, 'the refresh token sent'));
-    native.call('read_token_response', st, ra, b, s, integer(Math.floor(wallNow), 'the wall clock'));
+    native.call('read_token_response', st, ra, b, s, wall);
     const r = native.reader();
     switch (r.u8()) {
       case 0: {
@@ -387,9 +391,10 @@ export function bind(native) {
   }
 
   function recipe(what, token, stored, wallNow) {
+    const wall = wallClock(wallNow);
     const [at, rt, expires] = storedParts(stored);
     const [t, a, r] = native.put(token === null ? null : text(token, 'the refresh token'), at, rt);
-    native.call('store_recipe', what, t, a, r, expires, integer(Math.floor(wallNow), 'the wall clock'));
+    native.call('store_recipe', what, t, a, r, expires, wall);
     return native.reader();
   }
 
@@ -415,9 +420,10 @@ export function bind(native) {
 
   /** What to store for credentials just obtained. */
   function storedFromLogin(credentials, wallNow = Date.now()) {
+    const wall = wallClock(wallNow);
     const [at, rt, expires] = credentialParts(credentials);
     const [a, r] = native.put(at, rt);
-    native.call('store_recipe', 3, -1, a, r, expires, integer(Math.floor(wallNow), 'the wall clock'));
+    native.call('store_recipe', 3, -1, a, r, expires, wall);
     return storedFrom(native.reader());
   }
 
@@ -443,8 +449,9 @@ export function bind(native) {
 
   /** A Retry-After value in milliseconds (delta-seconds or an HTTP-date), or null. */
   function retryAfterMs(value, wallNow = Date.now()) {
+    const wall = wallClock(wallNow);
     const [len] = native.put(text(value, 'Retry-After'));
-    const ms = native.call('retry_after_ms', len, integer(Math.floor(wallNow), 'the wall clock'));
+    const ms = native.call('retry_after_ms', len, wall);
     return ms < 0 ? null : ms;
   }
 
@@ -516,6 +523,14 @@ export function bind(native) {
   };
 }
 
+/** A wall clock in ms since the epoch: a finite non-negative number (checked before anything is written). */
+function wallClock(value) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new TypeError(`the wall clock must be a non-negative number of milliseconds, not ${describe(value)}`);
+  }
+  return Math.floor(value);
+}
+
 /** `{ replayable, refresh, route }` as numbers. */
 export function requestOptions(options) {
   if (typeof options !== 'object' || options === null) {
@@ -549,7 +564,7 @@ function capacity32(capacity) {
 function headerValues(values) {
   const list = typeof values === 'string' ? [values] : values;
   if (!Array.isArray(list)) throw new TypeError(`WWW-Authenticate values are a string or an array, not ${describe(values)}`);
-  return list.map((v, i) => text(v, `WWW-Authenticate value ${i}`));
+  return Array.from(list, (v, i) => text(v, `WWW-Authenticate value ${i}`));
 }
 
 /** `{ url, clientId, clientSecret?, auth?: 'body' | 'basic' }`, checked. */
@@ -557,14 +572,26 @@ export function tokenEndpoint(endpoint) {
   if (typeof endpoint !== 'object' || endpoint === null) {
     throw new TypeError(`the token endpoint is { url, clientId, clientSecret?, auth? }, not ${describe(endpoint)}`);
   }
+  for (const key of Object.keys(endpoint)) {
+    if (!['url', 'clientId', 'clientSecret', 'auth'].includes(key)) throw new TypeError(`unknown tokenEndpoint field ${JSON.stringify(key)}`);
+  }
   const auth = endpoint.auth ?? 'body';
   if (auth !== 'body' && auth !== 'basic') throw new TypeError(`tokenEndpoint.auth is 'body' or 'basic', not ${JSON.stringify(auth)}`);
-  return {
-    url: text(endpoint.url instanceof URL ? endpoint.url.href : endpoint.url, 'tokenEndpoint.url'),
-    clientId: text(endpoint.clientId, 'tokenEndpoint.clientId'),
-    clientSecret: optionalText(endpoint.clientSecret, 'tokenEndpoint.clientSecret'),
-    auth,
-  };
+  const url = text(endpoint.url instanceof URL ? endpoint.url.href : endpoint.url, 'tokenEndpoint.url');
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError('tokenEndpoint.url is not an absolute URL');
+  }
+  if ((parsed.protocol !== 'https:' && parsed.protocol !== 'http:') || /[\r\n]/.test(url)) {
+    throw new TypeError('tokenEndpoint.url must be an http: or https: URL');
+  }
+  const clientId = text(endpoint.clientId, 'tokenEndpoint.clientId');
+  if (clientId === '') throw new TypeError('tokenEndpoint.clientId must not be empty');
+  const clientSecret = optionalText(endpoint.clientSecret, 'tokenEndpoint.clientSecret');
+  if (auth === 'basic' && clientSecret === null) throw new TypeError("tokenEndpoint.auth 'basic' needs a clientSecret");
+  return { url, clientId, clientSecret, auth };
 }
 
 function stateFrom(json) {

@@ -16,10 +16,12 @@
 // are detected), `reauth: { route: 'GET /users/{id}' }` (rule 20; default: the method,
 // origin and path).
 
+import axios from 'axios';
 import { api } from './instance.js';
 import { ClosedError, ReauthError, RequestFailedError } from './errors.js';
 
-// The request's id and token travel in its config (axios copies it into a replay's).
+// The request's state travels in its config (axios copies it into a replay's): its id,
+// its token, the adapter it goes out through, whether it ended.
 const KEY = '_reauth';
 const ABSOLUTE = /^([a-z][a-z\d+\-.]*:)?\/\//i;
 
@@ -49,54 +51,75 @@ export function eject(instance) {
   installed.delete(instance);
 }
 
+/**
+ * The request interceptor only wraps the request's adapter: the request is submitted when
+ * axios dispatches it, after every request interceptor ran — one that throws later leaves
+ * nothing open in the session.
+ */
 function onRequest(session, config) {
-  const state = config[KEY];
-  if (state !== undefined) {
-    // A replay: the token came with the command.
-    setToken(config, state.token);
-    return config;
+  let state = config[KEY];
+  if (state === undefined || state.done) {
+    // A new request (or a config sent again after its request ended: a new one too).
+    state = { id: null, token: null, done: false, adapter: config.adapter };
+    config[KEY] = state;
   }
-  const options = config.reauth ?? {};
-  const route = typeof options.route === 'string' ? api.routeKey(options.route) : options.route ?? defaultRoute(session, config);
-  const { id, next } = session.submit(
-    { replayable: options.replayable ?? replayable(config.data), refresh: options.refresh, route },
-    config.signal ?? undefined,
-  );
-  if (next instanceof Promise) return next.then((event) => sendOrThrow(config, id, event));
-  return sendOrThrow(config, id, next);
+  config.adapter = (cfg) => send(session, state, cfg);
+  return config;
 }
 
-function sendOrThrow(config, id, event) {
-  if (event.kind === 'send') {
-    config[KEY] = { id, token: event.token };
-    setToken(config, event.token);
-    return config;
+/** Submits the request (the first time), waits for its command, sends it. */
+async function send(session, state, config) {
+  if (state.id === null) {
+    const options = config.reauth ?? {};
+    const route = typeof options.route === 'string' ? api.routeKey(options.route) : options.route ?? defaultRoute(session, config);
+    const { id, next } = session.submit(
+      { replayable: options.replayable ?? replayable(config.data), refresh: options.refresh, route },
+      config.signal ?? undefined,
+    );
+    state.id = id;
+    const event = next instanceof Promise ? await next : next;
+    if (event.kind !== 'send') {
+      state.done = true;
+      throw terminal(event, undefined);
+    }
+    state.token = event.token;
   }
-  throw terminal(event, undefined);
+  setToken(config, state.token.expose());
+  try {
+    return await axios.getAdapter(state.adapter, config)(config);
+  } catch (e) {
+    if (e?.response === undefined || e?.response === null) {
+      // No response: a transport error (rule 17) or the caller cancelled.
+      state.done = true;
+      session.abandon(state.id);
+    }
+    throw e;
+  }
 }
 
 function onResponse(instance, session, response, error) {
   const state = response.config?.[KEY];
-  if (state === undefined || state.done) {
+  if (state === undefined || state.done || state.id === null) {
     if (error !== null) throw error;
     return response;
   }
-  const event = session.response(state.id, response.status, challenges(response), response.config.signal ?? undefined);
+  let event;
+  try {
+    event = session.response(state.id, response.status, challenges(response), response.config.signal ?? undefined);
+  } catch (e) {
+    // Closed while the request was on the wire: its answer is still the caller's.
+    if (!(e instanceof ClosedError)) throw e;
+    event = { kind: 'complete' };
+  }
   if (event instanceof Promise) return event.then((e) => act(instance, state, e, response, error));
   return act(instance, state, event, response, error);
 }
 
 function onError(instance, session, error) {
-  if (error instanceof ReauthError) throw error; // ours, from the request interceptor
-  const state = error?.config?.[KEY];
-  if (state === undefined || state.done) throw error;
-  if (error.response === undefined || error.response === null) {
-    // No response: a transport error (rule 17) or the caller cancelled.
-    state.done = true;
-    session.abandon(state.id);
-    throw error;
-  }
-  return onResponse(instance, session, error.response, error);
+  if (error instanceof ReauthError) throw error; // ours, from the adapter
+  const response = error?.response;
+  if (response === undefined || response === null) throw error; // abandoned by send()
+  return onResponse(instance, session, response, error);
 }
 
 function act(instance, state, event, response, error) {
@@ -114,6 +137,7 @@ function act(instance, state, event, response, error) {
 
 function terminal(event, response) {
   if (event.kind === 'closed') return new ClosedError('reauth is closed: the request was not sent');
+  if (event.kind === 'abandoned') return new ReauthError('abandoned', 'the request was abandoned');
   return new RequestFailedError(event.reason, response);
 }
 

@@ -14,7 +14,7 @@
 // RequestFailedError (`reason`; `response` is the last response, its body unread).
 
 import { api } from './instance.js';
-import { ClosedError, RequestFailedError } from './errors.js';
+import { ClosedError, ReauthError, RequestFailedError } from './errors.js';
 
 /** A fetch that refreshes: `inner` is the fetch it calls (default: globalThis.fetch). */
 export function reauthFetch(session, { fetch: inner = globalThis.fetch } = {}) {
@@ -38,19 +38,30 @@ export function reauthFetch(session, { fetch: inner = globalThis.fetch } = {}) {
     for (;;) {
       if (event.kind !== 'send') break;
       const attempt = replay ? request.clone() : request;
-      attempt.headers.set('Authorization', `Bearer ${event.token}`);
+      attempt.headers.set('Authorization', `Bearer ${event.token.expose()}`);
       try {
         response = await inner(attempt);
+        if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
+          throw new TypeError('the fetch reauthFetch calls did not return a Response');
+        }
       } catch (e) {
         session.abandon(id); // rule 17: a transport error, never retried by reauth
         throw e;
       }
       const values = response.headers.get('www-authenticate');
-      event = await session.response(id, response.status, values === null ? undefined : [values], signal);
+      try {
+        event = await session.response(id, response.status, values === null ? undefined : [values], signal);
+      } catch (e) {
+        // Closed while the request was on the wire: its answer is still the caller's.
+        if (e instanceof ClosedError) return response;
+        session.abandon(id); // a status the core refuses: the request ends here
+        throw e;
+      }
       if (event.kind === 'send') await response.body?.cancel().catch(() => {});
     }
     if (event.kind === 'complete' || event.kind === 'callers_answer') return response;
     if (event.kind === 'closed') throw new ClosedError('reauth is closed: the request was not sent');
+    if (event.kind === 'abandoned') throw new ReauthError('abandoned', 'the request was abandoned');
     throw new RequestFailedError(event.reason, response);
   };
 }

@@ -243,11 +243,13 @@ export declare class Recording {
 }
 
 export type Event =
-  | { kind: 'send'; token: string }
+  | { kind: 'send'; token: Token }
   | { kind: 'complete' }
   | { kind: 'fail'; reason: FailReason }
   | { kind: 'callers_answer' }
-  | { kind: 'closed' };
+  | { kind: 'closed' }
+  /** abandon(id) was called while the request waited. */
+  | { kind: 'abandoned' };
 
 export interface SessionOptions {
   tokenEndpoint: TokenEndpoint;

@@ -6,6 +6,9 @@ import { ReauthError, fromNative } from './errors.js';
 import { Token, describe } from './token.js';
 
 const encoder = new TextEncoder();
+// The most string arguments one call writes (the largest are a transcript's JSON and a
+// token answer's body, cut at 256 KiB): a bound, so room never wraps around 32 bits.
+const MAX_ARGUMENTS = 64 * 1024 * 1024;
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 /** Instantiates the module from its bytes (base64): the same code in browsers and Node. */
@@ -42,7 +45,7 @@ export class Native {
       for (let i = 0; i < parts.length; i++) lengths[i] = parts[i] === null ? -1 : 0;
       return lengths;
     }
-    let at = this.x.reauth_in(room);
+    let at = this.room(room);
     const view = this.view();
     for (let i = 0; i < parts.length; i++) {
       const p = parts[i];
@@ -65,7 +68,7 @@ export class Native {
   putPrefixed(values) {
     let room = 0;
     for (const v of values) room += 4 + v.length * 3;
-    let at = this.x.reauth_in(room);
+    let at = this.room(room);
     const view = this.view();
     const data = new DataView(view.buffer);
     for (const v of values) {
@@ -73,6 +76,13 @@ export class Native {
       data.setUint32(at, written, true);
       at += 4 + written;
     }
+  }
+
+  /** Room for `bytes` of arguments in the in buffer, within the bound. */
+  room(bytes) {
+    if (bytes > MAX_ARGUMENTS) throw new RangeError(`the arguments of one call are over ${MAX_ARGUMENTS} bytes`);
+    // A pointer crosses as an i32: read it unsigned (memory past 2 GiB).
+    return this.call('reauth_in', bytes) >>> 0;
   }
 
   /** Calls an export; a result of -1 is the error the out buffer describes (optional results are -2 for none). */
@@ -99,7 +109,7 @@ export class Native {
 
   /** The out buffer's bytes (a view, valid until the next call). */
   out() {
-    const ptr = this.x.reauth_out_ptr();
+    const ptr = this.x.reauth_out_ptr() >>> 0;
     const len = this.x.reauth_out_len();
     return this.view().subarray(ptr, ptr + len);
   }
@@ -109,7 +119,7 @@ export class Native {
   }
 
   reader() {
-    const ptr = this.x.reauth_out_ptr();
+    const ptr = this.x.reauth_out_ptr() >>> 0;
     const len = this.x.reauth_out_len();
     return new Reader(this.view(), ptr, len);
   }

@@ -1,7 +1,7 @@
 // Node-only stores: a file (one process; several processes of one machine with a lock
 // file), so a CLI or a service keeps its session across restarts.
 
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, basename } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Mutex, checkRecord } from './stores.js';
@@ -67,17 +67,22 @@ export class FileStore {
     return this.#mutex.lock(async () => {
       const lockPath = `${this.#path}.lock`;
       await mkdir(dirname(lockPath), { recursive: true, mode: 0o700 });
+      const mine = `${process.pid} ${randomUUID()}`;
       const deadline = Date.now() + this.lockWaitMs;
       for (;;) {
         try {
           const file = await open(lockPath, 'wx', 0o600);
-          await file.close();
+          try {
+            await file.writeFile(mine);
+          } finally {
+            await file.close();
+          }
           break;
         } catch (e) {
           if (e.code !== 'EEXIST') throw e;
           const held = await stat(lockPath).catch(() => null);
           if (held !== null && Date.now() - held.mtimeMs > this.lockTtlMs) {
-            await rm(lockPath, { force: true });
+            await takeOver(lockPath, held.ino);
             continue;
           }
           if (Date.now() > deadline) throw new Error(`${lockPath} stayed locked for ${this.lockWaitMs} ms`);
@@ -87,8 +92,31 @@ export class FileStore {
       try {
         return await fn();
       } finally {
-        await rm(lockPath, { force: true });
+        // Only our own lock file: one taken over after our lockTtlMs is someone else's.
+        if ((await readFile(lockPath, 'utf8').catch(() => null)) === mine) await rm(lockPath, { force: true });
       }
     });
   }
+}
+
+/**
+ * Removes a dead holder's lock file — that one, not a live one created since: it is
+ * renamed aside (atomic: of two processes taking it over, one moves it), and if what was
+ * moved is not the file found stale (another process took it over and locked first), it
+ * is put back.
+ */
+async function takeOver(lockPath, staleIno) {
+  const aside = `${lockPath}.${randomUUID()}`;
+  try {
+    await rename(lockPath, aside);
+  } catch {
+    return; // gone already: taken over by another process
+  }
+  const moved = await stat(aside).catch(() => null);
+  if (moved !== null && moved.ino !== staleIno) {
+    // A live lock: give it back (link fails if yet another lock appeared meanwhile, and
+    // then that one holds; the moved one's holder finds its file gone and removes nothing).
+    await link(aside, lockPath).catch(() => {});
+  }
+  await rm(aside, { force: true });
 }

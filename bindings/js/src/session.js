@@ -28,6 +28,7 @@ const WAKE_FAIL = 3;
 const COMPLETE = Object.freeze({ kind: 'complete' });
 const CLOSED = Object.freeze({ kind: 'closed' });
 const CALLERS_ANSWER = Object.freeze({ kind: 'callers_answer' });
+const ABANDONED = Object.freeze({ kind: 'abandoned' });
 const FAIL = Object.freeze(Object.fromEntries(api.failReasons.map((r) => [r, Object.freeze({ kind: 'fail', reason: r })])));
 
 // setTimeout's longest delay; a later deadline is re-read when this one fires.
@@ -95,6 +96,10 @@ export class Session {
   #timerAt = -1;
   #closed = false;
   #routes = new Map();
+  /** Counts logins and logouts: a refresh or a restore begun before one does not write. */
+  #epoch = 0;
+  /** A refresh's result the store refused to save: it outranks the store's older record. */
+  #unsaved = null;
 
   constructor(options = {}) {
     if (typeof options !== 'object' || options === null) throw new TypeError(`Session options are an object, not ${describe(options)}`);
@@ -111,7 +116,10 @@ export class Session {
     this.#fetch = fetchImpl ?? ((input, init) => globalThis.fetch(input, init));
     this.#store = checkStore(store ?? new MemoryStore());
     this.#onLogout = onLogout;
+    if (logger !== undefined && (typeof logger !== 'object' || logger === null)) throw new TypeError(`options.logger must be an object, not ${describe(logger)}`);
     this.#log = logger ?? DEFAULT_LOGGER;
+    const ttlGiven = this.#store.lockTtlMs;
+    if (ttlGiven !== undefined && !(typeof ttlGiven === 'number' && ttlGiven > 0)) throw new TypeError(`the store's lockTtlMs must be a positive number of ms, not ${describe(ttlGiven)}`);
     const credentialsGiven = credentials !== undefined && credentials !== null;
     const parts = credentialsGiven ? credentialParts(credentials) : null;
     const [len] = native.put(configJson(config));
@@ -138,9 +146,11 @@ export class Session {
         throw e;
       }
       this.#step(packed);
-      // Stored under the lock, queued before any refresh can take it.
-      this.ready = this.#store.lock(() => this.#store.save(api.storedFromLogin(credentials))).catch((e) => {
-        this.#log.error?.(`reauth: could not store the credentials (${e?.name}: ${e?.message})`);
+      // Stored under the lock, queued before any refresh can take it. The credentials as
+      // checked above, read once (a getter could answer differently the second time).
+      const stored = api.storedFromLogin({ accessToken: parts[0], refreshToken: parts[1], expiresInMs: parts[2] < 0 ? null : parts[2] });
+      this.ready = this.#locked(() => this.#store.save(stored)).catch((e) => {
+        this.#say('error', `reauth: could not store the credentials (${e?.name}: ${e?.message})`);
       });
     } else {
       // Requests wait while the store is read (rule 18).
@@ -150,13 +160,15 @@ export class Session {
   }
 
   async #restore() {
+    const epoch = this.#epoch;
     let stored = null;
     try {
       stored = await this.#store.load();
     } catch (e) {
-      this.#log.error?.(`reauth: could not read the credential store (${e?.name}: ${e?.message}); logged out`);
+      this.#say('error', `reauth: could not read the credential store (${e?.name}: ${e?.message}); logged out`);
     }
-    if (this.#closed) return;
+    // Closed, or the app logged in (or out) meanwhile: what was read is older than that.
+    if (this.#closed || this.#epoch !== epoch) return;
     try {
       if (stored !== null && stored !== undefined) {
         const c = api.storedToCredentials(stored);
@@ -165,7 +177,7 @@ export class Session {
         return;
       }
     } catch (e) {
-      this.#log.error?.(`reauth: the stored credentials were refused (${e?.message}); logged out`);
+      this.#say('error', `reauth: the stored credentials were refused (${e?.message}); logged out`);
     }
     this.#step(native.call('driver_tick', this.#handle, 5, nowMs(), this.#generation));
   }
@@ -176,7 +188,8 @@ export class Session {
    * A request wants to go out. Returns `{ id, next }`: `next` is what it does now — an
    * event, or a promise of one when it must wait (for a refresh, a restore). Events:
    * `{kind: 'send', token}`, `{kind: 'complete'}`, `{kind: 'fail', reason}`,
-   * `{kind: 'callers_answer'}`, `{kind: 'closed'}`. Throws ClosedError after close().
+   * `{kind: 'callers_answer'}`, `{kind: 'closed'}`, `{kind: 'abandoned'}` (the token is a
+   * Token). Throws ClosedError after close().
    */
   submit(options = {}, signal = undefined) {
     const [replayable, refresh, route] = requestOptions(options);
@@ -190,10 +203,11 @@ export class Session {
    * (read only for a refresh status). Returns the event (or a promise of it).
    */
   response(id, status, wwwAuthenticate = undefined, signal = undefined) {
+    integer(id, 'id');
     statusCode(status);
     let packed;
     if (wwwAuthenticate !== undefined && wwwAuthenticate !== null && this.refreshStatuses.has(status)) {
-      const values = (Array.isArray(wwwAuthenticate) ? wwwAuthenticate : [wwwAuthenticate]).map((v, i) => text(v, `WWW-Authenticate value ${i}`));
+      const values = Array.from(Array.isArray(wwwAuthenticate) ? wwwAuthenticate : [wwwAuthenticate], (v, i) => text(v, `WWW-Authenticate value ${i}`));
       native.putPrefixed(values);
       packed = native.call('driver_response', this.#handle, nowMs(), id, status, values.length, this.#generation);
     } else {
@@ -204,11 +218,15 @@ export class Session {
 
   /** Request `id` ends without a response (a transport error, its caller gave up). */
   abandon(id) {
+    integer(id, 'id');
+    // A caller still waiting is told, so no promise is left pending.
+    const waiter = this.#waiters.get(id);
     this.#waiters.delete(id);
+    waiter?.(ABANDONED);
     try {
       this.#step(native.call('driver_abandon', this.#handle, nowMs(), id, this.#generation));
     } catch (e) {
-      this.#log.error?.(`reauth: could not end request ${id} (${e?.message})`);
+      this.#say('error', `reauth: could not end request ${id} (${e?.message})`);
     }
   }
 
@@ -234,12 +252,15 @@ export class Session {
    */
   async login(credentials) {
     const [at, rt, expires] = credentialParts(credentials);
-    const stored = api.storedFromLogin(credentials);
-    await this.#store.lock(async () => {
+    const stored = api.storedFromLogin({ accessToken: at, refreshToken: rt, expiresInMs: expires < 0 ? null : expires });
+    await this.#locked(async () => {
       const [a, r] = native.put(at, rt);
-      const packed = native.call('driver_login', this.#handle, nowMs(), a, r, expires, this.#generation);
+      // The step is read at once (the out buffer is the next call's); a refresh it starts
+      // waits for this lock, so it reads the store after the save below.
+      this.#step(native.call('driver_login', this.#handle, nowMs(), a, r, expires, this.#generation));
+      this.#epoch++;
+      this.#unsaved = null;
       await this.#store.save(stored);
-      this.#step(packed);
     });
   }
 
@@ -281,6 +302,15 @@ export class Session {
     this.#setTimer(-1);
   }
 
+  /** Logs through the app's logger; a logger that throws changes nothing here. */
+  #say(level, message) {
+    try {
+      this.#log[level]?.(message);
+    } catch {
+      // The logger's failure is not the session's.
+    }
+  }
+
   #free() {
     drivers.unregister(this);
     native.x.driver_free(this.#handle);
@@ -294,10 +324,8 @@ export class Session {
     if (low & MORE) tokens = this.#more();
     if (low & DEADLINE) this.#armTimer();
     switch (low & 7) {
-      case OWN_SEND: {
-        const own = tokens?.get(tokens.own);
-        return { kind: 'send', token: own ?? this.#token };
-      }
+      case OWN_SEND:
+        return { kind: 'send', token: tokens?.get(tokens.own) ?? this.#token };
       case OWN_WAIT:
         return this.#wait(id, signal);
       case OWN_COMPLETE:
@@ -325,7 +353,7 @@ export class Session {
       let onAbort = null;
       if (signal !== undefined && signal !== null) {
         onAbort = () => {
-          if (this.#waiters.has(id)) {
+          if (this.#waiters.delete(id)) {
             this.abandon(id);
             reject(signal.reason);
           }
@@ -354,7 +382,7 @@ export class Session {
     tokens.own = own;
     for (let i = 0; i < nTokens; i++) {
       const generation = r.u64();
-      tokens.set(generation, r.text());
+      tokens.set(generation, new Token(r.text()));
     }
     const refreshes = [];
     for (let i = 0; i < nRefreshes; i++) {
@@ -396,19 +424,21 @@ export class Session {
   }
 
   #loggedOut(reason) {
-    this.#log.info?.(`reauth: logged out (${reason})`);
-    Promise.resolve()
-      .then(() => this.#store.clear())
-      .catch((e) => this.#log.error?.(`reauth: could not clear the credential store (${e?.message})`));
+    this.#say('info', `reauth: logged out (${reason})`);
+    // A refresh running now sees the epoch move and does not save its result; the clear
+    // waits for its lock, so nothing it wrote before survives either.
+    this.#epoch++;
+    this.#unsaved = null;
+    this.#locked(() => this.#store.clear()).catch((e) => this.#say('error', `reauth: could not clear the credential store (${e?.message})`));
     const recording = this.#recording ? this.recording() : null;
     if (recording !== null && reason !== 'requested') {
-      this.#log.debug?.(`reauth: the session ended (${reason}); its flight recording (npx reauth-explain FILE explains it): ${recording.json}`);
+      this.#say('debug', `reauth: the session ended (${reason}); its flight recording (npx reauth-explain FILE explains it): ${recording.json}`);
     }
     if (this.#onLogout !== undefined) {
       try {
         this.#onLogout(reason, recording ?? this.recording());
       } catch (e) {
-        this.#log.error?.(`reauth: the onLogout callback threw (${e?.message})`);
+        this.#say('error', `reauth: the onLogout callback threw (${e?.message})`);
       }
     }
   }
@@ -421,28 +451,38 @@ export class Session {
    * answer; store a success before the lock is released. Reported to the driver after.
    */
   async #refresh(attempt, commandToken) {
+    const epoch = this.#epoch;
     let credentials = null;
     let failure = { type: 'transient', retryAfterMs: null };
     try {
-      await this.#store.lock(async () => {
-        const load = async () => await this.#store.load();
+      await this.#locked(async () => {
+        if (this.#unsaved !== null) {
+          // The last result could not be saved: try again, and plan from it either way.
+          try {
+            await this.#store.save(this.#unsaved);
+            this.#unsaved = null;
+          } catch (e) {
+            this.#say('error', `reauth: the store still refuses the last refresh's credentials (${e?.name}: ${e?.message})`);
+          }
+        }
+        const load = async () => this.#unsaved ?? (await this.#store.load());
         let plan = api.planRefresh(commandToken, await load());
         let followed = false;
         for (;;) {
           if (plan.type === 'adopt') {
-            this.#log.info?.('reauth: adopting credentials another tab or process rotated');
+            this.#say('info', 'reauth: adopting credentials another tab or process rotated');
             credentials = plan.credentials;
             break;
           }
           const sent = plan.refreshToken;
           const answer = await this.#callEndpoint(sent);
           if (answer.outcome === 'succeeded') {
-            if (answer.note !== null) this.#log.warn?.(`reauth: token response used despite a problem: ${answer.note}`);
+            if (answer.note !== null) this.#say('warn', `reauth: token response used despite a problem: ${answer.note}`);
             credentials = answer.credentials;
             break;
           }
           if (answer.outcome === 'rejected') {
-            this.#log.warn?.(`reauth: the token endpoint refused the refresh token (${answer.error})`);
+            this.#say('warn', `reauth: the token endpoint refused the refresh token (${answer.error})`);
             const following = api.afterRejection(sent, await load());
             if (following !== null && !followed) {
               followed = true;
@@ -452,27 +492,35 @@ export class Session {
             failure = { type: 'rejected' };
             break;
           }
-          this.#log.warn?.(`reauth: refresh failed (${answer.problemText}); transient`);
+          this.#say('warn', `reauth: refresh failed (${answer.problemText}); transient`);
           if (answer.rotatedRefreshToken !== null) {
             const kept = api.keepRotation(await load(), answer.rotatedRefreshToken);
             if (kept !== null) await this.#store.save(kept);
-            else this.#log.error?.('reauth: a rotated refresh token arrived in an unusable answer and the store holds nothing to keep it with');
+            else this.#say('error', 'reauth: a rotated refresh token arrived in an unusable answer and the store holds nothing to keep it with');
           }
           failure = { type: 'transient', retryAfterMs: answer.retryAfterMs };
           break;
         }
+        if (credentials !== null && this.#epoch !== epoch) {
+          // The user logged out (or in) while this ran: its result belongs to no session.
+          credentials = null;
+          return;
+        }
         if (credentials !== null) {
           // Visible to other tabs and processes before the lock is released. A failed
-          // save does not undo the refresh: the server has rotated.
+          // save does not undo the refresh: the server has rotated, so the session keeps
+          // the record and saves it (or plans from it) before its next refresh.
+          const record = api.storedFromLogin(credentials);
           try {
-            await this.#store.save(api.storedFromLogin(credentials));
+            await this.#store.save(record);
           } catch (e) {
-            this.#log.error?.(`reauth: could not store the refreshed credentials (${e?.name}: ${e?.message}); other tabs or processes sharing the store will not see this rotation`);
+            this.#unsaved = record;
+            this.#say('error', `reauth: could not store the refreshed credentials (${e?.name}: ${e?.message}); other tabs or processes sharing the store will not see this rotation`);
           }
         }
       });
     } catch (e) {
-      this.#log.error?.(`reauth: refresh attempt ${attempt} failed unexpectedly (${e?.name}: ${e?.message}); reported as transient`);
+      this.#say('error', `reauth: refresh attempt ${attempt} failed unexpectedly (${e?.name}: ${e?.message}); reported as transient`);
       credentials = null;
       failure = { type: 'transient', retryAfterMs: null };
     }
@@ -480,7 +528,15 @@ export class Session {
       if (credentials !== null) {
         const [at, rt, expires] = credentialParts(credentials);
         const [a, r] = native.put(at, rt);
-        this.#step(native.call('driver_refresh_succeeded', this.#handle, nowMs(), attempt, a, r, expires, this.#generation));
+        try {
+          this.#step(native.call('driver_refresh_succeeded', this.#handle, nowMs(), attempt, a, r, expires, this.#generation));
+          return;
+        } catch (e) {
+          // Credentials the core refuses (a store holding garbage): the attempt failed.
+          if (e?.kind !== 'invalid_credentials') throw e;
+          this.#say('error', `reauth: refresh attempt ${attempt} produced credentials the core refuses (${e.message}); reported as transient`);
+        }
+        this.#step(native.call('driver_refresh_failed', this.#handle, nowMs(), attempt, 0, -1, this.#generation));
       } else {
         const rejected = failure.type === 'rejected' ? 1 : 0;
         const retry = failure.retryAfterMs ?? -1;
@@ -488,13 +544,30 @@ export class Session {
       }
     } catch (e) {
       // Closed, or an attempt the core gave up on (its deadline passed): nothing waits.
-      if (!(e instanceof ReauthError)) throw e;
-      this.#log.debug?.(`reauth: refresh attempt ${attempt} reported late (${e.message})`);
+      if (!(e instanceof ReauthError)) {
+        this.#say('error', `reauth: refresh attempt ${attempt} could not be reported (${e?.name}: ${e?.message})`);
+        return;
+      }
+      this.#say('debug', `reauth: refresh attempt ${attempt} reported late (${e.message})`);
     }
   }
 
-  /** One call to the token endpoint, its answer read by the host layer within its limit. */
-  async #callEndpoint(refreshToken) {
+  /**
+   * One call to the token endpoint within the refresh deadline — its own timer, so a
+   * fetch that ignores its signal cannot hold the store's lock for ever.
+   */
+  #callEndpoint(refreshToken) {
+    let timer;
+    const deadline = new Promise((resolve) => {
+      timer = setTimeout(() => resolve(transient('no answer within the refresh deadline')), this.config.refreshTimeoutMs);
+    });
+    // Requests that wait keep Node alive through the core's timer; this one alone must not.
+    timer.unref?.();
+    return Promise.race([this.#exchange(refreshToken), deadline]).finally(() => clearTimeout(timer));
+  }
+
+  /** The call and its answer, read by the host layer within its limit. */
+  async #exchange(refreshToken) {
     const request = api.tokenRequest(this.#endpoint, refreshToken);
     const limit = api.maxTokenResponseBytes;
     let response;
@@ -507,6 +580,9 @@ export class Session {
         redirect: 'error',
         signal: AbortSignal.timeout(this.config.refreshTimeoutMs),
       });
+      if (typeof response?.status !== 'number' || typeof response.headers?.get !== 'function') {
+        return transient('the fetch given did not return a Response');
+      }
     } catch (e) {
       return transient(`token endpoint unreachable (${e?.name}: ${e?.message}${e?.cause?.code ? `, ${e.cause.code}` : ''})`);
     }
@@ -568,17 +644,19 @@ export class Session {
     this.#timer = null;
     this.#timerAt = -1;
     if (this.#closed) return;
-    const deadline = native.call('driver_deadline', this.#handle);
-    const now = nowMs();
-    if (deadline >= 0 && deadline <= now) {
-      try {
-        this.#step(native.call('driver_tick', this.#handle, 0, now, this.#generation));
-      } catch (e) {
-        if (e instanceof ClosedError) return;
-        throw e;
-      }
+    try {
+      const deadline = native.call('driver_deadline', this.#handle);
+      const now = nowMs();
+      if (deadline >= 0 && deadline <= now) this.#step(native.call('driver_tick', this.#handle, 0, now, this.#generation));
+      this.#armTimer();
+    } catch (e) {
+      if (!(e instanceof ClosedError)) this.#say('error', `reauth: the timer stopped (${e?.name}: ${e?.message})`);
     }
-    this.#armTimer();
+  }
+
+  /** `fn` under the store's lock, whatever the store's lock returns (or throws). */
+  async #locked(fn) {
+    return await this.#store.lock(fn);
   }
 }
 

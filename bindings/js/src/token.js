@@ -46,6 +46,7 @@ export class Token {
 /** A value's type as an error message says it (never its text). */
 export function describe(value) {
   if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
   if (Array.isArray(value)) return 'an array';
   if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : `the number ${value}`;
   return typeof value === 'object' ? 'an object' : `a ${typeof value}`;

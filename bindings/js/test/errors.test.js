@@ -97,7 +97,13 @@ test('a Session refuses bad options and bad credentials, and stores nothing then
   assert.throws(() => new Session({ tokenEndpoint: endpoint, credentials: { accessToken: 'a\nb' }, store }), (e) => e.kind === 'invalid_credentials');
   assert.equal(store.load(), null);
   assert.throws(() => new Session({ tokenEndpoint: endpoint, nonsense: 1 }), /unknown Session option "nonsense"/);
-  assert.throws(() => new Session({ tokenEndpoint: { url: 'x' } }), /clientId must be a string/);
+  assert.throws(() => new Session({ tokenEndpoint: { url: 'https://a/token' } }), /clientId must be a string/);
+  assert.throws(() => new Session({ tokenEndpoint: { url: 'x', clientId: 'c' } }), /not an absolute URL/);
+  assert.throws(() => new Session({ tokenEndpoint: { url: 'javascript:alert(1)', clientId: 'c' } }), /http: or https:/);
+  assert.throws(() => new Session({ tokenEndpoint: { ...endpoint, clientSecrett: 's' } }), /unknown tokenEndpoint field "clientSecrett"/);
+  assert.throws(() => new Session({ tokenEndpoint: { ...endpoint, auth: 'basic' } }), /needs a clientSecret/);
+  assert.throws(() => new Session({ tokenEndpoint: { ...endpoint, clientId: '' } }), /must not be empty/);
+  assert.throws(() => new Session({ tokenEndpoint: endpoint, logger: 5 }), /logger must be an object/);
   assert.throws(() => new Session({ tokenEndpoint: endpoint, onLogout: 'no' }), TypeError);
   assert.throws(() => new Session({ tokenEndpoint: endpoint, store: {} }), /has no load\(\)/);
   assert.throws(() => new Session({ tokenEndpoint: endpoint, config: { maxWaitMs: 1e12 } }), ConfigError);
