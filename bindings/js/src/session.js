@@ -495,8 +495,17 @@ export class Session {
           this.#say('warn', `reauth: refresh failed (${answer.problemText}); transient`);
           if (answer.rotatedRefreshToken !== null) {
             const kept = api.keepRotation(await load(), answer.rotatedRefreshToken);
-            if (kept !== null) await this.#store.save(kept);
-            else this.#say('error', 'reauth: a rotated refresh token arrived in an unusable answer and the store holds nothing to keep it with');
+            if (kept === null) {
+              this.#say('error', 'reauth: a rotated refresh token arrived in an unusable answer and the store holds nothing to keep it with');
+            } else {
+              try {
+                await this.#store.save(kept);
+              } catch (e) {
+                // Kept here then: the next attempt plans from it, not from the spent token.
+                this.#unsaved = kept;
+                this.#say('error', `reauth: could not store a rotated refresh token (${e?.name}: ${e?.message}); kept in memory`);
+              }
+            }
           }
           failure = { type: 'transient', retryAfterMs: answer.retryAfterMs };
           break;

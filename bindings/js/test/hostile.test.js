@@ -296,3 +296,41 @@ test('errors a host sees name no token', () => {
     (e) => e instanceof ReauthError && !e.message.includes('secret'),
   );
 });
+
+test('a rotation in an unusable answer that the store refuses to keep is kept in memory', async () => {
+  const { createServer } = await import('node:http');
+  const presented = [];
+  const endpoint = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      const token = new URLSearchParams(body).get('refresh_token');
+      presented.push(token);
+      res.setHeader('content-type', 'application/json');
+      // First answer: rotated, but its access token is unusable (a space in it).
+      if (presented.length === 1) res.end('{"access_token":"bad at","token_type":"Bearer","refresh_token":"rt-2","expires_in":60}');
+      else res.end(`{"access_token":"at-3","token_type":"Bearer","refresh_token":"rt-3","expires_in":60}`);
+    });
+  });
+  await new Promise((r) => endpoint.listen(0, '127.0.0.1', r));
+  const memory = new MemoryStore();
+  let failSaves = false;
+  const store = { load: () => memory.load(), save: (r) => { if (failSaves) throw new Error('disk full'); memory.save(r); }, clear: () => memory.clear(), lock: (fn) => memory.lock(fn) };
+  const s = new Session({
+    tokenEndpoint: { url: `http://127.0.0.1:${endpoint.address().port}/token`, clientId: 'c' },
+    credentials: { accessToken: 'at-1', refreshToken: 'rt-1', expiresInMs: 3_600_000 },
+    store,
+    logger: {},
+    config: { initialBackoffMs: 10 },
+  });
+  await s.ready;
+  failSaves = true;
+  s.forceRefresh();
+  const { next } = s.submit({});
+  const event = await next;
+  assert.equal(event.kind, 'send');
+  assert.equal(event.token.expose(), 'at-3');
+  assert.deepEqual(presented, ['rt-1', 'rt-2'], 'the retry presented the rotated token, not the spent one');
+  s.close();
+  endpoint.close();
+});
