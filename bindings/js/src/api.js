@@ -460,7 +460,9 @@ export function bind(native) {
    * an absolute URL (string or URL), or its parts `{ scheme, host, port, path }`. With
    * `name`, returns `{ key, name }`.
    */
-  function defaultRoute(method, url, { name = false } = {}) {
+  function defaultRoute(method, url, options = {}) {
+    if (typeof options !== 'object' || options === null) throw new TypeError(`defaultRoute's options are an object, not ${describe(options)}`);
+    const name = options.name === true;
     let scheme;
     let host;
     let port;

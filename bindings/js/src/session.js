@@ -232,7 +232,8 @@ export class Session {
 
   /** The default route key of a request (rule 20), cached per method, origin and path. */
   route(method, url) {
-    const u = url instanceof URL ? url : new URL(url);
+    text(method, 'the method');
+    const u = url instanceof URL ? url : new URL(text(url, 'the URL'));
     const key = `${method.toUpperCase()} ${u.origin}${u.pathname}`;
     let route = this.#routes.get(key);
     if (route === undefined) {
