@@ -50,7 +50,7 @@ export class TranscriptError extends ReauthError {
  */
 export class RequestFailedError extends ReauthError {
   constructor(reason, response) {
-    super(reason, `request failed: ${reason.replaceAll('_', ' ')}`);
+    super(reason, `request failed: ${reason.replaceAll('_', ' ')}${HINTS[reason] ?? ''}`);
     this.name = 'RequestFailedError';
     this.reason = reason;
     if (response !== undefined) {
@@ -58,6 +58,12 @@ export class RequestFailedError extends ReauthError {
     }
   }
 }
+
+const HINTS = {
+  not_logged_in: ' (no session: give the Session credentials, or call session.login() after sign-in)',
+  logged_out: ' (the session ended: sign in again)',
+  refresh_rejected: ' (the token endpoint refused the refresh token: sign in again)',
+};
 
 const INPUT_KINDS = new Set([
   'unknown_request',

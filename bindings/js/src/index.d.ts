@@ -154,7 +154,7 @@ export declare class Coordinator {
 
 export interface TokenEndpoint {
   url: string | URL;
-  clientId: string;
+  clientId: string | Token;
   clientSecret?: string | Token | null;
   /** Where the client secret goes (RFC 6749 §2.3.1). Default 'body'. */
   auth?: 'body' | 'basic';
