@@ -505,7 +505,6 @@ export function bind(native) {
 
   return {
     Coordinator,
-    commands,
     failReasons,
     logoutReasons,
     maxTokenResponseBytes,
@@ -596,7 +595,8 @@ export function tokenEndpoint(endpoint) {
   return { url, clientId, clientSecret, auth };
 }
 
-function stateFrom(json) {
+/** A coordinator's state JSON (the core's snake_case) as the API returns it. */
+export function stateFrom(json) {
   const s = JSON.parse(json);
   return {
     stats: s.stats,

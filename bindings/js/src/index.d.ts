@@ -276,7 +276,6 @@ export declare class Session {
   readonly ready: Promise<void>;
   /** The effective config. */
   readonly config: Required<Config>;
-  readonly refreshStatuses: ReadonlySet<number>;
   submit(options?: RequestOptions, signal?: AbortSignal): { id: number; next: Event | Promise<Event> };
   response(id: number, status: number, wwwAuthenticate?: string | string[], signal?: AbortSignal): Event | Promise<Event>;
   abandon(id: number): void;

@@ -6,7 +6,7 @@
 // out buffer of the same call, read before anything else calls in.
 
 import { native, api } from './instance.js';
-import { configJson, configFromJson, credentialParts, requestOptions, statusCode, tokenEndpoint } from './api.js';
+import { configJson, configFromJson, credentialParts, requestOptions, stateFrom, statusCode, tokenEndpoint } from './api.js';
 import { ClosedError, ReauthError } from './errors.js';
 import { integer, text } from './native.js';
 import { Token, describe } from './token.js';
@@ -127,7 +127,6 @@ export class Session {
     drivers.register(this, this.#handle, this);
     /** The effective config (defaults filled in), camelCase. */
     this.config = configFromJson(native.outText());
-    this.refreshStatuses = new Set(this.config.refreshStatuses);
     const ttl = this.#store.lockTtlMs;
     if (typeof ttl === 'number' && ttl <= this.config.refreshTimeoutMs) {
       this.#free();
@@ -206,7 +205,8 @@ export class Session {
     integer(id, 'id');
     statusCode(status);
     let packed;
-    if (wwwAuthenticate !== undefined && wwwAuthenticate !== null && this.refreshStatuses.has(status)) {
+    // The driver reads the challenges only for a refresh status (§12.4).
+    if (wwwAuthenticate !== undefined && wwwAuthenticate !== null) {
       const values = Array.from(Array.isArray(wwwAuthenticate) ? wwwAuthenticate : [wwwAuthenticate], (v, i) => text(v, `WWW-Authenticate value ${i}`));
       native.putPrefixed(values);
       packed = native.call('driver_response', this.#handle, nowMs(), id, status, values.length, this.#generation);
@@ -277,13 +277,16 @@ export class Session {
 
   /** The core's counters. */
   stats() {
-    native.call('driver_state', this.#handle);
-    return JSON.parse(native.outText()).stats;
+    return this.#state().stats;
   }
 
   isLoggedIn() {
+    return this.#state().loggedIn;
+  }
+
+  #state() {
     native.call('driver_state', this.#handle);
-    return JSON.parse(native.outText()).logged_in;
+    return stateFrom(native.outText());
   }
 
   /** What the flight recorder holds now (no steps when it is off). */

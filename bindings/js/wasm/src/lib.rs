@@ -201,6 +201,29 @@ fn wall_ms(at: SystemTime) -> f64 {
         .map_or(0.0, |d| d.as_millis() as f64)
 }
 
+/// A request's options as `submit` takes them (`route` 0: none).
+fn request_options(replayable: u32, refresh: u32, route: u32) -> RequestOptions {
+    let options = RequestOptions::default()
+        .with_replayable(replayable != 0)
+        .with_refresh(refresh != 0);
+    match RouteKey::new(route) {
+        Some(route) => options.with_route(route),
+        None => options,
+    }
+}
+
+/// An HTTP status as the core takes it; beyond `u16` an argument error.
+fn http_status(status: u32) -> Result<u16> {
+    u16::try_from(status).map_err(|_| Error::argument(format!("invalid http status {status}")))
+}
+
+/// `count` `WWW-Authenticate` values, each written with its `u32` length in front.
+fn challenge_values<'a>(args: &mut Args<'a>, count: u32) -> Result<Vec<&'a str>> {
+    (0..count)
+        .map(|_| args.prefixed("a WWW-Authenticate value"))
+        .collect()
+}
+
 fn config(json: &str) -> Result<Config> {
     serde_json::from_str(json).map_err(|e| Error::new("config", e.to_string()))
 }
@@ -344,10 +367,7 @@ pub extern "C" fn core_submit(
     route: u32,
 ) -> f64 {
     core_input(handle, |core, _| {
-        let mut options = RequestOptions::default();
-        options.replayable = replayable != 0;
-        options.refresh = refresh != 0;
-        options.route = RouteKey::new(route);
+        let options = request_options(replayable, refresh, route);
         Ok(core.submit(time(now), options)?.0 as f64)
     })
 }
@@ -356,8 +376,7 @@ pub extern "C" fn core_submit(
 #[unsafe(no_mangle)]
 pub extern "C" fn core_response(handle: u32, now: f64, id: f64, status: u32) -> f64 {
     core_input(handle, |core, _| {
-        let status = u16::try_from(status)
-            .map_err(|_| Error::argument(format!("invalid http status {status}")))?;
+        let status = http_status(status)?;
         core.handle_response(time(now), RequestId(id as u64), status)?;
         Ok(0.0)
     })
@@ -589,10 +608,7 @@ pub extern "C" fn driver_submit(
     known: f64,
 ) -> f64 {
     driver_input(handle, known, |d, _| {
-        let mut options = RequestOptions::default();
-        options.replayable = replayable != 0;
-        options.refresh = refresh != 0;
-        options.route = RouteKey::new(route);
+        let options = request_options(replayable, refresh, route);
         let (id, step) = d.submit(time(now), options)?;
         Ok((Some(id), step))
     })
@@ -610,12 +626,8 @@ pub extern "C" fn driver_response(
     known: f64,
 ) -> f64 {
     driver_input(handle, known, |d, args| {
-        let status = u16::try_from(status)
-            .map_err(|_| Error::argument(format!("invalid http status {status}")))?;
-        let mut values = Vec::with_capacity(challenges as usize);
-        for _ in 0..challenges {
-            values.push(args.prefixed("a WWW-Authenticate value")?);
-        }
+        let status = http_status(status)?;
+        let values = challenge_values(args, challenges)?;
         Ok((
             None,
             d.response(time(now), RequestId(id as u64), status, &values)?,
@@ -893,11 +905,7 @@ pub extern "C" fn store_recipe(
 #[unsafe(no_mangle)]
 pub extern "C" fn bearer_error(count: u32) -> f64 {
     run(|s| {
-        let mut args = Args::new(&s.input);
-        let mut values = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            values.push(args.prefixed("a WWW-Authenticate value")?);
-        }
+        let values = challenge_values(&mut Args::new(&s.input), count)?;
         Ok(match reauth_host::bearer_error(values) {
             None => 0.0,
             Some(BearerError::InvalidToken) => 1.0,
