@@ -33,4 +33,7 @@ embed() {
 embed reauth.wasm reauth-wasm.js
 embed reauth-tools.wasm reauth-tools-wasm.js
 rm dist/reauth-tools.wasm
+# npm packs no symlinks and nothing outside this folder: the license files every package
+# of the project carries are copied in (ignored by git).
+cp "$root/LICENSE-MIT" "$root/LICENSE-APACHE" .
 printf 'dist/reauth.wasm: %d bytes, %d gzipped\n' "$(wc -c < dist/reauth.wasm)" "$(gzip -9c dist/reauth.wasm | wc -c)"

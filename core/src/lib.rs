@@ -80,6 +80,11 @@
 
 #![forbid(unsafe_code)]
 
+/// The crate README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod command;
 mod config;
 mod coordinator;

@@ -48,6 +48,11 @@
 //! # let _ = request;
 //! ```
 
+/// The crate README's example, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 mod challenge;
 mod driver;
 mod json;
