@@ -20,7 +20,10 @@ object Explain {
     /** The timeline of a transcript (JSON text). Throws
      *  [ReauthException.InvalidTranscript] for text that is not one and
      *  [ReauthException.TranscriptMismatch] for one that does not replay. */
-    fun explain(transcriptJson: String): String = explainTranscript(transcriptJson)
+    fun explain(transcriptJson: String): String {
+        NativePlatforms.check()
+        return explainTranscript(transcriptJson)
+    }
 
     @JvmStatic
     fun main(args: Array<String>) {

@@ -14,7 +14,10 @@ const val DEFAULT_FLIGHT_RECORDER: Int = 64
  */
 class Recording(val json: String) {
     /** The timeline (the core's explanation, as [Explain]). */
-    fun explain(): String = explainTranscript(json)
+    fun explain(): String {
+        NativePlatforms.check()
+        return explainTranscript(json)
+    }
 
     /** How many inputs it holds. */
     val size: Int get() = JSONObject(json).getJSONArray("steps").length()

@@ -4,6 +4,7 @@ import dev.reauth.Config
 import dev.reauth.Credentials
 import dev.reauth.FailReason
 import dev.reauth.LogoutReason
+import dev.reauth.NativePlatforms
 import dev.reauth.ReauthException
 import dev.reauth.RefreshFailure
 import dev.reauth.RefreshPlan
@@ -139,6 +140,9 @@ class Reauth(
     private val onLogoutRecorded: ((LogoutReason, Recording) -> Unit)? = null,
 ) : AutoCloseable {
     init {
+        // Before the first native call: on a platform the jar carries no library for, this
+        // throws the error that names it (dev.reauth.NativePlatforms).
+        NativePlatforms.check()
         require(flightRecorder >= 0) { "flightRecorder must be 0 (off) or more, not $flightRecorder" }
     }
 
@@ -712,8 +716,10 @@ class Reauth(
         const val WAKE_SEND = 1
         const val WAKE_COMPLETE = 2
         const val WAKE_FAIL = 3
-        val failReasons: List<FailReason> = wireFailReasons()
-        val logoutReasons: List<LogoutReason> = wireLogoutReasons()
+        // Native calls: made on first use, after a constructor's platform check (in the
+        // class's initialization, a failure would leave the class unusable).
+        val failReasons: List<FailReason> by lazy { wireFailReasons() }
+        val logoutReasons: List<LogoutReason> by lazy { wireLogoutReasons() }
 
         /** How many default route keys are kept (then the cache starts over). */
         const val ROUTE_CACHE = 1024
