@@ -24,7 +24,18 @@ for platform in "${platforms[@]}"; do
     case "$platform" in
         linux-x86-64) triple=x86_64-unknown-linux-gnu ;;
         linux-aarch64) triple=aarch64-unknown-linux-gnu ;;
-        *) echo "native-libs.sh: unknown platform '$platform' (linux-x86-64, linux-aarch64)" >&2; exit 2 ;;
+        *)
+            # Another OS's library (darwin-aarch64, win32-x86-64, ...) cannot be linked here:
+            # the release workflow builds it on that OS and puts it in target/native/PLATFORM/.
+            lib="$(ls "$root/target/native/$platform"/*reauth_uniffi.* 2> /dev/null | head -n 1 || true)"
+            if [ -z "$lib" ]; then
+                echo "native-libs.sh: '$platform' is built on its own OS (.github/workflows/release.yml), not here:" \
+                    "put its library in target/native/$platform/ (this machine builds linux-x86-64 and linux-aarch64)" >&2
+                exit 2
+            fi
+            echo "target/native/$platform/$(basename "$lib"): $(stat -c %s "$lib") bytes, built elsewhere"
+            continue
+            ;;
     esac
     rustup target list --installed | grep -qx "$triple" || rustup target add "$triple" > /dev/null
     cargo zigbuild -q --release --locked -p reauth-uniffi --target "$triple.$GLIBC_FLOOR"

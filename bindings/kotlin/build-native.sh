@@ -37,7 +37,7 @@ mkdir -p "$next/kotlin" "$next/resources/dev/reauth"
     --out-dir "$next/kotlin" > /dev/null
 for platform in "${platforms[@]}"; do
     mkdir -p "$next/resources/$platform"
-    cp "$target/native/$platform/libreauth_uniffi.so" "$next/resources/$platform/"
+    cp "$target/native/$platform"/*reauth_uniffi.* "$next/resources/$platform/"
 done
 {
     echo "# Written by bindings/kotlin/build-native.sh: the platforms (JNA resource prefixes)"
