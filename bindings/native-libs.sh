@@ -5,7 +5,7 @@
 #   target/native/linux-x86-64/libreauth_uniffi.so
 #   target/native/linux-aarch64/libreauth_uniffi.so
 # (JNA's resource-path names). Zig's linker writes no symbol table, so the language
-# bindings are generated from the host's plain build (target/release/libreauth_uniffi.so),
+# bindings are generated from the host's plain build (target/bindings/release/libreauth_uniffi.so),
 # whose exported API is the same code; the bindings check each function's checksum when
 # they load a library, so a mismatched pair fails at import, not later.
 #
@@ -39,7 +39,7 @@ for platform in "${platforms[@]}"; do
     esac
     rustup target list --installed | grep -qx "$triple" || rustup target add "$triple" > /dev/null
     cargo zigbuild -q --release --locked -p reauth-uniffi --target "$triple.$GLIBC_FLOOR"
-    lib="$root/target/$triple/release/libreauth_uniffi.so"
+    lib="$root/target/bindings/$triple/release/libreauth_uniffi.so"
     # The newest glibc symbol version it needs must be the floor's or older.
     newest="$(readelf -V "$lib" | grep -oE 'GLIBC_[0-9]+\.[0-9]+' | sed 's/GLIBC_//' | sort -uV | tail -n 1)"
     if [ "$(printf '%s\n%s\n' "$newest" "$GLIBC_FLOOR" | sort -V | tail -n 1)" != "$GLIBC_FLOOR" ]; then

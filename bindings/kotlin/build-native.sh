@@ -32,8 +32,8 @@ cargo build -q --locked -p uniffi-bindgen
 next="$out/next"
 rm -rf "$next"
 mkdir -p "$next/kotlin" "$next/resources/dev/reauth"
-"$target/debug/uniffi-bindgen" generate --no-format --language kotlin \
-    --library "$target/release/libreauth_uniffi.so" \
+"$target/bindings/debug/uniffi-bindgen" generate --no-format --language kotlin \
+    --library "$target/bindings/release/libreauth_uniffi.so" \
     --out-dir "$next/kotlin" > /dev/null
 for platform in "${platforms[@]}"; do
     mkdir -p "$next/resources/$platform"

@@ -7,7 +7,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bindings="$(dirname "$here")"
-target="$bindings/../target"
+target="$bindings/../target/bindings"
 [ "$(uname)" = "Darwin" ] || { echo "build-xcframework.sh needs macOS with Xcode" >&2; exit 2; }
 
 "$here/generate.sh" --check # the Swift sources must match the library being built

@@ -13,7 +13,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 bindings="$(dirname "$here")"
-target="$bindings/../target"
+target="$bindings/../target/bindings"
 (
     cd "$bindings"
     cargo build -q --release --locked -p reauth-uniffi

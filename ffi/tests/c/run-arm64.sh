@@ -15,7 +15,9 @@ tools_venv
 sysroot="$(arm64_sysroot c libcjson-dev)"
 triple=aarch64-unknown-linux-gnu
 rustup target list --installed | grep -qx "$triple" || rustup target add "$triple" > /dev/null
-cargo zigbuild -q --locked -p reauth-ffi --features testing --target "$triple.2.17"
+# A target directory of its own: scripts/test runs this beside builds of target/.
+build="$root/target/c-arm64-build"
+cargo zigbuild -q --locked -p reauth-ffi --features testing --target "$triple.2.17" --target-dir "$build"
 out="$root/target/c-tests-arm64"
 rm -rf "$out" && mkdir -p "$out/include"
 # Only cJSON's headers from the sysroot: the C library's come from Zig, for glibc 2.17.
@@ -23,7 +25,7 @@ ln -s "$sysroot/usr/include/cjson" "$out/include/cjson"
 for t in test_vectors test_errors test_threads; do
     python-zig cc -target aarch64-linux-gnu.2.17 -std=c11 -Wall -Wextra -Werror -pedantic -g -O1 \
         -I ffi/include -I ffi/tests/c -I "$out/include" "ffi/tests/c/$t.c" -o "$out/$t" \
-        "target/$triple/debug/libreauth_ffi.a" -L "$sysroot/usr/lib/aarch64-linux-gnu" \
+        "$build/$triple/debug/libreauth_ffi.a" -L "$sysroot/usr/lib/aarch64-linux-gnu" \
         -lcjson -lunwind -lpthread -ldl -lm
 done
 file -b "$out/test_vectors" | grep -q 'ARM aarch64' || { echo "run-arm64.sh: not an arm64 binary" >&2; exit 1; }

@@ -10,6 +10,13 @@ conformance transcripts. The behaviour is specified in ``docs/contract.md``.
 import logging as _logging
 
 from . import _native
+
+# uniffi 0.32's generated module defines the check of every exported function's checksum
+# against the library it loaded but never calls it (its Kotlin and Swift code do): a
+# library built from other code would be misread, not refused. It runs before any module
+# calls into the library (74 calls, well under a millisecond).
+_native.reauth_uniffi._uniffi_check_api_checksums(_native.reauth_uniffi._UniffiLib)
+
 from ._driver import is_utf8 as _is_utf8
 from ._native import (
     BearerError,
