@@ -7,7 +7,9 @@
 # (JNA's resource-path names). Zig's linker writes no symbol table, so the language
 # bindings are generated from the host's plain build (target/bindings/release/libreauth_uniffi.so),
 # whose exported API is the same code; the bindings check each function's checksum when
-# they load a library, so a mismatched pair fails at import, not later.
+# they load a library (Kotlin and Swift in uniffi's generated code; Python in
+# reauth/__init__.py, since uniffi 0.32's Python leaves that check uncalled), so a
+# mismatched pair fails at import, not later.
 #
 #   bindings/native-libs.sh                 # both platforms
 #   bindings/native-libs.sh linux-aarch64   # one

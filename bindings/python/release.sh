@@ -6,9 +6,9 @@
 #   reauth-VERSION-py3-none-manylinux_2_17_aarch64.manylinux2014_aarch64.whl
 # The wheels need glibc 2.17 or newer. Each carries the library bindings/native-libs.sh
 # links with Zig against glibc 2.17. uniffi's bindgen cannot read a Zig-linked library, so
-# the Python module comes from maturin's plain build of the same code, and the module
-# checks every function's checksum against the library it loads: a mismatched pair fails
-# at import, which every smoke below does.
+# the Python module comes from maturin's plain build of the same code, and `import reauth`
+# checks every function's checksum against the library it loaded (reauth/__init__.py): a
+# mismatched pair fails at import, which every smoke below does.
 #
 # Checks: the sdist builds in a fresh virtualenv (pip, maturin from PyPI, cargo) and its
 # wheel replays every transcript; twine check --strict and PyPI's classifier list for
@@ -44,9 +44,9 @@ declare -A checks
 # it complete, and the wheels carry exactly its Python sources, metadata and licenses.
 (cd bindings/python && maturin sdist -o "$work/sdist") > "$work/sdist.log" 2>&1 \
     || { cat "$work/sdist.log" >&2; exit 1; }
-sdist=("$work"/sdist/reauth-*.tar.gz)
-mv "${sdist[0]}" "$out/"
-sdist="$out/${sdist[0]##*/}"
+built=("$work"/sdist/reauth-*.tar.gz)
+mv "${built[0]}" "$out/"
+sdist="$out/${built[0]##*/}"
 name_version="$(basename "$sdist" .tar.gz)"
 
 # pip builds it as a platform without a wheel does: a fresh virtualenv, build isolation
@@ -54,8 +54,11 @@ name_version="$(basename "$sdist" .tar.gz)"
 # directory and its path crates compiled afresh into target/ on every run; it is unpacked
 # into one place instead, where only the files whose content changed are rewritten, so
 # that cargo rebuilds what changed (with the sdist's fixed timestamps kept, cargo would
-# take a changed file's old build for fresh). Cargo compiles into the shared target
-# directory, where the registry crates are already built.
+# take a changed file's old build for fresh). Cargo compiles into the bindings workspace's
+# target directory, where the registry crates are already built (a cold one costs minutes,
+# most for the bindgen's). What it links there under the shared names (release/
+# libreauth_uniffi.so, debug/uniffi-bindgen) is built from the same code, and the
+# repository's next cargo build of them, even with nothing to compile, links its own back.
 staging="$work/sdist-src/$name_version"
 build_tree="$root/target/python-sdist/$name_version"
 mkdir -p "$work/sdist-src" "$build_tree"
@@ -75,8 +78,7 @@ CARGO_TARGET_DIR="$root/target/bindings" "$work/venv-sdist/bin/pip" wheel -q --d
     || { cat "$work/sdist-build.log" >&2; exit 1; }
 from_sdist=("$work"/from-sdist/reauth-*.whl)
 "$work/venv-sdist/bin/pip" install -q --disable-pip-version-check "${from_sdist[0]}"
-"$work/venv-sdist/bin/python" -m reauth.replay "${transcripts[@]}" > /dev/null
-echo "sdist, built from source: $("$work/venv-sdist/bin/python" bindings/python/release_smoke.py x86_64)"
+echo "sdist, built from source: $("$work/venv-sdist/bin/python" bindings/python/release_smoke.py x86_64 "${transcripts[@]}")"
 checks[sdist]="built from source in a fresh venv (pip, maturin, cargo): import, ${#transcripts[@]} transcripts"
 
 # Each platform's wheel is the one built from the sdist with its library swapped.
@@ -99,10 +101,10 @@ for arch in x86_64 aarch64; do
     mv "$work/$arch"/*.whl "${wheels[$arch]}"
     # The tag is proved, not taken from the file name: auditwheel reads the library's
     # machine and the newest glibc symbol version it needs.
-    if ! auditwheel show "${wheels[$arch]}" | tr -s ' \n' ' ' \
-        | grep -qF "is consistent with the following platform tag: \"$tag\""; then
+    audit="$(auditwheel show "${wheels[$arch]}" 2>&1)" || true
+    if [[ "$(tr -s ' \n' ' ' <<< "$audit")" != *"is consistent with the following platform tag: \"$tag\""* ]]; then
         echo "release.sh: auditwheel does not find ${wheels[$arch]##*/} consistent with $tag:" >&2
-        auditwheel show "${wheels[$arch]}" >&2
+        echo "$audit" >&2
         exit 1
     fi
     checks[$arch]="auditwheel: $tag"
@@ -141,20 +143,20 @@ httpx_pin="$(grep -E '^httpx==' bindings/python/requirements-test.txt)"
 # The x86-64 wheel as a user installs it: a fresh virtualenv, the file alone.
 python3 -m venv "$work/venv-x86_64"
 "$work/venv-x86_64/bin/pip" install -q --disable-pip-version-check "${wheels[x86_64]}" "$httpx_pin"
-"$work/venv-x86_64/bin/python" -m reauth.replay "${transcripts[@]}" > /dev/null
-echo "x86_64 wheel: $("$work/venv-x86_64/bin/python" bindings/python/release_smoke.py x86_64 "$server_url")"
+echo "x86_64 wheel: $("$work/venv-x86_64/bin/python" bindings/python/release_smoke.py x86_64 \
+    --server "$server_url" "${transcripts[@]}")"
 checks[x86_64]+=", fresh venv: import, ${#transcripts[@]} transcripts, e2e"
 
 # The arm64 wheel in Debian's arm64 CPython under qemu-user (PyPI has no interpreters),
 # unpacked with every library it needs into a sysroot of its own (scripts/lib/arm64.sh).
 sysroot="$(arm64_sysroot python python3-minimal libpython3-stdlib)"
 arm64_python=(qemu-aarch64 -L "$sysroot" "$sysroot/usr/bin/python3")
-arm64_version="$("${arm64_python[@]}" -c 'import sys; print("%d.%d" % sys.version_info[:2])')"
+arm64_version="$(readlink "$sysroot/usr/bin/python3" | sed 's/^python//')"
 python3 -m pip install -q --disable-pip-version-check --target "$work/arm64-site" \
     --platform manylinux_2_17_aarch64 --implementation cp --python-version "$arm64_version" \
     --only-binary=:all: "${wheels[aarch64]}" "$httpx_pin"
-PYTHONPATH="$work/arm64-site" "${arm64_python[@]}" -m reauth.replay "${transcripts[@]}" > /dev/null
-smoke="$(PYTHONPATH="$work/arm64-site" "${arm64_python[@]}" bindings/python/release_smoke.py aarch64 "$server_url")"
+smoke="$(PYTHONPATH="$work/arm64-site" "${arm64_python[@]}" bindings/python/release_smoke.py aarch64 \
+    --server "$server_url" "${transcripts[@]}")"
 echo "aarch64 wheel, $(file -b "$sysroot/usr/bin/python$arm64_version" | cut -d, -f2 | sed 's/^ //') python$arm64_version under qemu-aarch64: $smoke"
 checks[aarch64]+=", arm64 CPython $arm64_version under qemu: import, ${#transcripts[@]} transcripts, e2e"
 

@@ -1,17 +1,21 @@
 """The release check's smoke test (bindings/python/release.sh), run by the interpreter an
-artifact was installed into: reauth is imported from that install, never from the source
-tree; its native library holds the expected machine's code, and so does the running
-interpreter (under qemu-user for arm64); with the reference token server's URL, one
-request through reauth.httpx meets a revoked access token, is held while the one refresh
-runs, and is replayed.
+artifact was installed into, in one process (an interpreter under qemu-user starts
+slowly): reauth is imported from that install, never from the source tree, and its import
+checks every function's checksum against the library; the library holds the expected
+machine's code, and so does the running interpreter; the transcripts replay as
+``python -m reauth.replay`` replays them; with the reference token server's URL, one
+request through reauth.httpx meets a revoked access token, waits for the one refresh and
+is replayed.
 
-    python release_smoke.py MACHINE [SERVER_URL]      # MACHINE: x86_64 or aarch64
+    python release_smoke.py x86_64|aarch64 [--server URL] TRANSCRIPT.json...
 
 Prints one line; exits 1 with the reason when a check fails.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import platform
 import sys
 from importlib import metadata
@@ -53,14 +57,19 @@ def end_to_end(url: str) -> str:
     auth.close()
     if (before, after, stats.refresh_cycles, stats.replayed) != (200, 200, 1, 1):
         fail(f"end to end: statuses {before}, {after}, {stats.refresh_cycles} refresh cycles, {stats.replayed} replays")
-    return "e2e: a revoked token refreshed once and the request replayed (200)"
+    return "e2e: a revoked token refreshed once, the request replayed (200)"
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) not in (1, 2) or argv[0] not in ELF_MACHINES:
-        fail("usage: release_smoke.py x86_64|aarch64 [SERVER_URL]")
-    machine = argv[0]
+    server = None
+    if len(argv) >= 3 and argv[1] == "--server":
+        server = argv[2]
+        del argv[1:3]
+    if len(argv) < 2 or argv[0] not in ELF_MACHINES:
+        fail("usage: release_smoke.py x86_64|aarch64 [--server URL] TRANSCRIPT.json...")
+    machine, transcripts = argv[0], argv[1:]
     import reauth
+    from reauth import replay
 
     package = Path(reauth.__file__).resolve().parent
     if package.is_relative_to(Path(__file__).resolve().parent / "python"):
@@ -71,12 +80,18 @@ def main(argv: list[str]) -> None:
         fail(f"{library} is ELF machine {e_machine}, not {machine}")
     if platform.machine() != machine:
         fail(f"the interpreter runs on {platform.machine()}, not {machine}")
+    report = io.StringIO()
+    with contextlib.redirect_stdout(report), contextlib.redirect_stderr(report):
+        status = replay.main(transcripts)
+    if status != 0:
+        fail(f"python -m reauth.replay exits {status}:\n{report.getvalue()}")
     line = (
         f"reauth {metadata.version('reauth')} on {platform.machine()} "
-        f"(Python {platform.python_version()}, native library: {machine} code)"
+        f"(Python {platform.python_version()}, native library: {machine} code); "
+        f"{len(transcripts)} transcripts replayed"
     )
-    if len(argv) == 2:
-        line += "; " + end_to_end(argv[1])
+    if server is not None:
+        line += "; " + end_to_end(server)
     print(line)
 
 
