@@ -28,7 +28,7 @@ for t in test_vectors test_errors test_threads; do
         "$build/$triple/debug/libreauth_ffi.a" -L "$sysroot/usr/lib/aarch64-linux-gnu" \
         -lcjson -lunwind -lpthread -ldl -lm
 done
-file -b "$out/test_vectors" | grep -q 'ARM aarch64' || { echo "run-arm64.sh: not an arm64 binary" >&2; exit 1; }
+[[ "$(file -b "$out/test_vectors")" == *"ARM aarch64"* ]] || { echo "run-arm64.sh: not an arm64 binary" >&2; exit 1; }
 export RUST_BACKTRACE=0
 run() { qemu-aarch64 -L "$sysroot" "$@"; }
 run "$out/test_vectors" tests/vectors/*.json | tail -n 1
