@@ -27,6 +27,7 @@ import logging
 
 from reauth import Config
 from reauth.httpx import ReauthAuth, RequestFailed
+from reauth.postgres import StoreUnavailable
 
 cfg = json.load(open(sys.argv[1]))
 # The pool says each failed connection during a database restart; the counts tell the story.
@@ -87,11 +88,26 @@ else:
 config = Config(refresh_timeout_ms=cfg["refresh_timeout_ms"], max_retries=8, max_backoff_ms=2_000,
                 initial_backoff_ms=200)
 token_client = httpx.Client(timeout=5, limits=httpx.Limits(max_connections=32))
-auths = [
-    ReauthAuth(cfg["server"] + "/oauth/token", "fleet", store=make(g), config=config, token_client=token_client,
-               on_logout=lambda reason: count(f"logout:{reason.name.lower()}"), flight_recorder=0)
-    for g in cfg["grants"]
-]
+
+
+def start(grant: str) -> ReauthAuth:
+    """The adapter reads the store when it is built and raises StoreUnavailable while the
+    database is down: a worker (re)started during the restart waits for it, as a service
+    under a supervisor would, and says so."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            return ReauthAuth(cfg["server"] + "/oauth/token", "fleet", store=make(grant), config=config,
+                              token_client=token_client,
+                              on_logout=lambda reason: count(f"logout:{reason.name.lower()}"), flight_recorder=0)
+        except StoreUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            print(f"worker {os.getpid()}: the store is unavailable at start; waiting for it", file=sys.stderr)
+            time.sleep(0.2)
+
+
+auths = [start(g) for g in cfg["grants"]]
 api = httpx.Client(base_url=cfg["server"], timeout=10, limits=httpx.Limits(max_connections=cfg["concurrency"] * 2))
 stop_at = time.monotonic() + cfg["seconds"]
 
